@@ -1,0 +1,303 @@
+//! Typed errors. Cold-path errors (configuration, graph building, lifecycle)
+//! use `thiserror` with structured fields; hot-path errors are tiny `Copy`
+//! enums that never allocate and hand ownership back where there is any.
+
+use std::fmt;
+
+/// Why a ring's configuration was refused.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::{ConfigError, RingConfig};
+///
+/// let err = RingConfig::new(1000).validate::<u64>().unwrap_err();
+/// assert!(matches!(err, ConfigError::CapacityNotPowerOfTwo { capacity: 1000 }));
+/// assert!(err.to_string().contains("power of two"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The capacity was zero.
+    #[error("ring capacity must be at least 1, got 0")]
+    CapacityZero,
+    /// The capacity was not a power of two.
+    #[error("ring capacity must be a power of two, got {capacity} (nearest: {})", capacity.next_power_of_two())]
+    CapacityNotPowerOfTwo {
+        /// The capacity asked for.
+        capacity: u64,
+    },
+    /// The capacity exceeds what one region may hold.
+    #[error("ring capacity {capacity} exceeds the maximum of {max} slots")]
+    CapacityTooLarge {
+        /// The capacity asked for.
+        capacity: u64,
+        /// The largest capacity accepted.
+        max: u64,
+    },
+    /// The region for this capacity and event size would not fit the address space.
+    #[error("a ring of {capacity} slots of {event_size} bytes needs more than the {max} bytes a region may span")]
+    RegionTooLarge {
+        /// The capacity asked for.
+        capacity: u64,
+        /// `size_of::<E>()`.
+        event_size: usize,
+        /// The largest region length accepted.
+        max: u64,
+    },
+    /// The event type has size zero.
+    #[error("event type has size zero; events must carry at least one byte")]
+    EventZeroSized,
+    /// The event type is larger than a slot may be.
+    #[error("event type is {size} bytes; the maximum is {max}")]
+    EventTooLarge {
+        /// `size_of::<E>()`.
+        size: usize,
+        /// The largest event accepted.
+        max: usize,
+    },
+    /// The event type needs a stricter alignment than a slot offers.
+    #[error("event type needs {align}-byte alignment; the maximum is {max}")]
+    EventAlignmentTooLarge {
+        /// `align_of::<E>()`.
+        align: usize,
+        /// The strictest alignment accepted.
+        max: usize,
+    },
+    /// The operating system refused the mapping.
+    #[error("mapping a {len}-byte region failed: {source}")]
+    MapFailed {
+        /// Bytes requested.
+        len: usize,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why the consumer graph could not be built or started.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::{BuildError, GraphBuilder, RingConfig};
+///
+/// let builder = GraphBuilder::<u64>::new(RingConfig::new(64));
+/// assert!(matches!(builder.build_single_producer().unwrap_err(), BuildError::NoConsumers));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The ring configuration was invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No handler or poller consumes the ring, so nothing would gate producers.
+    #[error("the graph has no consumers; add at least one handler or poller")]
+    NoConsumers,
+    /// A stage names a dependency that is not part of this builder.
+    #[error("stage `{stage}` depends on stage #{dependency}, which this builder did not create")]
+    UnknownStage {
+        /// The stage being added.
+        stage: String,
+        /// The index of the unknown dependency.
+        dependency: usize,
+    },
+    /// More consumers than the region header has slots for.
+    #[error("{count} consumers requested; a ring supports at most {max}")]
+    TooManyConsumers {
+        /// Consumers requested.
+        count: usize,
+        /// Slots in the region header.
+        max: usize,
+    },
+    /// A stage asked to be pinned to a core that does not exist.
+    #[error("stage `{stage}` asks for core {core}, but this machine has cores 0..{available}")]
+    NoSuchCore {
+        /// The stage.
+        stage: String,
+        /// The core asked for.
+        core: usize,
+        /// Number of cores the OS reports for this process.
+        available: usize,
+    },
+    /// The OS refused to start a handler thread.
+    #[error("spawning the thread for stage `{stage}` failed: {source}")]
+    Spawn {
+        /// The stage.
+        stage: String,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a running graph did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShutdownError {
+    /// Published events were still unprocessed when the timeout ran out;
+    /// the graph was halted anyway.
+    #[error("shutdown timed out with {pending} published events not yet processed by every stage")]
+    Timeout {
+        /// Events published but not yet seen by the slowest terminal stage.
+        pending: u64,
+    },
+    /// One or more handlers panicked; the first panic is reported.
+    #[error("handler `{stage}` panicked at sequence {sequence}: {message}")]
+    HandlerPanicked {
+        /// The stage whose handler panicked.
+        stage: String,
+        /// The sequence being processed.
+        sequence: u64,
+        /// The panic payload, when it was a string.
+        message: String,
+    },
+}
+
+/// Why a blocking claim failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// The graph was halted (by `halt`, a panic policy, or shutdown); no
+    /// consumer will free slots again.
+    Halted,
+    /// More slots were asked for than the ring has.
+    TooLarge {
+        /// Slots asked for.
+        requested: u64,
+        /// Ring capacity.
+        capacity: u64,
+    },
+}
+
+/// Why a non-blocking (`try_`) or bounded (`_timeout`) claim failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TryClaimError {
+    /// The ring had no room for the claim (at once, or within the timeout).
+    Full,
+    /// The graph was halted.
+    Halted,
+    /// More slots were asked for than the ring has.
+    TooLarge {
+        /// Slots asked for.
+        requested: u64,
+        /// Ring capacity.
+        capacity: u64,
+    },
+}
+
+/// A failed `try_publish`, handing the event back.
+///
+/// `Debug` does not require `E: Debug`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TryPublishError<E> {
+    /// The ring was full; here is the event.
+    Full(E),
+    /// The graph was halted; here is the event.
+    Halted(E),
+}
+
+impl<E> TryPublishError<E> {
+    /// Take the event back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::TryPublishError;
+    /// assert_eq!(TryPublishError::Full(7u64).into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> E {
+        match self {
+            Self::Full(e) | Self::Halted(e) => e,
+        }
+    }
+}
+
+/// Why a consumer's wait ended without new events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// The graph was halted while waiting.
+    Alerted,
+    /// The timeout ran out.
+    Timeout,
+}
+
+impl fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Halted => f.write_str("the ring was halted"),
+            Self::TooLarge {
+                requested,
+                capacity,
+            } => write!(
+                f,
+                "claim of {requested} slots exceeds ring capacity {capacity}"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for TryClaimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full => f.write_str("the ring is full"),
+            Self::Halted => f.write_str("the ring was halted"),
+            Self::TooLarge {
+                requested,
+                capacity,
+            } => write!(
+                f,
+                "claim of {requested} slots exceeds ring capacity {capacity}"
+            ),
+        }
+    }
+}
+
+impl<E> fmt::Debug for TryPublishError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Halted(_) => f.write_str("Halted(..)"),
+        }
+    }
+}
+
+impl<E> fmt::Display for TryPublishError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("the ring is full"),
+            Self::Halted(_) => f.write_str("the ring was halted"),
+        }
+    }
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Alerted => f.write_str("the ring was halted while waiting"),
+            Self::Timeout => f.write_str("timed out waiting"),
+        }
+    }
+}
+
+impl std::error::Error for ClaimError {}
+impl std::error::Error for TryClaimError {}
+impl<E> std::error::Error for TryPublishError<E> {}
+impl std::error::Error for WaitError {}
+
+impl From<ClaimError> for TryClaimError {
+    fn from(e: ClaimError) -> Self {
+        match e {
+            ClaimError::Halted => Self::Halted,
+            ClaimError::TooLarge {
+                requested,
+                capacity,
+            } => Self::TooLarge {
+                requested,
+                capacity,
+            },
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! [`GraphBuilder`]: declare stages and their dependencies, then build the
+//! ring, the producer and the running [`Graph`].
+//!
+//! ```text
+//! pipeline:   P -> a -> b -> c
+//! multicast:  P -> a          diamond:  P -> a --> c
+//!               -> b                      -> b -/
+//!               -> c
+//! ```
+//!
+//! Stages that no other stage depends on gate the producers: a slot is
+//! reused only when every one of them has processed it (upstream stages
+//! are always ahead of their dependents).
+
+use super::barrier::SequenceBarrier;
+use super::handler::EventHandler;
+use super::pin;
+use super::poller::EventPoller;
+use super::processor::{BatchProcessor, FailureSlot, PanicPolicy};
+use super::{Graph, StageInfo};
+use crate::config::RingConfig;
+use crate::error::BuildError;
+use crate::producer::{MultiProducer, Producer, SingleProducer};
+use crate::region::MAX_CONSUMERS;
+use crate::ring::RingBuffer;
+use crate::sequencer::Sequencer;
+use crate::sync::{Arc, Mutex};
+use crate::wait::WaitStrategy;
+
+/// Identifies a stage (handler or poller) within one builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StageId(usize);
+
+impl StageId {
+    /// The stage's index, which is also its consumer slot in the region.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+type Runner<E> = Box<dyn FnOnce(StageContext<E>) + Send>;
+
+pub(crate) struct StageContext<E> {
+    name: String,
+    barrier: SequenceBarrier<E>,
+    slot: usize,
+    policy: PanicPolicy,
+    failure: FailureSlot,
+}
+
+enum StageKind<E> {
+    Handler(Runner<E>),
+    Poller,
+}
+
+struct StageSpec<E> {
+    name: String,
+    after: Vec<StageId>,
+    core: Option<usize>,
+    kind: StageKind<E>,
+}
+
+/// Declares a consumer graph over a new ring.
+///
+/// Not `Sync`; build on one thread, then hand the producer wherever needed.
+///
+/// # Examples
+///
+/// A diamond: `journal` and `index` see every event, `reply` runs after both.
+///
+/// ```text
+/// P --> journal --> reply
+///   \-> index  --/
+/// ```
+///
+/// ```
+/// use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
+/// use std::sync::{Arc, Mutex};
+///
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+/// let mut builder = GraphBuilder::<u32>::new(
+///     RingConfig::new(1024).wait_strategy(WaitStrategy::Blocking),
+/// );
+/// let journal = builder.handler("journal", handler_fn(move |e: &u32, _, _| l1.lock().unwrap().push(("journal", *e)))).add();
+/// let index = builder.handler("index", handler_fn(move |e: &u32, _, _| l2.lock().unwrap().push(("index", *e)))).add();
+/// builder
+///     .handler("reply", handler_fn(move |e: &u32, _, _| l3.lock().unwrap().push(("reply", *e))))
+///     .after(&[journal, index])
+///     .add();
+/// let (mut producer, graph) = builder.build_single_producer()?;
+/// producer.publish(1)?;
+/// graph.shutdown()?;
+///
+/// let log = log.lock().unwrap();
+/// let pos = |who| log.iter().position(|&entry| entry == (who, 1)).unwrap();
+/// assert!(pos("reply") > pos("journal") && pos("reply") > pos("index"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct GraphBuilder<E> {
+    config: RingConfig,
+    policy: PanicPolicy,
+    stages: Vec<StageSpec<E>>,
+}
+
+impl<E> std::fmt::Debug for GraphBuilder<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphBuilder")
+            .field("config", &self.config)
+            .field("policy", &self.policy)
+            .field(
+                "stages",
+                &self.stages.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// One handler stage being declared; finish with [`StageBuilder::add`].
+#[must_use = "call .add() to put the stage in the graph"]
+pub struct StageBuilder<'a, E, H> {
+    builder: &'a mut GraphBuilder<E>,
+    name: String,
+    handler: H,
+    after: Vec<StageId>,
+    core: Option<usize>,
+}
+
+impl<E, H> std::fmt::Debug for StageBuilder<'_, E, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageBuilder")
+            .field("name", &self.name)
+            .field("after", &self.after)
+            .field("core", &self.core)
+            .finish()
+    }
+}
+
+/// One poller being declared; finish with [`PollerBuilder::add`].
+#[must_use = "call .add() to put the poller in the graph"]
+#[derive(Debug)]
+pub struct PollerBuilder<'a, E> {
+    builder: &'a mut GraphBuilder<E>,
+    name: String,
+    after: Vec<StageId>,
+}
+
+impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
+    /// A builder for a ring configured by `config`.
+    pub fn new(config: RingConfig) -> Self {
+        Self {
+            config,
+            policy: PanicPolicy::default(),
+            stages: Vec::new(),
+        }
+    }
+
+    /// What stages do when their handler panics (default: halt the graph).
+    #[must_use]
+    pub fn panic_policy(mut self, policy: PanicPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Declare a handler stage named `name` (also its thread's name).
+    pub fn handler<H: EventHandler<E>>(
+        &mut self,
+        name: impl Into<String>,
+        handler: H,
+    ) -> StageBuilder<'_, E, H> {
+        StageBuilder {
+            builder: self,
+            name: name.into(),
+            handler,
+            after: Vec::new(),
+            core: None,
+        }
+    }
+
+    /// Declare an [`EventPoller`]; take it from the graph after building
+    /// with [`Graph::take_poller`].
+    pub fn poller(&mut self, name: impl Into<String>) -> PollerBuilder<'_, E> {
+        PollerBuilder {
+            builder: self,
+            name: name.into(),
+            after: Vec::new(),
+        }
+    }
+
+    /// Build with a single-producer sequencer and start every handler.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] for an invalid ring configuration, no consumers, too
+    /// many consumers, an unknown dependency, a core that does not exist,
+    /// or a thread the OS would not start.
+    pub fn build_single_producer(self) -> Result<(SingleProducer<E>, Graph<E>), BuildError> {
+        self.build(false)
+    }
+
+    /// Build with a multi-producer sequencer and start every handler.
+    /// Clone the returned producer for each producing thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`GraphBuilder::build_single_producer`].
+    pub fn build_multi_producer(self) -> Result<(MultiProducer<E>, Graph<E>), BuildError> {
+        self.build(true)
+    }
+
+    fn validate(&self) -> Result<Vec<usize>, BuildError> {
+        if self.stages.is_empty() {
+            return Err(BuildError::NoConsumers);
+        }
+        if self.stages.len() > MAX_CONSUMERS {
+            return Err(BuildError::TooManyConsumers {
+                count: self.stages.len(),
+                max: MAX_CONSUMERS,
+            });
+        }
+        let cores = pin::available_cores();
+        for (index, stage) in self.stages.iter().enumerate() {
+            // Dependencies must come from this builder and be declared
+            // earlier, which also rules out cycles.
+            if let Some(bad) = stage.after.iter().find(|d| d.0 >= index) {
+                return Err(BuildError::UnknownStage {
+                    stage: stage.name.clone(),
+                    dependency: bad.0,
+                });
+            }
+            if let Some(core) = stage.core {
+                pin::check_core(&stage.name, core, &cores)?;
+            }
+        }
+        let threads = self
+            .stages
+            .iter()
+            .filter(|s| matches!(s.kind, StageKind::Handler(_)))
+            .count();
+        if self.config.strategy() == WaitStrategy::BusySpin && threads + 1 > cores.len() {
+            tracing::warn!(
+                handler_threads = threads,
+                cores = cores.len(),
+                "BusySpin with more threads (handlers + a producer) than cores: spinning threads will starve each other; prefer Yielding or Backoff"
+            );
+        }
+        Ok(cores)
+    }
+
+    fn build<S: Sequencer>(
+        self,
+        multi_producer: bool,
+    ) -> Result<(Producer<E, S>, Graph<E>), BuildError> {
+        self.validate()?;
+        let ring = Arc::new(RingBuffer::<E>::new(&self.config, multi_producer)?);
+        let mut has_dependents = vec![false; self.stages.len()];
+        for stage in &self.stages {
+            for dep in &stage.after {
+                has_dependents[dep.0] = true;
+            }
+        }
+        for (slot, dependent) in has_dependents.iter().enumerate() {
+            if !dependent {
+                ring.add_gating(slot);
+            }
+        }
+        let failure: FailureSlot = Arc::new(Mutex::new(None));
+        let mut graph = Graph::new(Arc::clone(&ring), Arc::clone(&failure));
+        for (slot, spec) in self.stages.into_iter().enumerate() {
+            let upstream: Box<[usize]> = spec.after.iter().map(|d| d.0).collect();
+            let barrier = SequenceBarrier::new(Arc::clone(&ring), upstream);
+            let info = StageInfo {
+                name: spec.name.clone(),
+                slot,
+                core: spec.core,
+                after: spec.after.iter().map(|d| d.0).collect(),
+                gating: !has_dependents[slot],
+                poller: matches!(spec.kind, StageKind::Poller),
+            };
+            match spec.kind {
+                StageKind::Poller => {
+                    graph.add_poller(info, EventPoller::new(barrier, slot));
+                }
+                StageKind::Handler(runner) => {
+                    let ctx = StageContext {
+                        name: spec.name.clone(),
+                        barrier,
+                        slot,
+                        policy: self.policy,
+                        failure: Arc::clone(&failure),
+                    };
+                    let core = spec.core;
+                    let name = spec.name.clone();
+                    let spawned = spawn(&spec.name, move || {
+                        if let Some(core) = core {
+                            pin::pin_current(&name, core);
+                        }
+                        runner(ctx);
+                    });
+                    match spawned {
+                        Ok(handle) => graph.add_thread(info, handle),
+                        Err(source) => {
+                            // Stop what already started before reporting.
+                            let _ = graph.halt();
+                            return Err(BuildError::Spawn {
+                                stage: spec.name,
+                                source,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok((Producer::new(ring), graph))
+    }
+}
+
+#[cfg(not(loom))]
+fn spawn(
+    name: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<crate::sync::thread::JoinHandle<()>> {
+    // Linux thread names hold 15 bytes.
+    let short: String = name.chars().take(15).collect();
+    std::thread::Builder::new().name(short).spawn(f)
+}
+
+#[cfg(loom)]
+fn spawn(
+    _name: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<crate::sync::thread::JoinHandle<()>> {
+    Ok(loom::thread::spawn(f))
+}
+
+impl<'a, E: bytemuck::Pod + Send, H: EventHandler<E>> StageBuilder<'a, E, H> {
+    /// Process each event only after all of `stages` have.
+    pub fn after(mut self, stages: &[StageId]) -> Self {
+        self.after.extend_from_slice(stages);
+        self
+    }
+
+    /// Pin this stage's thread to core `core` (checked at build).
+    pub fn pin(mut self, core: usize) -> Self {
+        self.core = Some(core);
+        self
+    }
+
+    /// Add the stage to the graph.
+    pub fn add(self) -> StageId {
+        let handler = self.handler;
+        let runner: Runner<E> = Box::new(move |ctx: StageContext<E>| {
+            BatchProcessor {
+                name: ctx.name,
+                barrier: ctx.barrier,
+                slot: ctx.slot,
+                handler,
+                policy: ctx.policy,
+                failure: ctx.failure,
+            }
+            .run();
+        });
+        let id = StageId(self.builder.stages.len());
+        self.builder.stages.push(StageSpec {
+            name: self.name,
+            after: self.after,
+            core: self.core,
+            kind: StageKind::Handler(runner),
+        });
+        id
+    }
+}
+
+impl<'a, E: bytemuck::Pod + Send> PollerBuilder<'a, E> {
+    /// Poll each event only after all of `stages` have processed it.
+    pub fn after(mut self, stages: &[StageId]) -> Self {
+        self.after.extend_from_slice(stages);
+        self
+    }
+
+    /// Add the poller to the graph.
+    pub fn add(self) -> StageId {
+        let id = StageId(self.builder.stages.len());
+        self.builder.stages.push(StageSpec {
+            name: self.name,
+            after: self.after,
+            core: None,
+            kind: StageKind::Poller,
+        });
+        id
+    }
+}

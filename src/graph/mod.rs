@@ -1,0 +1,267 @@
+//! The consumer graph: handler stages on their own threads, pollers on the
+//! application's, and the running [`Graph`] that owns them.
+
+mod barrier;
+mod builder;
+mod handler;
+mod pin;
+#[allow(unsafe_code)]
+mod poller;
+#[allow(unsafe_code)]
+mod processor;
+
+pub use builder::{GraphBuilder, PollerBuilder, StageBuilder, StageId};
+pub use handler::{handler_fn, EventHandler, FnHandler, NoopHandler};
+pub use pin::pin_current_thread;
+pub use poller::{EventPoller, PollState};
+pub use processor::PanicPolicy;
+
+use crate::error::ShutdownError;
+use crate::ring::RingBuffer;
+use crate::sync::{thread::JoinHandle, Arc};
+use processor::{panic_message, record_failure, Failure, FailureSlot};
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+/// What a stage is, for reports and introspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StageInfo {
+    /// The stage's name (and thread name).
+    pub name: String,
+    /// Its consumer slot in the region header.
+    pub slot: usize,
+    /// The core it is pinned to, if any.
+    pub core: Option<usize>,
+    /// Slots of the stages it runs after.
+    pub after: Vec<usize>,
+    /// Whether producers wait for it before reusing a slot.
+    pub gating: bool,
+    /// Whether it is a poller (driven by the application) rather than a
+    /// handler thread.
+    pub poller: bool,
+}
+
+/// A running consumer graph: its ring, handler threads and pollers.
+///
+/// Stop it with [`shutdown`](Graph::shutdown) (drain, then stop),
+/// [`shutdown_timeout`](Graph::shutdown_timeout) or [`halt`](Graph::halt)
+/// (stop now). Dropping a graph halts it.
+///
+/// `Send`; methods take `&self` or `self`.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::{handler_fn, GraphBuilder, RingConfig};
+/// use std::sync::{atomic::{AtomicU64, Ordering}, Arc};
+///
+/// let seen = Arc::new(AtomicU64::new(0));
+/// let s = seen.clone();
+/// let mut builder = GraphBuilder::<u64>::new(RingConfig::new(8));
+/// builder.handler("count", handler_fn(move |_: &u64, _, _| { s.fetch_add(1, Ordering::Relaxed); })).add();
+/// let (mut producer, graph) = builder.build_single_producer()?;
+/// for i in 0..100 {
+///     producer.publish(i)?; // waits while the 8 slots are full
+/// }
+/// graph.shutdown()?;       // every published event reached the handler
+/// assert_eq!(seen.load(Ordering::Relaxed), 100);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Graph<E> {
+    ring: Arc<RingBuffer<E>>,
+    failure: FailureSlot,
+    stages: Vec<StageInfo>,
+    threads: Vec<(String, JoinHandle<()>)>,
+    pollers: Vec<(usize, EventPoller<E>)>,
+}
+
+impl<E: bytemuck::Pod + Send> Graph<E> {
+    pub(crate) fn new(ring: Arc<RingBuffer<E>>, failure: FailureSlot) -> Self {
+        Self {
+            ring,
+            failure,
+            stages: Vec::new(),
+            threads: Vec::new(),
+            pollers: Vec::new(),
+        }
+    }
+
+    pub(crate) fn add_thread(&mut self, info: StageInfo, handle: JoinHandle<()>) {
+        self.threads.push((info.name.clone(), handle));
+        self.stages.push(info);
+    }
+
+    pub(crate) fn add_poller(&mut self, info: StageInfo, poller: EventPoller<E>) {
+        self.pollers.push((info.slot, poller));
+        self.stages.push(info);
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &RingBuffer<E> {
+        &self.ring
+    }
+
+    /// Every stage, in the order declared.
+    pub fn stages(&self) -> &[StageInfo] {
+        &self.stages
+    }
+
+    /// Events stage `id` has processed so far.
+    ///
+    /// # Panics
+    ///
+    /// When `id` does not belong to this graph (a programmer error).
+    pub fn sequence(&self, id: StageId) -> u64 {
+        assert!(
+            id.index() < self.stages.len(),
+            "stage {id:?} is not in this graph"
+        );
+        self.ring.consumer(id.index()).get_relaxed()
+    }
+
+    /// Take the poller declared as `id` (once).
+    pub fn take_poller(&mut self, id: StageId) -> Option<EventPoller<E>> {
+        let at = self.pollers.iter().position(|(slot, _)| *slot == id.index())?;
+        Some(self.pollers.swap_remove(at).1)
+    }
+
+    /// A one-line description of the topology, e.g.
+    /// `P -> journal -> (catalog | index) -> reply`, approximated by
+    /// listing each stage with what it runs after.
+    pub fn topology(&self) -> String {
+        let name = |slot: usize| {
+            self.stages
+                .iter()
+                .find(|s| s.slot == slot)
+                .map_or("?", |s| s.name.as_str())
+        };
+        self.stages
+            .iter()
+            .map(|s| {
+                let from = if s.after.is_empty() {
+                    "producer".to_owned()
+                } else {
+                    s.after.iter().map(|&a| name(a)).collect::<Vec<_>>().join("+")
+                };
+                let pin = s.core.map(|c| format!(" @core{c}")).unwrap_or_default();
+                let gate = if s.gating { " [gating]" } else { "" };
+                format!("{from} -> {}{pin}{gate}", s.name)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Wait until every handler stage has processed every event published
+    /// (claimed, for several producers) when this is called, then stop all
+    /// stages and join their threads. Pollers are not waited for.
+    ///
+    /// Producers should have stopped: events published after the call may
+    /// or may not be processed. With several producers, every claimed slot
+    /// must be published, or this waits forever (use
+    /// [`shutdown_timeout`](Graph::shutdown_timeout)).
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError::HandlerPanicked`] when a handler panicked.
+    pub fn shutdown(self) -> Result<(), ShutdownError> {
+        self.drain_then_stop(None)
+    }
+
+    /// As [`shutdown`](Graph::shutdown), but halt anyway after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError::Timeout`] with the events left unprocessed, or
+    /// [`ShutdownError::HandlerPanicked`].
+    pub fn shutdown_timeout(self, timeout: Duration) -> Result<(), ShutdownError> {
+        self.drain_then_stop(Some(Instant::now() + timeout))
+    }
+
+    /// Stop every stage after its current batch, without draining, and join.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError::HandlerPanicked`] when a handler panicked.
+    pub fn halt(mut self) -> Result<(), ShutdownError> {
+        self.stop()
+    }
+
+    fn drain_then_stop(mut self, deadline: Option<Instant>) -> Result<(), ShutdownError> {
+        let drained = self.drain(deadline);
+        let stopped = self.stop();
+        stopped.and(drained)
+    }
+
+    fn slowest_handler(&self) -> u64 {
+        self.stages
+            .iter()
+            .filter(|s| !s.poller)
+            .map(|s| self.ring.consumer(s.slot).get())
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    fn drain(&self, deadline: Option<Instant>) -> Result<(), ShutdownError> {
+        let target = self.ring.cursor_seq().get();
+        let mut idle_rounds = 0u32;
+        loop {
+            let slowest = self.slowest_handler();
+            if slowest >= target || self.ring.is_halted() {
+                return Ok(());
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(ShutdownError::Timeout {
+                    pending: target - slowest,
+                });
+            }
+            idle_rounds += 1;
+            if cfg!(loom) || idle_rounds < 64 {
+                crate::sync::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+
+    fn stop(&mut self) -> Result<(), ShutdownError> {
+        self.ring.alert();
+        for (stage, handle) in self.threads.drain(..) {
+            if let Err(payload) = handle.join() {
+                record_failure(
+                    &self.failure,
+                    Failure {
+                        stage,
+                        sequence: u64::MAX,
+                        message: panic_message(&*payload),
+                    },
+                );
+            }
+        }
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match failure {
+            None => Ok(()),
+            Some(f) => Err(ShutdownError::HandlerPanicked {
+                stage: f.stage,
+                sequence: f.sequence,
+                message: f.message,
+            }),
+        }
+    }
+}
+
+impl<E> Drop for Graph<E> {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.ring.alert();
+            for (_, handle) in self.threads.drain(..) {
+                let _ = handle.join();
+            }
+        }
+    }
+}

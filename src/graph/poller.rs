@@ -1,0 +1,110 @@
+//! [`EventPoller`]: a consumer that the application drives from its own
+//! thread instead of a handler thread.
+
+use super::barrier::SequenceBarrier;
+use crate::error::WaitError;
+use std::time::{Duration, Instant};
+
+/// What a call to [`EventPoller::poll`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollState {
+    /// Events were handed to the callback.
+    Processing,
+    /// Producers have published more, but an upstream stage has not yet
+    /// processed it.
+    Gating,
+    /// Nothing new was published.
+    Idle,
+}
+
+/// A pull-style consumer: call [`poll`](EventPoller::poll) whenever
+/// convenient. It gates producers like any stage, so a poller that is
+/// never polled eventually stops them (the ring fills).
+///
+/// `Send` but not `Sync`: one polling thread at a time.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::{GraphBuilder, PollState, RingConfig};
+///
+/// let mut builder = GraphBuilder::<u64>::new(RingConfig::new(16));
+/// let id = builder.poller("reader").add();
+/// let (mut producer, mut graph) = builder.build_single_producer()?;
+/// let mut poller = graph.take_poller(id).expect("registered above");
+///
+/// producer.publish(5)?;
+/// producer.publish(6)?;
+/// let mut seen = Vec::new();
+/// let state = poller.poll(|e, _seq, _eob| { seen.push(*e); true });
+/// assert_eq!(state, PollState::Processing);
+/// assert_eq!(seen, [5, 6]);
+/// assert_eq!(poller.poll(|_, _, _| true), PollState::Idle);
+/// graph.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct EventPoller<E> {
+    barrier: SequenceBarrier<E>,
+    slot: usize,
+}
+
+impl<E: bytemuck::Pod + Send> EventPoller<E> {
+    pub(crate) fn new(barrier: SequenceBarrier<E>, slot: usize) -> Self {
+        Self { barrier, slot }
+    }
+
+    /// Hand every readable event to `f(event, sequence, end_of_batch)`
+    /// until it returns `false` or none remain; never waits.
+    pub fn poll<F: FnMut(&E, u64, bool) -> bool>(&mut self, f: F) -> PollState {
+        let next = self.barrier.ring().consumer(self.slot).get_relaxed();
+        let available = self.barrier.available(next);
+        if available > next {
+            self.consume(next, available, f);
+            PollState::Processing
+        } else if self.barrier.ring().cursor_seq().get() > next {
+            PollState::Gating
+        } else {
+            PollState::Idle
+        }
+    }
+
+    /// Wait (with the ring's strategy) up to `timeout` for events, then
+    /// poll them; returns how many were handed to `f`.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Timeout`] when none arrived in time,
+    /// [`WaitError::Alerted`] when the graph halted.
+    pub fn poll_timeout<F: FnMut(&E, u64, bool) -> bool>(
+        &mut self,
+        timeout: Duration,
+        f: F,
+    ) -> Result<u64, WaitError> {
+        let next = self.barrier.ring().consumer(self.slot).get_relaxed();
+        let available = self
+            .barrier
+            .wait_for(next, Some(Instant::now() + timeout))?;
+        Ok(self.consume(next, available, f) - next)
+    }
+
+    fn consume<F: FnMut(&E, u64, bool) -> bool>(&mut self, next: u64, available: u64, mut f: F) -> u64 {
+        let ring = self.barrier.ring();
+        let mut seq = next;
+        while seq < available {
+            let current = seq;
+            // SAFETY: current < available, published (barrier Acquire);
+            // our sequence is <= current and gates producers.
+            let more = unsafe { ring.read_slot(current, |e| f(e, current, current + 1 == available)) };
+            seq += 1;
+            if !more {
+                break;
+            }
+        }
+        // Release (in `set`): done reading these slots; pairs with Acquire
+        // reads by producers and downstream stages.
+        ring.consumer(self.slot).set(seq);
+        ring.waiter().signal();
+        seq
+    }
+}

@@ -1,0 +1,156 @@
+//! [`BatchProcessor`]: the loop each handler stage runs on its thread.
+//!
+//! ```text
+//! loop:
+//!     available = barrier.wait_for(next)        // one wait per batch
+//!     handler.on_batch_start(available - next)
+//!     for seq in next..available:               // no atomics in here
+//!         handler.on_event(slot[seq], seq, seq == available - 1)
+//!     sequence.set(available)                    // one Release per batch
+//!     waiter.signal()                            // free unless Blocking
+//! ```
+
+use super::handler::EventHandler;
+use super::barrier::SequenceBarrier;
+use crate::sync::{Arc, Mutex, Ordering};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::PoisonError;
+
+/// What a stage does when its handler panics.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::{GraphBuilder, PanicPolicy, RingConfig};
+/// let builder = GraphBuilder::<u64>::new(RingConfig::new(64))
+///     .panic_policy(PanicPolicy::LogAndSkip);
+/// # drop(builder);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PanicPolicy {
+    /// Halt the whole graph: every stage stops, blocked producers get
+    /// `Halted`, and shutdown reports the panic.
+    #[default]
+    Halt,
+    /// Log the panic with the stage and sequence, skip the event, go on.
+    /// The handler's state is whatever the panic left.
+    LogAndSkip,
+}
+
+/// The first handler panic in a graph.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) stage: String,
+    pub(crate) sequence: u64,
+    pub(crate) message: String,
+}
+
+pub(crate) type FailureSlot = Arc<Mutex<Option<Failure>>>;
+
+pub(crate) fn record_failure(slot: &FailureSlot, failure: Failure) {
+    let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if guard.is_none() {
+        *guard = Some(failure);
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+pub(crate) struct BatchProcessor<E, H> {
+    pub(crate) name: String,
+    pub(crate) barrier: SequenceBarrier<E>,
+    /// This stage's consumer slot in the region.
+    pub(crate) slot: usize,
+    pub(crate) handler: H,
+    pub(crate) policy: PanicPolicy,
+    pub(crate) failure: FailureSlot,
+}
+
+impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
+    pub(crate) fn run(mut self) {
+        let ring = Arc::clone(self.barrier.ring());
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.handler.on_start())) {
+            self.fail(u64::MAX, &*payload);
+            return;
+        }
+        let sequence = ring.consumer(self.slot);
+        let mut next = sequence.get_relaxed();
+        loop {
+            // Relaxed: a hint checked once per batch so `halt` is prompt
+            // under constant load; the wait loop re-checks with Acquire.
+            if ring.alerted().load(Ordering::Relaxed) {
+                break;
+            }
+            let Ok(available) = self.barrier.wait_for(next, None) else {
+                break;
+            };
+            let mut current = next;
+            let handler = &mut self.handler;
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                handler.on_batch_start(available - current);
+                while current < available {
+                    let seq = current;
+                    // SAFETY: seq < available, which the barrier saw
+                    // published (Acquire); our slot's sequence is <= seq, and
+                    // it or a stage downstream of it gates producers, so the
+                    // slot cannot be reclaimed during the read.
+                    unsafe {
+                        ring.read_slot(seq, |event| {
+                            handler.on_event(event, seq, seq + 1 == available);
+                        });
+                    }
+                    current += 1;
+                }
+            }));
+            match outcome {
+                Ok(()) => next = available,
+                Err(payload) => match self.policy {
+                    PanicPolicy::Halt => {
+                        sequence.set(current);
+                        self.fail(current, &*payload);
+                        break;
+                    }
+                    PanicPolicy::LogAndSkip => {
+                        tracing::error!(
+                            stage = %self.name,
+                            sequence = current,
+                            panic = %panic_message(&*payload),
+                            "handler panicked; event skipped",
+                        );
+                        next = current + 1;
+                    }
+                },
+            }
+            // Release (in `set`): we are done reading these slots; pairs
+            // with Acquire reads by producers and downstream stages.
+            sequence.set(next);
+            ring.waiter().signal();
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.handler.on_shutdown())) {
+            self.fail(sequence.get_relaxed(), &*payload);
+        }
+    }
+
+    #[cold]
+    fn fail(&self, sequence: u64, payload: &(dyn std::any::Any + Send)) {
+        let message = panic_message(payload);
+        tracing::error!(stage = %self.name, sequence, panic = %message, "handler panicked; halting the graph");
+        record_failure(
+            &self.failure,
+            Failure {
+                stage: self.name.clone(),
+                sequence,
+                message,
+            },
+        );
+        self.barrier.ring().alert();
+    }
+}

@@ -1,0 +1,84 @@
+//! Sequencers: how producers claim slots and publish them.
+//!
+//! * [`SingleSequencer`]: one producer. Claiming is arithmetic on a local
+//!   counter; the slowest consumer's sequence is cached and re-read only
+//!   when the cache says the ring may be full. Publishing is one Release
+//!   store of the cursor. No read-modify-write on the hot path.
+//! * [`MultiSequencer`]: any number of producers. A blocking claim is one
+//!   `fetch_add` on the shared cursor; `try_` claims use compare-exchange so
+//!   they can give up. Each slot has an availability flag (the lap number
+//!   of its last publish), so consumers only read fully written slots even
+//!   when producers publish out of order.
+//!
+//! After the LMAX Disruptor's `SingleProducerSequencer` and
+//! `MultiProducerSequencer`.
+
+mod multi;
+mod single;
+
+pub use multi::MultiSequencer;
+pub use single::SingleSequencer;
+
+use crate::error::{TryClaimError, WaitError};
+use crate::ring::RingBuffer;
+use std::ops::Range;
+use std::time::Instant;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How a claim may wait for room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(hidden)]
+pub enum ClaimWait {
+    /// Never wait: `Full` at once.
+    Never,
+    /// Wait until room or halt.
+    Forever,
+    /// Wait until room, halt, or this instant.
+    Until(Instant),
+}
+
+/// The claiming and publishing half of a producer; implemented by
+/// [`SingleSequencer`] and [`MultiSequencer`] only.
+pub trait Sequencer: sealed::Sealed + Send + std::fmt::Debug + 'static {
+    #[doc(hidden)]
+    fn for_ring<E: bytemuck::Pod + Send>(ring: &RingBuffer<E>) -> Self;
+
+    /// Claim `n` (`1..=capacity`) slots.
+    #[doc(hidden)]
+    fn claim<E: bytemuck::Pod + Send>(
+        &mut self,
+        ring: &RingBuffer<E>,
+        n: u64,
+        wait: ClaimWait,
+    ) -> Result<Range<u64>, TryClaimError>;
+
+    /// Publish a range returned by `claim`.
+    #[doc(hidden)]
+    fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, range: Range<u64>);
+}
+
+/// Wait until every gating consumer has processed `wrap` events, i.e. the
+/// slots up to `wrap + capacity` are free; returns the gating value seen.
+#[inline(never)]
+fn wait_for_room<E: bytemuck::Pod + Send>(
+    ring: &RingBuffer<E>,
+    wrap: u64,
+    deadline: Option<Instant>,
+) -> Result<u64, TryClaimError> {
+    ring.waiter()
+        .wait_until(
+            || {
+                let gating = ring.min_gating();
+                (gating >= wrap).then_some(gating)
+            },
+            ring.alerted(),
+            deadline,
+        )
+        .map_err(|e| match e {
+            WaitError::Alerted => TryClaimError::Halted,
+            WaitError::Timeout => TryClaimError::Full,
+        })
+}

@@ -1,0 +1,78 @@
+//! The single-producer sequencer.
+
+use super::{sealed, wait_for_room, ClaimWait, Sequencer};
+use crate::error::TryClaimError;
+use crate::ring::RingBuffer;
+use std::ops::Range;
+
+/// Sequencer for exactly one producer thread.
+///
+/// Producer-local state only: the next sequence to claim and the last seen
+/// gating sequence. Both live in the producer's own cache lines.
+#[derive(Debug)]
+pub struct SingleSequencer {
+    /// Next sequence to claim; `>= ring.cursor()`, equal once published.
+    next: u64,
+    /// Last seen minimum of the gating consumers; `<= their true minimum`.
+    cached_gating: u64,
+}
+
+impl sealed::Sealed for SingleSequencer {}
+
+impl Sequencer for SingleSequencer {
+    fn for_ring<E: bytemuck::Pod + Send>(ring: &RingBuffer<E>) -> Self {
+        let cursor = ring.cursor_seq().get();
+        Self {
+            next: cursor,
+            cached_gating: ring.min_gating().min(cursor),
+        }
+    }
+
+    #[inline(always)]
+    fn claim<E: bytemuck::Pod + Send>(
+        &mut self,
+        ring: &RingBuffer<E>,
+        n: u64,
+        wait: ClaimWait,
+    ) -> Result<Range<u64>, TryClaimError> {
+        let start = self.next;
+        let end = start + n;
+        // Slot reuse is safe once every gating consumer has processed
+        // `end - capacity` events.
+        let wrap = end.saturating_sub(ring.capacity());
+        if wrap > self.cached_gating {
+            self.cached_gating = self.refresh(ring, wrap, wait)?;
+        }
+        self.next = end;
+        Ok(start..end)
+    }
+
+    #[inline(always)]
+    fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, range: Range<u64>) {
+        debug_assert_eq!(range.end, self.next, "one claim outstanding at a time");
+        // Release (in `set`): publishes the slot writes; pairs with the
+        // Acquire in `RingBuffer::published` on the consumer side.
+        ring.cursor_seq().set(range.end);
+        ring.waiter().signal();
+    }
+}
+
+impl SingleSequencer {
+    #[cold]
+    fn refresh<E: bytemuck::Pod + Send>(
+        &self,
+        ring: &RingBuffer<E>,
+        wrap: u64,
+        wait: ClaimWait,
+    ) -> Result<u64, TryClaimError> {
+        let gating = ring.min_gating();
+        if gating >= wrap {
+            return Ok(gating);
+        }
+        match wait {
+            ClaimWait::Never => Err(TryClaimError::Full),
+            ClaimWait::Forever => wait_for_room(ring, wrap, None),
+            ClaimWait::Until(deadline) => wait_for_room(ring, wrap, Some(deadline)),
+        }
+    }
+}
