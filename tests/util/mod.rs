@@ -1,0 +1,94 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use ringmaster::EventHandler;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A 16-byte test event: who produced it and its per-producer number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct Tagged {
+    pub producer: u64,
+    pub n: u64,
+}
+
+/// Records every event with its sequence; hands the log over at shutdown.
+pub struct Recorder<E> {
+    log: Vec<(u64, E)>,
+    out: Arc<Mutex<Vec<(u64, E)>>>,
+    /// Stages that must have processed an event before this one sees it.
+    must_follow: Vec<Arc<AtomicU64>>,
+    /// Published for downstream stages to check against.
+    progress: Arc<AtomicU64>,
+}
+
+impl<E> Recorder<E> {
+    pub fn new() -> (Self, Arc<Mutex<Vec<(u64, E)>>>, Arc<AtomicU64>) {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let progress = Arc::new(AtomicU64::new(0));
+        (
+            Self {
+                log: Vec::new(),
+                out: out.clone(),
+                must_follow: Vec::new(),
+                progress: progress.clone(),
+            },
+            out,
+            progress,
+        )
+    }
+
+    pub fn following(mut self, upstream: &[Arc<AtomicU64>]) -> Self {
+        self.must_follow.extend(upstream.iter().cloned());
+        self
+    }
+}
+
+impl<E: Copy + Send + 'static> EventHandler<E> for Recorder<E> {
+    fn on_event(&mut self, event: &E, sequence: u64, _end_of_batch: bool) {
+        for up in &self.must_follow {
+            // Relaxed is enough *if* the barrier orders us after upstream:
+            // the point of the check.
+            let seen = up.load(Ordering::Relaxed);
+            assert!(
+                seen > sequence,
+                "saw sequence {sequence} before upstream ({seen})"
+            );
+        }
+        self.log.push((sequence, *event));
+        self.progress.store(sequence + 1, Ordering::Relaxed);
+    }
+
+    fn on_shutdown(&mut self) {
+        *self.out.lock().unwrap() = std::mem::take(&mut self.log);
+    }
+}
+
+/// Assert `log` holds sequences 0..n, each once, in order, with events
+/// matching `expected(seq)`.
+pub fn assert_exactly_once_in_order<E: PartialEq + std::fmt::Debug>(
+    log: &[(u64, E)],
+    n: u64,
+    expected: impl Fn(u64) -> E,
+) {
+    assert_eq!(log.len() as u64, n, "event count");
+    for (i, (seq, e)) in log.iter().enumerate() {
+        assert_eq!(*seq, i as u64, "sequence order");
+        assert_eq!(*e, expected(*seq), "event at {seq}");
+    }
+}
+
+/// For several producers: each producer's events arrive exactly once and
+/// in its own order; sequences are 0..total in order.
+pub fn assert_per_producer_order(log: &[(u64, Tagged)], producers: u64, per_producer: u64) {
+    assert_eq!(log.len() as u64, producers * per_producer, "event count");
+    let mut next = vec![0u64; producers as usize];
+    for (i, (seq, e)) in log.iter().enumerate() {
+        assert_eq!(*seq, i as u64, "sequence order");
+        let p = e.producer as usize;
+        assert_eq!(e.n, next[p], "producer {p} order");
+        next[p] += 1;
+    }
+    assert!(next.iter().all(|&n| n == per_producer));
+}
