@@ -49,12 +49,15 @@ fn ringmaster_unicast(iters: u64, batch: u64) -> Duration {
     let done = Arc::new(AtomicU64::new(0));
     let seen = done.clone();
     let mut b = GraphBuilder::<Event64>::new(config());
-    b.handler("sink", handler_fn(move |e: &Event64, _, eob| {
-        black_box(e.value);
-        if eob {
-            seen.store(e.value + 1, Ordering::Release);
-        }
-    }))
+    b.handler(
+        "sink",
+        handler_fn(move |e: &Event64, _, eob| {
+            black_box(e.value);
+            if eob {
+                seen.store(e.value + 1, Ordering::Release);
+            }
+        }),
+    )
     .add();
     let (mut producer, graph) = b.build_single_producer().expect("graph");
     let start = Instant::now();
@@ -81,13 +84,16 @@ fn ringmaster_two_producers(iters: u64) -> Duration {
     let seen = done.clone();
     let mut count = 0u64;
     let mut b = GraphBuilder::<Event64>::new(config());
-    b.handler("sink", handler_fn(move |e: &Event64, _, eob| {
-        black_box(e.value);
-        count += 1;
-        if eob {
-            seen.store(count, Ordering::Release);
-        }
-    }))
+    b.handler(
+        "sink",
+        handler_fn(move |e: &Event64, _, eob| {
+            black_box(e.value);
+            count += 1;
+            if eob {
+                seen.store(count, Ordering::Release);
+            }
+        }),
+    )
     .add();
     let (producer, graph) = b.build_multi_producer().expect("graph");
     let half = iters / 2;

@@ -101,8 +101,8 @@ pub use graph::{
 };
 pub use producer::{Claim, MultiProducer, Producer, SingleProducer};
 pub use region::{
-    HeaderError, RegionHeader, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, MAX_CONSUMERS,
-    MAX_EVENT_ALIGN, MAX_EVENT_SIZE, MAX_REGION_LEN,
+    HeaderError, RegionHeader, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, MAX_CONSUMERS, MAX_EVENT_ALIGN,
+    MAX_EVENT_SIZE, MAX_REGION_LEN,
 };
 pub use ring::RingBuffer;
 pub use sequencer::{MultiSequencer, Sequencer, SingleSequencer};

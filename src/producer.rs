@@ -247,7 +247,6 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
         unsafe { self.ring.write_slot(range.start, write) };
         self.sequencer.publish(&self.ring, range);
     }
-
 }
 
 /// Slots claimed by a producer, to be written in place and published.
@@ -334,15 +333,13 @@ impl<'a, E: bytemuck::Pod + Send, S: Sequencer> Claim<'a, E, S> {
     /// Call `write(i, slot)` for every claimed slot, `i` counting from 0.
     pub fn fill_with(&mut self, mut write: impl FnMut(u64, &mut E)) {
         let start = self.range.start;
-        for seq in self.range.clone() {
-            // SAFETY: inside this claim's unpublished range (write_slot's
-            // contract).
-            unsafe {
-                self.producer
-                    .ring
-                    .write_slot(seq, |slot| write(seq - start, slot))
-            };
-        }
+        // SAFETY: the range is this claim's, claimed and unpublished
+        // (write_range's contract).
+        unsafe {
+            self.producer
+                .ring
+                .write_range(start, self.range.end, |seq, slot| write(seq - start, slot))
+        };
     }
 
     /// Make the claimed events visible to consumers.

@@ -21,7 +21,10 @@ fn capacity_errors() {
         err,
         BuildError::Config(ConfigError::CapacityNotPowerOfTwo { capacity: 1000 })
     ));
-    assert!(err.to_string().contains("1024"), "suggests the next power: {err}");
+    assert!(
+        err.to_string().contains("1024"),
+        "suggests the next power: {err}"
+    );
     assert!(matches!(
         build::<u64>(1 << 40).unwrap_err(),
         BuildError::Config(ConfigError::CapacityTooLarge { .. })
@@ -40,7 +43,10 @@ fn event_type_errors() {
     ));
     assert!(matches!(
         build::<OverAligned>(2).unwrap_err(),
-        BuildError::Config(ConfigError::EventAlignmentTooLarge { align: 256, max: 128 })
+        BuildError::Config(ConfigError::EventAlignmentTooLarge {
+            align: 256,
+            max: 128
+        })
     ));
     assert!(matches!(
         build::<()>(2).unwrap_err(),
@@ -51,7 +57,10 @@ fn event_type_errors() {
 #[test]
 fn graph_errors() {
     let b = GraphBuilder::<u64>::new(RingConfig::new(8));
-    assert!(matches!(b.build_single_producer().unwrap_err(), BuildError::NoConsumers));
+    assert!(matches!(
+        b.build_single_producer().unwrap_err(),
+        BuildError::NoConsumers
+    ));
 
     let mut other = GraphBuilder::<u64>::new(RingConfig::new(8));
     other.poller("x").add();
@@ -77,7 +86,9 @@ fn graph_errors() {
     let mut b = GraphBuilder::<u64>::new(RingConfig::new(8));
     b.handler("pinned", NoopHandler).pin(10_000).add();
     match b.build_single_producer().unwrap_err() {
-        BuildError::NoSuchCore { stage, core, .. } => assert_eq!((stage.as_str(), core), ("pinned", 10_000)),
+        BuildError::NoSuchCore { stage, core, .. } => {
+            assert_eq!((stage.as_str(), core), ("pinned", 10_000))
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -11,7 +11,11 @@ use util::{assert_exactly_once_in_order, assert_per_producer_order, Recorder, Ta
 const N: u64 = 100_000;
 
 fn strategies() -> [WaitStrategy; 3] {
-    [WaitStrategy::Yielding, WaitStrategy::Blocking, WaitStrategy::Backoff]
+    [
+        WaitStrategy::Yielding,
+        WaitStrategy::Blocking,
+        WaitStrategy::Backoff,
+    ]
 }
 
 #[test]
@@ -66,7 +70,9 @@ fn diamond() {
         let (rc, lc, _) = Recorder::new();
         let a = b.handler("a", ra).add();
         let bb = b.handler("b", rb).add();
-        b.handler("c", rc.following(&[pa, pb])).after(&[a, bb]).add();
+        b.handler("c", rc.following(&[pa, pb]))
+            .after(&[a, bb])
+            .add();
         let (mut producer, graph) = b.build_single_producer().unwrap();
         let mut i = 0;
         while i < N {
@@ -84,13 +90,16 @@ fn diamond() {
 
 #[test]
 fn three_producers_into_a_diamond() {
-    let mut b = GraphBuilder::<Tagged>::new(RingConfig::new(64).wait_strategy(WaitStrategy::Yielding));
+    let mut b =
+        GraphBuilder::<Tagged>::new(RingConfig::new(64).wait_strategy(WaitStrategy::Yielding));
     let (ra, la, pa) = Recorder::new();
     let (rb, lb, pb) = Recorder::new();
     let (rc, lc, _) = Recorder::new();
     let a = b.handler("a", ra).add();
     let bb = b.handler("b", rb).add();
-    b.handler("c", rc.following(&[pa, pb])).after(&[a, bb]).add();
+    b.handler("c", rc.following(&[pa, pb]))
+        .after(&[a, bb])
+        .add();
     let (producer, graph) = b.build_multi_producer().unwrap();
     let per = 20_000;
     thread::scope(|s| {
@@ -152,7 +161,10 @@ fn stages_report_topology_and_progress() {
     assert_eq!(graph.stages().len(), 2);
     assert!(!graph.stages()[0].gating);
     assert!(graph.stages()[1].gating);
-    assert_eq!(graph.topology(), "producer -> parse, parse -> apply [gating]");
+    assert_eq!(
+        graph.topology(),
+        "producer -> parse, parse -> apply [gating]"
+    );
     while graph.sequence(c) < 10 {
         thread::yield_now();
     }

@@ -62,13 +62,17 @@ fn start_batch_and_shutdown_hooks_run() {
 
 #[test]
 fn shutdown_drains_a_slow_pipeline() {
-    let mut b = GraphBuilder::<u64>::new(RingConfig::new(1024).wait_strategy(WaitStrategy::Blocking));
+    let mut b =
+        GraphBuilder::<u64>::new(RingConfig::new(1024).wait_strategy(WaitStrategy::Blocking));
     let a = b
-        .handler("slow", handler_fn(|_: &u64, seq, _| {
-            if seq % 100 == 0 {
-                thread::sleep(Duration::from_micros(200));
-            }
-        }))
+        .handler(
+            "slow",
+            handler_fn(|_: &u64, seq, _| {
+                if seq % 100 == 0 {
+                    thread::sleep(Duration::from_micros(200));
+                }
+            }),
+        )
         .add();
     let (rec, log, _) = Recorder::new();
     b.handler("rec", rec).after(&[a]).add();
@@ -85,10 +89,13 @@ fn halt_stops_without_draining() {
     let mut b = GraphBuilder::<u64>::new(RingConfig::new(1024));
     let processed = Arc::new(AtomicU64::new(0));
     let seen = processed.clone();
-    b.handler("sleepy", handler_fn(move |_: &u64, _, _| {
-        thread::sleep(Duration::from_millis(2));
-        seen.fetch_add(1, Ordering::Relaxed);
-    }))
+    b.handler(
+        "sleepy",
+        handler_fn(move |_: &u64, _, _| {
+            thread::sleep(Duration::from_millis(2));
+            seen.fetch_add(1, Ordering::Relaxed);
+        }),
+    )
     .add();
     let (mut p, graph) = b.build_single_producer().unwrap();
     for i in 0..1000 {
@@ -114,11 +121,14 @@ fn shutdown_timeout_reports_pending_events() {
     let release = Arc::new(AtomicBool::new(false));
     let gate = release.clone();
     let mut b = GraphBuilder::<u64>::new(RingConfig::new(64).wait_strategy(WaitStrategy::Backoff));
-    b.handler("stuck", handler_fn(move |_: &u64, _, _| {
-        while !gate.load(Ordering::Relaxed) {
-            thread::sleep(Duration::from_millis(1));
-        }
-    }))
+    b.handler(
+        "stuck",
+        handler_fn(move |_: &u64, _, _| {
+            while !gate.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }),
+    )
     .add();
     let (mut p, graph) = b.build_single_producer().unwrap();
     for i in 0..10 {
@@ -141,11 +151,14 @@ fn shutdown_timeout_reports_pending_events() {
 #[test]
 fn a_panicking_handler_halts_the_graph_and_unblocks_the_producer() {
     let mut b = GraphBuilder::<u64>::new(RingConfig::new(8).wait_strategy(WaitStrategy::Blocking));
-    b.handler("boom", handler_fn(|e: &u64, _, _| {
-        if *e == 5 {
-            panic!("bad event {e}");
-        }
-    }))
+    b.handler(
+        "boom",
+        handler_fn(|e: &u64, _, _| {
+            if *e == 5 {
+                panic!("bad event {e}");
+            }
+        }),
+    )
     .add();
     let (mut p, graph) = b.build_single_producer().unwrap();
     // The producer would block forever once the ring fills; it must get
@@ -178,12 +191,15 @@ fn log_and_skip_keeps_going_past_a_panic() {
     let mut b = GraphBuilder::<u64>::new(RingConfig::new(16)).panic_policy(PanicPolicy::LogAndSkip);
     let sum = Arc::new(AtomicU64::new(0));
     let s = sum.clone();
-    b.handler("flaky", handler_fn(move |e: &u64, _, _| {
-        if *e % 10 == 3 {
-            panic!("flaky on {e}");
-        }
-        s.fetch_add(*e, Ordering::Relaxed);
-    }))
+    b.handler(
+        "flaky",
+        handler_fn(move |e: &u64, _, _| {
+            if *e % 10 == 3 {
+                panic!("flaky on {e}");
+            }
+            s.fetch_add(*e, Ordering::Relaxed);
+        }),
+    )
     .add();
     let (mut p, graph) = b.build_single_producer().unwrap();
     for i in 0..100 {

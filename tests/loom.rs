@@ -28,7 +28,10 @@ impl EventHandler<u64> for Log {
         if let Some(up) = &self.upstream {
             // Relaxed on purpose: only the barrier's Acquire/Release can
             // make the upstream stage's store visible here.
-            assert!(up.load(Ordering::Relaxed) > sequence, "ran ahead of upstream");
+            assert!(
+                up.load(Ordering::Relaxed) > sequence,
+                "ran ahead of upstream"
+            );
         }
         if let Some(p) = &self.progress {
             p.store(sequence + 1, Ordering::Relaxed);
@@ -124,7 +127,8 @@ fn pipeline_barrier_orders_stages() {
     // Blocking: idle stages sleep instead of spinning, which keeps the
     // three-thread state space within reach.
     model_with_branches(20_000, || {
-        let mut b = GraphBuilder::<u64>::new(RingConfig::new(2).wait_strategy(WaitStrategy::Blocking));
+        let mut b =
+            GraphBuilder::<u64>::new(RingConfig::new(2).wait_strategy(WaitStrategy::Blocking));
         let progress = Arc::new(AtomicU64::new(0));
         let (mut first, _) = log();
         first.progress = Some(progress.clone());

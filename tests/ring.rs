@@ -4,8 +4,7 @@
 mod util;
 
 use ringmaster::{
-    ClaimError, GraphBuilder, PollState, RingConfig, TryClaimError, TryPublishError,
-    WaitStrategy,
+    ClaimError, GraphBuilder, PollState, RingConfig, TryClaimError, TryPublishError, WaitStrategy,
 };
 use std::time::Duration;
 use util::{assert_exactly_once_in_order, Recorder};
@@ -18,7 +17,11 @@ fn unicast_delivers_every_event_once_in_order() {
         WaitStrategy::Blocking,
         WaitStrategy::BusySpin,
     ] {
-        let n = if strategy == WaitStrategy::BusySpin { 20_000 } else { 200_000 };
+        let n = if strategy == WaitStrategy::BusySpin {
+            20_000
+        } else {
+            200_000
+        };
         let mut builder = GraphBuilder::<u64>::new(RingConfig::new(256).wait_strategy(strategy));
         let (rec, log, _) = Recorder::new();
         builder.handler("rec", rec).add();
@@ -61,7 +64,10 @@ fn try_claim_reports_full_exactly_when_the_ring_is_full() {
     for i in 0..8 {
         producer.try_publish(i).unwrap();
     }
-    assert!(matches!(producer.try_publish(99), Err(TryPublishError::Full(99))));
+    assert!(matches!(
+        producer.try_publish(99),
+        Err(TryPublishError::Full(99))
+    ));
     assert!(matches!(producer.try_claim(1), Err(TryClaimError::Full)));
     assert!(matches!(
         producer.claim_timeout(1, Duration::from_millis(20)),
@@ -101,7 +107,10 @@ fn claims_larger_than_the_ring_are_refused() {
             capacity: 16
         }
     );
-    assert!(matches!(producer.try_claim(0), Err(TryClaimError::TooLarge { .. })));
+    assert!(matches!(
+        producer.try_claim(0),
+        Err(TryClaimError::TooLarge { .. })
+    ));
     assert!(producer.claim(16).is_ok());
     graph.halt().unwrap();
 }

@@ -105,7 +105,10 @@ fn out_of_order_publish_stays_hidden_until_the_prefix_is_published() {
     let mut b = producer.clone();
     b.publish(200).unwrap();
     assert_eq!(graph.ring().cursor(), 2);
-    assert_eq!(poller.poll(|_, _, _| panic!("slot 0 is not published")), PollState::Gating);
+    assert_eq!(
+        poller.poll(|_, _, _| panic!("slot 0 is not published")),
+        PollState::Gating
+    );
     go_tx.send(()).unwrap();
     a_thread.join().unwrap();
     let mut seen = Vec::new();

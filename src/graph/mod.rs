@@ -123,7 +123,10 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
 
     /// Take the poller declared as `id` (once).
     pub fn take_poller(&mut self, id: StageId) -> Option<EventPoller<E>> {
-        let at = self.pollers.iter().position(|(slot, _)| *slot == id.index())?;
+        let at = self
+            .pollers
+            .iter()
+            .position(|(slot, _)| *slot == id.index())?;
         Some(self.pollers.swap_remove(at).1)
     }
 
@@ -143,7 +146,11 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
                 let from = if s.after.is_empty() {
                     "producer".to_owned()
                 } else {
-                    s.after.iter().map(|&a| name(a)).collect::<Vec<_>>().join("+")
+                    s.after
+                        .iter()
+                        .map(|&a| name(a))
+                        .collect::<Vec<_>>()
+                        .join("+")
                 };
                 let pin = s.core.map(|c| format!(" @core{c}")).unwrap_or_default();
                 let gate = if s.gating { " [gating]" } else { "" };

@@ -3,12 +3,23 @@
 use crate::error::BuildError;
 
 /// The core ids this process may run on, in the OS's order.
+///
+/// The OS reports the *calling thread's* affinity, which shrinks to one
+/// core once a thread pins itself (a pinned producer building a second
+/// graph, say). The first answer is remembered and merged with the
+/// current one, so pinning never hides cores from later checks.
 pub(crate) fn available_cores() -> Vec<usize> {
-    core_affinity::get_core_ids()
+    static FIRST_SEEN: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+    let current: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
         .into_iter()
         .map(|c| c.id)
-        .collect()
+        .collect();
+    let first = FIRST_SEEN.get_or_init(|| current.clone());
+    let mut all: Vec<usize> = first.iter().chain(&current).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 /// Check that `core` exists for `stage`.
@@ -31,7 +42,11 @@ pub(crate) fn pin_current(stage: &str, core: usize) {
         return;
     }
     if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-        tracing::warn!(stage, core, "could not pin thread to core; running unpinned");
+        tracing::warn!(
+            stage,
+            core,
+            "could not pin thread to core; running unpinned"
+        );
     }
 }
 

@@ -88,19 +88,18 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
         Ok(self.consume(next, available, f) - next)
     }
 
-    fn consume<F: FnMut(&E, u64, bool) -> bool>(&mut self, next: u64, available: u64, mut f: F) -> u64 {
+    fn consume<F: FnMut(&E, u64, bool) -> bool>(
+        &mut self,
+        next: u64,
+        available: u64,
+        mut f: F,
+    ) -> u64 {
         let ring = self.barrier.ring();
-        let mut seq = next;
-        while seq < available {
-            let current = seq;
-            // SAFETY: current < available, published (barrier Acquire);
-            // our sequence is <= current and gates producers.
-            let more = unsafe { ring.read_slot(current, |e| f(e, current, current + 1 == available)) };
-            seq += 1;
-            if !more {
-                break;
-            }
-        }
+        // SAFETY: every seq in next..available is published (barrier
+        // Acquire); our sequence is <= seq and gates producers, so no slot
+        // is reclaimed during the reads.
+        let seq =
+            unsafe { ring.read_range(next, available, |seq, e| f(e, seq, seq + 1 == available)) };
         // Release (in `set`): done reading these slots; pairs with Acquire
         // reads by producers and downstream stages.
         ring.consumer(self.slot).set(seq);

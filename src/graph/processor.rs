@@ -10,8 +10,8 @@
 //!     waiter.signal()                            // free unless Blocking
 //! ```
 
-use super::handler::EventHandler;
 use super::barrier::SequenceBarrier;
+use super::handler::EventHandler;
 use crate::sync::{Arc, Mutex, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::PoisonError;
@@ -96,19 +96,19 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
             let handler = &mut self.handler;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 handler.on_batch_start(available - current);
-                while current < available {
-                    let seq = current;
-                    // SAFETY: seq < available, which the barrier saw
-                    // published (Acquire); our slot's sequence is <= seq, and
-                    // it or a stage downstream of it gates producers, so the
-                    // slot cannot be reclaimed during the read.
-                    unsafe {
-                        ring.read_slot(seq, |event| {
-                            handler.on_event(event, seq, seq + 1 == available);
-                        });
-                    }
-                    current += 1;
+                let last = available - 1;
+                // SAFETY: every seq in next..available was seen published by
+                // the barrier (Acquire); our slot's sequence is <= seq, and
+                // it or a stage downstream of it gates producers, so no slot
+                // can be reclaimed during the reads.
+                unsafe {
+                    ring.read_range(next, available, |seq, event| {
+                        current = seq;
+                        handler.on_event(event, seq, seq == last);
+                        true
+                    });
                 }
+                current = available;
             }));
             match outcome {
                 Ok(()) => next = available,

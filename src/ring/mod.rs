@@ -13,8 +13,6 @@
 //! Those two rules make slot access data-race free; the loom models in
 //! `tests/loom.rs` check them with loom's tracked `UnsafeCell`.
 
-#![allow(unsafe_code)]
-
 use crate::config::RingConfig;
 use crate::error::ConfigError;
 use crate::region::{Region, RegionHeader, MAX_CONSUMERS};
@@ -232,20 +230,64 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         })
     }
 
-    /// Read the slot of `seq` in place.
+    /// Call `f(seq, event)` for every `seq` in `from..to`, in order, until
+    /// it returns `false`, with the slot base and mask loaded once (the
+    /// batch loop's hot path). Returns the count read up to (exclusive).
     ///
     /// # Safety
     ///
-    /// `seq` is published (observed with Acquire) and the caller's consumer
-    /// sequence, or one downstream of it that gates producers, is still
-    /// `<= seq`, so no producer can reclaim the slot during the read.
+    /// Every `seq` in the range is published (observed with Acquire) and
+    /// the caller's consumer sequence, or one downstream of it that gates
+    /// producers, is still `<= seq`, so no producer can reclaim the slots
+    /// during the reads.
     #[inline(always)]
-    pub(crate) unsafe fn read_slot<R>(&self, seq: u64, f: impl FnOnce(&E) -> R) -> R {
-        self.region.slots()[(seq & self.mask) as usize].with(|p| {
-            // SAFETY: no writer by the caller's contract; pointer valid and
-            // aligned (region invariant).
-            f(unsafe { &*p })
-        })
+    pub(crate) unsafe fn read_range(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &E) -> bool,
+    ) -> u64 {
+        let slots = self.region.slots();
+        debug_assert_eq!(slots.len() as u64, self.capacity);
+        let base = slots.as_ptr();
+        let mask = self.mask;
+        for seq in from..to {
+            // SAFETY: `seq & mask < capacity == slots.len()` (mask is
+            // capacity - 1, capacity a power of two), so the cell is in
+            // bounds.
+            let cell = unsafe { &*base.add((seq & mask) as usize) };
+            let more = cell.with(|p| {
+                // SAFETY: published and not reclaimable, by the caller's
+                // contract; pointer valid and aligned (region invariant).
+                f(seq, unsafe { &*p })
+            });
+            if !more {
+                return seq + 1;
+            }
+        }
+        to
+    }
+
+    /// Call `f(seq, slot)` for every `seq` in `from..to` to write it in place.
+    ///
+    /// # Safety
+    ///
+    /// As [`RingBuffer::write_slot`], for every sequence in the range.
+    #[inline(always)]
+    pub(crate) unsafe fn write_range(&self, from: u64, to: u64, mut f: impl FnMut(u64, &mut E)) {
+        let slots = self.region.slots();
+        debug_assert_eq!(slots.len() as u64, self.capacity);
+        let base = slots.as_ptr();
+        let mask = self.mask;
+        for seq in from..to {
+            // SAFETY: in bounds, as in `read_range`.
+            let cell = unsafe { &*base.add((seq & mask) as usize) };
+            cell.with_mut(|p| {
+                // SAFETY: claimed and unpublished, by the caller's contract;
+                // pointer valid and aligned; E: Pod.
+                f(seq, unsafe { &mut *p })
+            });
+        }
     }
 
     /// Give `&mut E` for a slot whose ownership the caller holds for `'a`.
@@ -256,7 +298,8 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     /// reference to this slot exists during `'a`.
     #[cfg(not(loom))]
     #[inline(always)]
-    pub(crate) unsafe fn slot_mut<'a>(&'a self, seq: u64) -> &'a mut E {
+    #[allow(clippy::mut_from_ref)] // exclusivity comes from the claim, per the contract
+    pub(crate) unsafe fn slot_mut(&self, seq: u64) -> &mut E {
         self.region.slots()[(seq & self.mask) as usize].with_mut(|p| {
             // SAFETY: exclusive for 'a by the caller's contract; valid,
             // aligned, initialised (E: Pod).

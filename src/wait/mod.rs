@@ -54,6 +54,7 @@ pub enum WaitStrategy {
 /// The runtime side of a [`WaitStrategy`]: per-ring state plus the wait
 /// loop. Enum dispatch keeps `dyn` off the hot path.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per ring; boxing would add a hop to `signal`
 pub(crate) enum Waiter {
     BusySpin,
     Yielding,

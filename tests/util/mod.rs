@@ -13,10 +13,13 @@ pub struct Tagged {
     pub n: u64,
 }
 
+/// The `(sequence, event)` log a [`Recorder`] hands over at shutdown.
+pub type SharedLog<E> = Arc<Mutex<Vec<(u64, E)>>>;
+
 /// Records every event with its sequence; hands the log over at shutdown.
 pub struct Recorder<E> {
     log: Vec<(u64, E)>,
-    out: Arc<Mutex<Vec<(u64, E)>>>,
+    out: SharedLog<E>,
     /// Stages that must have processed an event before this one sees it.
     must_follow: Vec<Arc<AtomicU64>>,
     /// Published for downstream stages to check against.
@@ -24,7 +27,7 @@ pub struct Recorder<E> {
 }
 
 impl<E> Recorder<E> {
-    pub fn new() -> (Self, Arc<Mutex<Vec<(u64, E)>>>, Arc<AtomicU64>) {
+    pub fn new() -> (Self, SharedLog<E>, Arc<AtomicU64>) {
         let out = Arc::new(Mutex::new(Vec::new()));
         let progress = Arc::new(AtomicU64::new(0));
         (

@@ -1,0 +1,5 @@
+//! The contenders: ringmaster and its peers, one file per family.
+
+pub mod channels;
+pub mod disruptor;
+pub mod ringmaster;

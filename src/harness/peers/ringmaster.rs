@@ -1,0 +1,302 @@
+//! ringmaster in every shape.
+
+use crate::harness::event::{now_ns, BenchEvent, Counter, Tally};
+use crate::harness::params::{spin_until, Outcome, Params};
+use crate::{EventHandler, GraphBuilder, PollState, RingConfig, StageId, WaitStrategy};
+use std::hint::black_box;
+use std::sync::Arc;
+
+/// A final-stage handler that counts, sums and (optionally) measures.
+struct Sink {
+    counter: Counter,
+    tally: Arc<Tally>,
+    done: bool,
+}
+
+impl<E: BenchEvent> EventHandler<E> for Sink {
+    #[inline(always)]
+    fn on_event(&mut self, event: &E, _: u64, end_of_batch: bool) {
+        if self.counter.on(event) {
+            self.counter.finish(&self.tally);
+            self.done = true;
+        } else if end_of_batch {
+            self.counter.report_progress();
+        }
+    }
+    fn on_shutdown(&mut self) {
+        if !self.done {
+            self.counter.finish(&self.tally);
+        }
+    }
+}
+
+/// A middle stage: touches the event, nothing else.
+struct Pass;
+
+impl<E: BenchEvent> EventHandler<E> for Pass {
+    #[inline(always)]
+    fn on_event(&mut self, event: &E, _: u64, _: bool) {
+        black_box(event.value());
+    }
+}
+
+fn config(p: &Params) -> RingConfig {
+    RingConfig::new(p.capacity).wait_strategy(if p.spin {
+        p.strategy
+    } else {
+        WaitStrategy::Yielding
+    })
+}
+
+fn sink(
+    p: &Params,
+    tally: &Arc<Tally>,
+    expected: u64,
+    latency: bool,
+) -> (Sink, Arc<std::sync::atomic::AtomicU64>) {
+    let counter = Counter::new(expected, latency, p.warmup);
+    let progress = counter.progress.clone();
+    (
+        Sink {
+            counter,
+            tally: tally.clone(),
+            done: false,
+        },
+        progress,
+    )
+}
+
+fn add<E: BenchEvent, H: EventHandler<E>>(
+    b: &mut GraphBuilder<E>,
+    p: &Params,
+    thread: usize,
+    name: &str,
+    h: H,
+    after: &[StageId],
+) -> StageId {
+    let stage = b.handler(name, h).after(after);
+    match p.core(thread) {
+        Some(core) => stage.pin(core).add(),
+        None => stage.add(),
+    }
+}
+
+fn finish<E: BenchEvent>(
+    p: &Params,
+    tally: &Tally,
+    start: u64,
+    progress: &[Arc<std::sync::atomic::AtomicU64>],
+    graph: crate::Graph<E>,
+) -> Result<Outcome, String> {
+    let complete = tally.wait(p.stall, || {
+        progress
+            .iter()
+            .map(|a| a.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    });
+    graph.halt().map_err(|e| e.to_string())?;
+    let (received, checksum) = tally.totals();
+    let received = if complete {
+        received
+    } else {
+        progress
+            .iter()
+            .map(|a| a.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    };
+    Ok(Outcome {
+        received,
+        checksum,
+        elapsed_ns: tally.end_ns().saturating_sub(start),
+        batches: tally.batches(),
+        histogram: tally.take_histogram(),
+    })
+}
+
+/// Shapes with one producer: `stages` lists each consumer's dependencies
+/// (indices into the list); consumers no one depends on count events.
+fn single<E: BenchEvent>(
+    p: &Params,
+    stages: &[&[usize]],
+    latency: bool,
+) -> Result<Outcome, String> {
+    let finals: Vec<bool> = (0..stages.len())
+        .map(|i| !stages.iter().any(|deps| deps.contains(&i)))
+        .collect();
+    let tally = Tally::new(finals.iter().filter(|f| **f).count() as u64);
+    let mut b = GraphBuilder::<E>::new(config(p));
+    let mut ids = Vec::new();
+    let mut progress = Vec::new();
+    for (i, deps) in stages.iter().enumerate() {
+        let after: Vec<StageId> = deps.iter().map(|&d| ids[d]).collect();
+        let name = format!("stage{i}");
+        let id = if finals[i] {
+            let (s, prog) = sink(p, &tally, p.events, latency);
+            progress.push(prog);
+            add(&mut b, p, i + 1, &name, s, &after)
+        } else {
+            add(&mut b, p, i + 1, &name, Pass, &after)
+        };
+        ids.push(id);
+    }
+    let (mut producer, graph) = b.build_single_producer().map_err(|e| e.to_string())?;
+    p.pin(0);
+    let start = now_ns();
+    if latency {
+        for i in 0..p.events {
+            let at = p.intended_ns(start, i);
+            spin_until(at);
+            producer
+                .publish_with(|s| *s = E::new(i, at))
+                .map_err(|e| e.to_string())?;
+        }
+    } else if p.batch > 1 {
+        let mut i = 0;
+        while i < p.events {
+            let n = p.batch.min(p.events - i);
+            producer
+                .publish_batch_with(n, |k, s| *s = E::new(i + k, 0))
+                .map_err(|e| e.to_string())?;
+            i += n;
+        }
+    } else {
+        for i in 0..p.events {
+            producer
+                .publish_with(|s| *s = E::new(i, 0))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    finish(p, &tally, start, &progress, graph)
+}
+
+/// 1P-1C.
+pub fn unicast<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    single::<E>(p, &[&[]], false)
+}
+
+/// 1P -> a -> b -> c.
+pub fn pipeline<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    single::<E>(p, &[&[], &[0], &[1]], false)
+}
+
+/// 1P -> (a, b, c), each sees every event.
+pub fn multicast<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    single::<E>(p, &[&[], &[], &[]], false)
+}
+
+/// 1P -> (a, b) -> c.
+pub fn diamond<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    single::<E>(p, &[&[], &[], &[0, 1]], false)
+}
+
+/// Paced one-way latency, 1P-1C.
+pub fn latency<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    single::<E>(p, &[&[]], true)
+}
+
+/// 3P -> 1C with the multi-producer sequencer.
+pub fn sequencer<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    let per = p.events / 3;
+    let tally = Tally::new(1);
+    let mut b = GraphBuilder::<E>::new(config(p));
+    let (s, prog) = sink(p, &tally, per * 3, false);
+    add(&mut b, p, 3, "sink", s, &[]);
+    let (producer, graph) = b.build_multi_producer().map_err(|e| e.to_string())?;
+    let start = now_ns();
+    std::thread::scope(|scope| {
+        for t in 0..3u64 {
+            let mut producer = producer.clone();
+            scope.spawn(move || {
+                p.pin(t as usize);
+                for i in 0..per {
+                    if producer
+                        .publish_with(|s| *s = E::new(t * per + i, 0))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    finish(p, &tally, start, &[prog], graph)
+}
+
+/// Round trips between two threads over two rings.
+pub fn pingpong<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    let mut ping_b = GraphBuilder::<E>::new(config(p));
+    let ping_id = ping_b.poller("ping").add();
+    let (mut ping_tx, mut ping_graph) =
+        ping_b.build_single_producer().map_err(|e| e.to_string())?;
+    let mut ping_rx = ping_graph.take_poller(ping_id).ok_or("poller")?;
+    let mut pong_b = GraphBuilder::<E>::new(config(p));
+    let pong_id = pong_b.poller("pong").add();
+    let (mut pong_tx, mut pong_graph) =
+        pong_b.build_single_producer().map_err(|e| e.to_string())?;
+    let mut pong_rx = pong_graph.take_poller(pong_id).ok_or("poller")?;
+    let n = p.events;
+    let spin = p.spin;
+    let echo = std::thread::spawn({
+        let p = p.clone();
+        move || {
+            p.pin(1);
+            let mut echoed = 0;
+            while echoed < n {
+                let state = ping_rx.poll(|e: &E, _, _| {
+                    let _ = pong_tx.publish(*e);
+                    echoed += 1;
+                    true
+                });
+                if state != PollState::Processing {
+                    pause(spin);
+                }
+            }
+        }
+    });
+    p.pin(0);
+    let mut counter = Counter::new(n, false, 0);
+    let mut histogram = crate::harness::event::new_histogram();
+    let start = now_ns();
+    for i in 0..n {
+        let sent = now_ns();
+        ping_tx
+            .publish(E::new(i, sent))
+            .map_err(|e| e.to_string())?;
+        let mut got = false;
+        while !got {
+            pong_rx.poll(|e: &E, _, _| {
+                counter.on(e);
+                got = true;
+                true
+            });
+            if !got {
+                pause(spin);
+            }
+        }
+        if i >= p.warmup {
+            histogram.saturating_record((now_ns() - sent).max(1));
+        }
+    }
+    let elapsed_ns = now_ns() - start;
+    echo.join().map_err(|_| "echo thread panicked")?;
+    ping_graph.halt().map_err(|e| e.to_string())?;
+    pong_graph.halt().map_err(|e| e.to_string())?;
+    Ok(Outcome {
+        received: counter.received,
+        checksum: counter.checksum,
+        elapsed_ns,
+        batches: 0,
+        histogram: Some(histogram),
+    })
+}
+
+/// What every harness spin loop does between polls: a pause hint, or a
+/// yield when threads outnumber cores.
+#[inline(always)]
+pub(crate) fn pause(spin: bool) {
+    if spin {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}

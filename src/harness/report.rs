@@ -1,0 +1,322 @@
+//! Report output: a table for people, JSON for tools, `.hgrm` files for
+//! HdrHistogram's plotter, and SVG charts.
+
+use super::run::{Report, Row};
+use super::scenario::Scenario;
+use hdrhistogram::Histogram;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+fn rate(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v >= 1e6 => format!("{:.1} M", v / 1e6),
+        Some(v) if v >= 1e3 => format!("{:.1} k", v / 1e3),
+        Some(v) => format!("{v:.0}"),
+        None => "-".into(),
+    }
+}
+
+fn ns(v: u64) -> String {
+    if v >= 1_000_000 {
+        format!("{:.2} ms", v as f64 / 1e6)
+    } else if v >= 10_000 {
+        format!("{:.1} us", v as f64 / 1e3)
+    } else {
+        format!("{v} ns")
+    }
+}
+
+/// The human-readable table.
+pub fn table(report: &Report) -> String {
+    let m = &report.machine;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "machine: {} ({} cores), Linux {}",
+        m.cpu, m.cores, m.kernel
+    );
+    let _ = writeln!(
+        out,
+        "build:   {}, {}, commit {}",
+        m.rustc, m.build, m.commit
+    );
+    let _ = writeln!(
+        out,
+        "\n{:<14} {:<11} {:>5} {:>24} {:>9} {:>9} {:>9} {:>9} {:>9}  ringmaster vs peer",
+        "scenario", "peer", "bytes", "events/s med (min-max)", "p50", "p90", "p99", "p99.9", "max",
+    );
+    let mut last = "";
+    for row in &report.rows {
+        if row.scenario != last && !last.is_empty() {
+            out.push('\n');
+        }
+        last = row.scenario;
+        let tp = if row.events_per_sec.is_some() {
+            format!(
+                "{} ({}-{})",
+                rate(row.events_per_sec),
+                rate(row.events_per_sec_min).trim_end_matches(" M"),
+                rate(row.events_per_sec_max)
+            )
+        } else {
+            "INVALID".into()
+        };
+        let lat = |f: fn(&super::run::Percentiles) -> u64| {
+            row.latency_ns.as_ref().map_or("-".into(), |l| ns(f(l)))
+        };
+        let ratio = if row.peer == "ringmaster" {
+            String::new()
+        } else {
+            report
+                .rows
+                .iter()
+                .find(|r| r.scenario == row.scenario && r.peer == "ringmaster")
+                .and_then(|r| r.ratio_vs.get(row.peer))
+                .map_or("-".into(), |v| format!("{v:.2}x"))
+        };
+        let mut notes = Vec::new();
+        if row.oversubscribed {
+            notes.push("oversubscribed".to_owned());
+        }
+        if row.flagged > 0 {
+            notes.push(format!("{} flagged", row.flagged));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", notes.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "{:<14} {:<11} {:>5} {:>24} {:>9} {:>9} {:>9} {:>9} {:>9}  {}{}",
+            row.scenario,
+            row.peer,
+            row.event_size,
+            tp,
+            lat(|l| l.p50),
+            lat(|l| l.p90),
+            lat(|l| l.p99),
+            lat(|l| l.p99_9),
+            lat(|l| l.max),
+            ratio,
+            notes
+        );
+    }
+    if !report.warnings.is_empty() {
+        let _ = writeln!(out, "\nwarnings:");
+        for w in &report.warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nratios: median over repetitions of ringmaster/peer, each repetition paired with the peer's adjacent one; \
+         events/s for throughput scenarios, inverse p50 for pingpong and latency. > 1: ringmaster ahead."
+    );
+    out
+}
+
+/// Write the JSON report (schema `ringmaster-bench/1`, see docs/benchmarks.md).
+///
+/// # Errors
+///
+/// I/O errors creating or writing the file.
+pub fn write_json(report: &Report, path: &Path) -> std::io::Result<()> {
+    let f = std::fs::File::create(path)?;
+    serde_json::to_writer_pretty(std::io::BufWriter::new(f), report).map_err(std::io::Error::other)
+}
+
+/// HdrHistogram's percentile-distribution text, as `HistogramLogProcessor`
+/// writes it (values in nanoseconds).
+pub fn hgrm(h: &Histogram<u64>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>12} {:>14} {:>10} {:>14}\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+    );
+    for v in h.iter_quantiles(5) {
+        let q = v.quantile_iterated_to();
+        let inv = if q < 1.0 {
+            format!("{:>14.2}", 1.0 / (1.0 - q))
+        } else {
+            format!("{:>14}", "")
+        };
+        let _ = writeln!(
+            out,
+            "{:>12.3} {:>14.12} {:>10} {}",
+            v.value_iterated_to() as f64,
+            q,
+            v.count_since_last_iteration(),
+            inv
+        );
+    }
+    let _ = writeln!(
+        out,
+        "#[Mean    = {:>12.3}, StdDeviation   = {:>12.3}]",
+        h.mean(),
+        h.stdev()
+    );
+    let _ = writeln!(
+        out,
+        "#[Max     = {:>12.3}, Total count    = {:>12}]",
+        h.max() as f64,
+        h.len()
+    );
+    let _ = writeln!(
+        out,
+        "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
+        h.buckets(),
+        h.distinct_values()
+    );
+    out
+}
+
+/// Write one `.hgrm` per latency row into `dir`.
+///
+/// # Errors
+///
+/// I/O errors.
+pub fn write_hgrm(report: &Report, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for row in &report.rows {
+        if let Some(h) = row.merged_histogram() {
+            let path = dir.join(format!("{}-{}.hgrm", row.scenario, row.peer));
+            std::fs::File::create(&path)?.write_all(hgrm(h).as_bytes())?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// Draw latency-by-percentile charts (one per latency scenario, one line
+/// per peer, log scales) and a throughput chart, stacked in one SVG.
+///
+/// # Errors
+///
+/// I/O or drawing errors, as text.
+pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
+    use plotters::prelude::*;
+    let latency: Vec<&str> = Scenario::ALL
+        .iter()
+        .filter(|s| {
+            report
+                .rows
+                .iter()
+                .any(|r| r.scenario == s.name() && r.merged_histogram().is_some())
+        })
+        .map(|s| s.name())
+        .collect();
+    let throughput: Vec<&Row> = report
+        .rows
+        .iter()
+        .filter(|r| r.latency_ns.is_none() && r.events_per_sec.is_some())
+        .collect();
+    let panels = latency.len() + usize::from(!throughput.is_empty());
+    if panels == 0 {
+        return Err("nothing to plot".into());
+    }
+    let root = SVGBackend::new(path, (1000, 420 * panels as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let areas = root.split_evenly((panels, 1));
+    let colors = [&BLUE, &RED, &GREEN, &MAGENTA, &CYAN, &BLACK];
+    for (area, scenario) in areas.iter().zip(&latency) {
+        let rows: Vec<&Row> = report
+            .rows
+            .iter()
+            .filter(|r| r.scenario == *scenario)
+            .collect();
+        let max = rows
+            .iter()
+            .filter_map(|r| r.merged_histogram().map(|h| h.max()))
+            .max()
+            .unwrap_or(1)
+            .max(10) as f64;
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!("{scenario}: latency by percentile (ns)"),
+                ("sans-serif", 20),
+            )
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d((1f64..1e6f64).log_scale(), (1f64..max * 2.0).log_scale())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("1/(1-percentile): 10 = p90, 100 = p99, 1000 = p99.9")
+            .y_desc("ns")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, row) in rows.iter().enumerate() {
+            let Some(h) = row.merged_histogram() else {
+                continue;
+            };
+            let color = colors[i % colors.len()];
+            let points: Vec<(f64, f64)> = h
+                .iter_quantiles(5)
+                .filter(|v| v.quantile_iterated_to() < 1.0)
+                .map(|v| {
+                    (
+                        1.0 / (1.0 - v.quantile_iterated_to()),
+                        v.value_iterated_to().max(1) as f64,
+                    )
+                })
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points, color))
+                .map_err(|e| e.to_string())?
+                .label(row.peer)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(area) = areas.get(latency.len()) {
+        let max = throughput
+            .iter()
+            .filter_map(|r| r.events_per_sec)
+            .fold(1.0, f64::max)
+            / 1e6;
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                "throughput, median M events/s (bars), per scenario and peer",
+                ("sans-serif", 20),
+            )
+            .margin(10)
+            .x_label_area_size(60)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..throughput.len() as f64, 0f64..max * 1.1)
+            .map_err(|e| e.to_string())?;
+        let labels: Vec<String> = throughput
+            .iter()
+            .map(|r| format!("{}/{}", r.scenario, r.peer))
+            .collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(throughput.len())
+            .x_label_formatter(&|x| labels.get(*x as usize).cloned().unwrap_or_default())
+            .y_desc("M events/s")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(throughput.iter().enumerate().map(|(i, r)| {
+                let v = r.events_per_sec.unwrap_or(0.0) / 1e6;
+                let color = if r.peer == "ringmaster" {
+                    BLUE.filled()
+                } else {
+                    RED.mix(0.6).filled()
+                };
+                Rectangle::new([(i as f64 + 0.15, 0.0), (i as f64 + 0.85, v)], color)
+            }))
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}

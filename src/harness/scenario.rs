@@ -1,0 +1,185 @@
+//! The benchmark scenarios: shapes, what they must deliver, who runs them.
+
+use super::event::{BenchEvent, Event64, Event8};
+use super::params::{Outcome, Params};
+use super::peers::{channels, disruptor, ringmaster};
+
+/// A benchmark shape.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// 1 producer, 1 consumer, one event per publish.
+    Unicast,
+    /// 1 producer, 1 consumer, batches of `--batch` events.
+    UnicastBatch,
+    /// 1 producer -> a -> b -> c.
+    Pipeline,
+    /// 1 producer -> (a, b, c), each sees every event.
+    Multicast,
+    /// 1 producer -> (a, b) -> c.
+    Diamond,
+    /// 3 producers -> 1 consumer.
+    Sequencer,
+    /// Round trips between two threads over two queues.
+    Pingpong,
+    /// One-way latency at a paced rate (coordinated-omission aware).
+    Latency,
+}
+
+/// How a scenario's figures are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Events per second; higher is better.
+    Throughput,
+    /// Latency percentiles; lower is better.
+    Latency,
+}
+
+/// Something that runs a scenario: ringmaster or a peer.
+#[derive(Clone, Copy)]
+pub struct Contender {
+    /// Peer name in reports (`ringmaster`, `disruptor`, `crossbeam`, `std`, `rtrb`).
+    pub peer: &'static str,
+    /// Run once.
+    pub run: fn(&Params) -> Result<Outcome, String>,
+}
+
+impl std::fmt::Debug for Contender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.peer)
+    }
+}
+
+impl Scenario {
+    /// Every scenario, in report order.
+    pub const ALL: [Scenario; 8] = [
+        Self::Unicast,
+        Self::UnicastBatch,
+        Self::Pipeline,
+        Self::Multicast,
+        Self::Diamond,
+        Self::Sequencer,
+        Self::Pingpong,
+        Self::Latency,
+    ];
+
+    /// Name used in reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unicast => "unicast",
+            Self::UnicastBatch => "unicast-batch",
+            Self::Pipeline => "pipeline",
+            Self::Multicast => "multicast",
+            Self::Diamond => "diamond",
+            Self::Sequencer => "sequencer",
+            Self::Pingpong => "pingpong",
+            Self::Latency => "latency",
+        }
+    }
+
+    /// Threads the shape uses (producers + consumers).
+    pub fn threads(self) -> usize {
+        match self {
+            Self::Unicast | Self::UnicastBatch | Self::Pingpong | Self::Latency => 2,
+            Self::Pipeline | Self::Multicast | Self::Diamond | Self::Sequencer => 4,
+        }
+    }
+
+    /// How its figures are read.
+    pub fn kind(self) -> Kind {
+        match self {
+            Self::Pingpong | Self::Latency => Kind::Latency,
+            _ => Kind::Throughput,
+        }
+    }
+
+    /// What the final consumers must have received, summed: (count, checksum).
+    pub fn expected(self, events: u64) -> (u64, u64) {
+        let sum = |n: u64| (n.wrapping_mul(n.wrapping_sub(1)) / 2, n);
+        match self {
+            Self::Multicast => {
+                let (s, n) = sum(events);
+                (3 * n, s.wrapping_mul(3))
+            }
+            Self::Sequencer => {
+                let (s, n) = sum(events / 3 * 3);
+                (n, s)
+            }
+            _ => {
+                let (s, n) = sum(events);
+                (n, s)
+            }
+        }
+    }
+
+    /// The contenders for this shape, ringmaster first.
+    pub fn contenders(self, event_size: usize) -> Vec<Contender> {
+        match event_size {
+            8 => self.contenders_for::<Event8>(),
+            _ => self.contenders_for::<Event64>(),
+        }
+    }
+
+    fn contenders_for<E: BenchEvent>(self) -> Vec<Contender> {
+        let c = |peer, run| Contender { peer, run };
+        match self {
+            Self::Unicast => vec![
+                c("ringmaster", ringmaster::unicast::<E>),
+                c("disruptor", disruptor::unicast::<E>),
+                c("crossbeam", channels::crossbeam_unicast::<E>),
+                c("std", channels::std_unicast::<E>),
+                c("rtrb", channels::rtrb_unicast::<E>),
+            ],
+            Self::UnicastBatch => vec![
+                c("ringmaster", ringmaster::unicast::<E>),
+                c("disruptor", disruptor::unicast::<E>),
+            ],
+            Self::Pipeline => vec![
+                c("ringmaster", ringmaster::pipeline::<E>),
+                c("disruptor", disruptor::pipeline::<E>),
+                c("crossbeam", channels::crossbeam_pipeline::<E>),
+            ],
+            Self::Multicast => vec![
+                c("ringmaster", ringmaster::multicast::<E>),
+                c("disruptor", disruptor::multicast::<E>),
+                c("crossbeam", channels::crossbeam_multicast::<E>),
+            ],
+            Self::Diamond => vec![
+                c("ringmaster", ringmaster::diamond::<E>),
+                c("disruptor", disruptor::diamond::<E>),
+            ],
+            Self::Sequencer => vec![
+                c("ringmaster", ringmaster::sequencer::<E>),
+                c("disruptor", disruptor::sequencer::<E>),
+                c("crossbeam", channels::crossbeam_sequencer::<E>),
+                c("std", channels::std_sequencer::<E>),
+            ],
+            // Round trips and paced latency carry a timestamp: 64-byte
+            // events whatever --event-size says.
+            Self::Pingpong => vec![
+                c("ringmaster", ringmaster::pingpong::<Event64>),
+                c("disruptor", disruptor::pingpong::<Event64>),
+                c("crossbeam", channels::crossbeam_pingpong::<Event64>),
+                c("rtrb", channels::rtrb_pingpong::<Event64>),
+            ],
+            Self::Latency => vec![
+                c("ringmaster", ringmaster::latency::<Event64>),
+                c("disruptor", disruptor::latency::<Event64>),
+                c("crossbeam", channels::crossbeam_latency::<Event64>),
+                c("rtrb", channels::rtrb_latency::<Event64>),
+                c("std", channels::std_latency::<Event64>),
+            ],
+        }
+    }
+
+    /// Event size actually used.
+    pub fn event_size(self, requested: usize) -> usize {
+        match self {
+            Self::Pingpong | Self::Latency => 64,
+            _ if requested == 8 => 8,
+            _ => 64,
+        }
+    }
+}
