@@ -107,3 +107,8 @@ pub use region::{
 pub use ring::RingBuffer;
 pub use sequencer::{MultiSequencer, Sequencer, SingleSequencer};
 pub use wait::WaitStrategy;
+
+/// The README's embedding example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -78,8 +78,10 @@ impl<F> std::fmt::Debug for FnHandler<F> {
 /// ```
 /// use ringmaster::{handler_fn, EventHandler};
 ///
-/// let mut last = None;
-/// let mut h = handler_fn(move |e: &u32, seq, _eob| last = Some((*e, seq)));
+/// let mut h = handler_fn(|e: &u32, seq, end_of_batch| {
+///     assert_eq!(u64::from(*e), seq + 7);
+///     assert!(end_of_batch);
+/// });
 /// h.on_event(&7, 0, true);
 /// h.on_event(&8, 1, true);
 /// ```
