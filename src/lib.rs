@@ -18,6 +18,8 @@
 //! * **Consumer graph** ([`GraphBuilder`], [`EventHandler`],
 //!   [`EventPoller`]): drain-then-stop [`Graph::shutdown`], prompt
 //!   [`Graph::halt`], a [`PanicPolicy`] for handlers that panic.
+//! * **Journal** ([`journal`]): a memory-mapped, checksummed, segmented log
+//!   as a graph stage, with group commit, recovery, replay and snapshots.
 //!
 //! ## Example: a three-stage pipeline
 //!
@@ -76,6 +78,7 @@
 mod config;
 mod error;
 mod graph;
+pub mod journal;
 #[allow(unsafe_code)]
 mod producer;
 #[allow(unsafe_code)]
@@ -91,7 +94,7 @@ mod wait;
 #[doc(hidden)]
 pub mod harness;
 
-pub use config::RingConfig;
+pub use config::{RingConfig, DEFAULT_GATHER_PAUSES};
 pub use error::{
     BuildError, ClaimError, ConfigError, ShutdownError, TryClaimError, TryPublishError, WaitError,
 };

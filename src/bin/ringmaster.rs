@@ -32,6 +32,42 @@ enum Command {
     },
     /// Benchmark ringmaster against its peers, side by side in one run.
     Bench(Box<BenchArgs>),
+    /// Inspect a journal directory (never modifies it unless asked to repair).
+    Journal {
+        #[command(subcommand)]
+        action: JournalAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum JournalAction {
+    /// Check every segment and record; exit non-zero on corruption.
+    Verify {
+        /// Journal directory (or a data directory holding `journal/`).
+        dir: PathBuf,
+        /// Truncate a torn tail in place (the only modifying action).
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Print each segment: first sequence, records, capacity.
+    Inspect {
+        /// Journal directory (or a data directory holding `journal/`).
+        dir: PathBuf,
+    },
+    /// Print records from a sequence (hex payload), following new ones.
+    Tail {
+        /// Journal directory (or a data directory holding `journal/`).
+        dir: PathBuf,
+        /// First sequence to print.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Keep waiting for new records.
+        #[arg(long, short)]
+        follow: bool,
+        /// Stop after this many records.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -116,6 +152,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Demo { events: 10_000_000 }) {
         Command::Demo { events } => demo(events),
         Command::Bench(args) => bench(*args),
+        Command::Journal { action } => journal(action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -319,4 +356,112 @@ fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Err("some runs failed their self-check (see warnings)".into());
     }
     Ok(())
+}
+
+fn journal_dir(dir: PathBuf) -> PathBuf {
+    let nested = dir.join("journal");
+    if nested.is_dir() {
+        nested
+    } else {
+        dir
+    }
+}
+
+fn journal(action: JournalAction) -> Result<(), Box<dyn std::error::Error>> {
+    use ringmaster::journal::{self, JournalConfig, JournalReader, JournalWriter, RecoveryMode};
+    match action {
+        JournalAction::Verify { dir, repair } => {
+            let dir = journal_dir(dir);
+            let report = match journal::verify(&dir) {
+                Ok(r) => r,
+                Err(e) => return Err(format!("{}: CORRUPT: {e}", dir.display()).into()),
+            };
+            println!(
+                "{}: {} segments, {} records, sequences {}..{}, event size {}",
+                dir.display(),
+                report.segments,
+                report.records,
+                report.first_sequence.unwrap_or(report.next_sequence),
+                report.next_sequence,
+                report.event_size.map_or("-".into(), |s| s.to_string())
+            );
+            match (report.truncation, repair) {
+                (None, _) => println!("ok"),
+                (Some(t), false) => {
+                    return Err(format!(
+                        "torn tail in {} at offset {}: {} (run with --repair to truncate it)",
+                        t.segment, t.offset, t.reason
+                    )
+                    .into())
+                }
+                (Some(t), true) => {
+                    let size = report.event_size.unwrap_or(1);
+                    let config =
+                        JournalConfig::new(&dir).recovery_mode(RecoveryMode::TruncateTornTail);
+                    let (w, _) = JournalWriter::open(&config, size)?;
+                    w.close()?;
+                    println!(
+                        "repaired: truncated {} at offset {} ({})",
+                        t.segment, t.offset, t.reason
+                    );
+                }
+            }
+            Ok(())
+        }
+        JournalAction::Inspect { dir } => {
+            let dir = journal_dir(dir);
+            let (report, segments) = journal::inspect(&dir)?;
+            println!(
+                "{:<28} {:>14} {:>10} {:>10} {:>6}",
+                "segment", "first", "records", "capacity", "bytes"
+            );
+            for s in &segments {
+                let name = s
+                    .path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                println!(
+                    "{name:<28} {:>14} {:>10} {:>10} {:>6}",
+                    s.first_sequence, s.records, s.capacity, s.event_size
+                );
+            }
+            println!(
+                "total: {} records, next sequence {}{}",
+                report.records,
+                report.next_sequence,
+                report
+                    .truncation
+                    .map(|t| format!(
+                        ", torn tail in {} at offset {}: {}",
+                        t.segment, t.offset, t.reason
+                    ))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        JournalAction::Tail {
+            dir,
+            from,
+            follow,
+            limit,
+        } => {
+            let dir = journal_dir(dir);
+            let mut reader = JournalReader::open(&dir, from)?;
+            let mut printed = 0u64;
+            loop {
+                if limit.is_some_and(|l| printed >= l) {
+                    return Ok(());
+                }
+                match reader.next_record()? {
+                    Some((seq, bytes)) => {
+                        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                        println!("{seq} {hex}");
+                        printed += 1;
+                    }
+                    None if follow => std::thread::sleep(std::time::Duration::from_millis(50)),
+                    None => return Ok(()),
+                }
+            }
+        }
+    }
 }

@@ -12,6 +12,7 @@
 
 use super::barrier::SequenceBarrier;
 use super::handler::EventHandler;
+use crate::config::SMALL_BATCH;
 use crate::sync::{Arc, Mutex, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::PoisonError;
@@ -44,6 +45,10 @@ pub(crate) struct Failure {
     pub(crate) sequence: u64,
     pub(crate) message: String,
 }
+
+/// Small batches found without waiting, in a row, that mark a stage as
+/// saturated (and so worth a gather pause).
+const SATURATED_STREAK: u32 = 4;
 
 pub(crate) type FailureSlot = Arc<Mutex<Option<Failure>>>;
 
@@ -83,16 +88,26 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
         }
         let sequence = ring.consumer(self.slot);
         let mut next = sequence.get_relaxed();
+        // Consecutive small batches found without waiting.
+        let mut streak = 0u32;
         loop {
             // Relaxed: a hint checked once per batch so `halt` is prompt
             // under constant load; the wait loop re-checks with Acquire.
             if ring.alerted().load(Ordering::Relaxed) {
                 break;
             }
-            let Ok(available) = self.barrier.wait_for(next, None) else {
-                break;
+            // Saturated: events were already there, no wait was needed.
+            let ready = self.barrier.available(next);
+            let (available, saturated) = if ready > next {
+                (ready, true)
+            } else {
+                match self.barrier.wait_for(next, None) {
+                    Ok(available) => (available, false),
+                    Err(_) => break,
+                }
             };
             let mut current = next;
+            let batch_start = next;
             let handler = &mut self.handler;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 handler.on_batch_start(available - current);
@@ -133,6 +148,20 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
             // with Acquire reads by producers and downstream stages.
             sequence.set(next);
             ring.waiter().signal();
+            if saturated && available - batch_start < SMALL_BATCH {
+                streak += 1;
+            } else {
+                streak = 0;
+            }
+            if streak >= SATURATED_STREAK {
+                // Under sustained load, let a batch gather before touching
+                // the producer's cursor line again (see
+                // `RingConfig::gather_pauses`). A paced stream waits before
+                // its next event, so it does not build a streak.
+                for _ in 0..ring.gather_pauses() {
+                    crate::sync::spin_loop();
+                }
+            }
         }
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.handler.on_shutdown())) {
             self.fail(sequence.get_relaxed(), &*payload);

@@ -50,6 +50,17 @@ impl Machine {
             .filter(|o| o.status.success())
             .and_then(|o| String::from_utf8(o.stdout).ok())
             .map(|s| s.trim().to_owned())
+            .map(|c| {
+                let dirty = std::process::Command::new("git")
+                    .args(["status", "--porcelain", "--untracked-files=no"])
+                    .output()
+                    .is_ok_and(|o| !o.stdout.is_empty());
+                if dirty {
+                    format!("{c}-dirty")
+                } else {
+                    c
+                }
+            })
             .unwrap_or_else(|| "unknown".into());
         Self {
             cpu,
@@ -144,6 +155,10 @@ impl LoadSampler {
     }
 
     /// Fraction of all CPUs used by other processes since `start`.
+    ///
+    /// `/proc/stat` counts 10 ms ticks, so one stray tick in a 100 ms run
+    /// reads as several percent: fewer than two ticks of other work count
+    /// as none.
     pub fn stop(self) -> f64 {
         let (total, busy) = proc_stat().unwrap_or((self.total, self.busy));
         let own = own_ticks().unwrap_or(self.own);
@@ -154,6 +169,9 @@ impl LoadSampler {
         let other = busy
             .saturating_sub(self.busy)
             .saturating_sub(own.saturating_sub(self.own));
+        if other < 2 {
+            return 0.0;
+        }
         other as f64 / dt as f64
     }
 }

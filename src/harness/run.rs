@@ -91,6 +91,10 @@ impl BenchOptions {
                 (warm + (self.rate as f64 * self.latency_secs) as u64, warm)
             }
             Scenario::Pingpong => (self.round_trips, self.round_trips / 10),
+            Scenario::Journal => (
+                self.events.min(super::peers::journal::MAX_JOURNAL_EVENTS),
+                0,
+            ),
             _ => (self.events, 0),
         };
         Params {
@@ -174,6 +178,8 @@ pub struct Repetition {
     pub other_load: f64,
     /// Cores far apart or machine loaded during this repetition.
     pub flagged: bool,
+    /// Cores far apart (hop above the limit) before or after the run.
+    pub far: bool,
     /// Why the run is invalid, if it is.
     pub error: Option<String>,
     #[serde(skip)]
@@ -282,6 +288,7 @@ fn one_run(c: &Contender, params: &Params, expected: (u64, u64)) -> Repetition {
                 hop_ns_after,
                 other_load,
                 flagged,
+                far,
                 error: None,
                 histogram: o.histogram,
             }
@@ -295,6 +302,7 @@ fn one_run(c: &Contender, params: &Params, expected: (u64, u64)) -> Repetition {
             hop_ns_after,
             other_load,
             flagged,
+            far,
             error: Some(error),
             histogram: None,
         },
@@ -420,13 +428,20 @@ pub fn run(opts: &BenchOptions, mut tick: impl FnMut(&str)) -> Report {
                 warnings.push(format!("{} / {}: {e}", row.scenario, row.peer));
             }
         }
-        if row.flagged > 0 {
+    }
+    for &scenario in &opts.scenarios {
+        let runs: Vec<&Repetition> = rows
+            .iter()
+            .filter(|r| r.scenario == scenario.name())
+            .flat_map(|r| &r.runs)
+            .collect();
+        let far = runs.iter().filter(|r| r.far).count();
+        let loaded = runs.iter().filter(|r| r.other_load > LOAD_LIMIT).count();
+        if far + loaded > 0 {
             warnings.push(format!(
-                "{} / {}: {} of {} repetitions ran with the cores far apart (hop > {FAR_HOP_NS} ns) or other load above {:.0}%",
-                row.scenario,
-                row.peer,
-                row.flagged,
-                row.repetitions,
+                "{}: of {} runs, {far} had the cores far apart (hop > {FAR_HOP_NS} ns) and {loaded} saw other processes above {:.0}% CPU",
+                scenario.name(),
+                runs.len(),
                 LOAD_LIMIT * 100.0
             ));
         }

@@ -2,7 +2,7 @@
 
 use super::event::{BenchEvent, Event64, Event8};
 use super::params::{Outcome, Params};
-use super::peers::{channels, disruptor, ringmaster};
+use super::peers::{channels, disruptor, journal, ringmaster};
 
 /// A benchmark shape.
 #[derive(
@@ -26,6 +26,9 @@ pub enum Scenario {
     Pingpong,
     /// One-way latency at a paced rate (coordinated-omission aware).
     Latency,
+    /// Unicast through a journal stage (None and Sync durability) against
+    /// plain unicast.
+    Journal,
 }
 
 /// How a scenario's figures are read.
@@ -54,7 +57,7 @@ impl std::fmt::Debug for Contender {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Self::Unicast,
         Self::UnicastBatch,
         Self::Pipeline,
@@ -63,6 +66,7 @@ impl Scenario {
         Self::Sequencer,
         Self::Pingpong,
         Self::Latency,
+        Self::Journal,
     ];
 
     /// Name used in reports and JSON.
@@ -76,13 +80,16 @@ impl Scenario {
             Self::Sequencer => "sequencer",
             Self::Pingpong => "pingpong",
             Self::Latency => "latency",
+            Self::Journal => "journal",
         }
     }
 
     /// Threads the shape uses (producers + consumers).
     pub fn threads(self) -> usize {
         match self {
-            Self::Unicast | Self::UnicastBatch | Self::Pingpong | Self::Latency => 2,
+            Self::Unicast | Self::UnicastBatch | Self::Pingpong | Self::Latency | Self::Journal => {
+                2
+            }
             Self::Pipeline | Self::Multicast | Self::Diamond | Self::Sequencer => 4,
         }
     }
@@ -163,6 +170,11 @@ impl Scenario {
                 c("disruptor", disruptor::pingpong::<Event64>),
                 c("crossbeam", channels::crossbeam_pingpong::<Event64>),
                 c("rtrb", channels::rtrb_pingpong::<Event64>),
+            ],
+            Self::Journal => vec![
+                c("ringmaster", journal::plain::<E>),
+                c("journal-none", journal::journal_none::<E>),
+                c("journal-sync", journal::journal_sync::<E>),
             ],
             Self::Latency => vec![
                 c("ringmaster", ringmaster::latency::<Event64>),

@@ -52,6 +52,8 @@ pub struct RingBuffer<E> {
     /// `log2(capacity)`: `seq >> shift` is the lap ("round") of `seq`.
     shift: u32,
     waiter: Waiter,
+    /// Pause hints a stage spins after a small batch (see RingConfig).
+    gather_pauses: u32,
     /// Set once by `alert`; never cleared.
     alerted: CachePadded<AtomicBool>,
 }
@@ -77,6 +79,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
             capacity,
             shift: capacity.trailing_zeros(),
             waiter: Waiter::new(config.strategy()),
+            gather_pauses: config.gather(),
             alerted: CachePadded::new(AtomicBool::new(false)),
         })
     }
@@ -128,6 +131,12 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     #[inline(always)]
     pub(crate) fn waiter(&self) -> &Waiter {
         &self.waiter
+    }
+
+    /// Pause hints a stage spins after a small batch.
+    #[inline(always)]
+    pub(crate) fn gather_pauses(&self) -> u32 {
+        self.gather_pauses
     }
 
     #[inline(always)]

@@ -18,7 +18,7 @@ pub(super) fn wait_until<F: FnMut() -> Option<u64>>(
         }
         // Reading the clock costs ~25 ns: only every 64 polls.
         polls = polls.wrapping_add(1);
-        if polls % 64 == 0 || cfg!(loom) {
+        if polls.is_multiple_of(64) || cfg!(loom) {
             if let Some(e) = interrupted(alerted, deadline) {
                 return Err(e);
             }

@@ -26,7 +26,7 @@ fn spawn_sink<E: BenchEvent>(
         p.pin(slot);
         while let Some(e) = recv() {
             let last = counter.on(&e);
-            if counter.received % 1024 == 0 {
+            if counter.received.is_multiple_of(1024) {
                 // Progress only: channels deliver one event at a time.
                 counter.progress.store(counter.received, Ordering::Relaxed);
             }

@@ -2,4 +2,5 @@
 
 pub mod channels;
 pub mod disruptor;
+pub mod journal;
 pub mod ringmaster;

@@ -1,0 +1,106 @@
+//! The `journal` scenario: ringmaster unicast with the consumer journaling
+//! every event (group commit per batch) before counting it, against plain
+//! unicast in the same run.
+
+use crate::harness::event::{now_ns, BenchEvent, Counter, Tally};
+use crate::harness::params::{Outcome, Params};
+use crate::journal::{Durability, JournalConfig, JournalHandler, JournalWriter};
+use crate::{EventHandler, GraphBuilder, RingConfig};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Most events a journal run writes (80-byte records: 400 MB), so repeated
+/// runs stay within the disk; the directory is removed after each run.
+pub const MAX_JOURNAL_EVENTS: u64 = 5_000_000;
+
+struct Journaled<E> {
+    journal: JournalHandler<E>,
+    counter: Counter,
+    tally: Arc<Tally>,
+    done: bool,
+}
+
+impl<E: BenchEvent> EventHandler<E> for Journaled<E> {
+    #[inline(always)]
+    fn on_event(&mut self, event: &E, seq: u64, end_of_batch: bool) {
+        // Journal first: the count (the "acknowledgement") follows the
+        // commit, as a downstream stage would.
+        let last = self.counter.received + 1 == self.counter.expected;
+        self.journal.on_event(event, seq, end_of_batch || last);
+        if self.counter.on(event) {
+            self.counter.finish(&self.tally);
+            self.done = true;
+        } else if end_of_batch {
+            self.counter.report_progress();
+        }
+    }
+    fn on_shutdown(&mut self) {
+        EventHandler::<E>::on_shutdown(&mut self.journal);
+        if !self.done {
+            self.counter.finish(&self.tally);
+        }
+    }
+}
+
+fn run<E: BenchEvent>(p: &Params, durability: Durability) -> Result<Outcome, String> {
+    let events = p.events.min(MAX_JOURNAL_EVENTS);
+    let dir = std::env::temp_dir().join(format!("ringmaster-bench-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = JournalConfig::new(&dir).durability(durability);
+    let (writer, _) = JournalWriter::open(&config, E::SIZE).map_err(|e| e.to_string())?;
+    let tally = Tally::new(1);
+    let counter = Counter::new(events, false, 0);
+    let progress = counter.progress.clone();
+    let stage = Journaled {
+        journal: JournalHandler::<E>::new(writer),
+        counter,
+        tally: tally.clone(),
+        done: false,
+    };
+    let mut b = GraphBuilder::<E>::new(RingConfig::new(p.capacity).wait_strategy(p.strategy));
+    let s = b.handler("journal", stage);
+    match p.core(1) {
+        Some(c) => s.pin(c).add(),
+        None => s.add(),
+    };
+    let (mut producer, graph) = b.build_single_producer().map_err(|e| e.to_string())?;
+    p.pin(0);
+    let start = now_ns();
+    for i in 0..events {
+        producer
+            .publish_with(|s| *s = E::new(i, 0))
+            .map_err(|e| e.to_string())?;
+    }
+    let complete = tally.wait(p.stall, || progress.load(Ordering::Relaxed));
+    graph.shutdown().map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let (received, checksum) = tally.totals();
+    Ok(Outcome {
+        received: if complete {
+            received
+        } else {
+            progress.load(Ordering::Relaxed)
+        },
+        checksum,
+        elapsed_ns: tally.end_ns().saturating_sub(start),
+        batches: tally.batches(),
+        histogram: None,
+    })
+}
+
+/// Plain unicast, capped like the journal runs so the figures compare.
+pub fn plain<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    let mut q = p.clone();
+    q.events = p.events.min(MAX_JOURNAL_EVENTS);
+    super::ringmaster::unicast::<E>(&q)
+}
+
+/// Journaled with `Durability::None` (page cache).
+pub fn journal_none<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    run::<E>(p, Durability::None)
+}
+
+/// Journaled with `Durability::Sync` (msync per batch).
+pub fn journal_sync<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    run::<E>(p, Durability::Sync)
+}

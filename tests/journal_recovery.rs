@@ -1,0 +1,473 @@
+//! The journal through the public API: round trips, recovery of the
+//! longest valid prefix under every kind of damage, the writer lock, live
+//! tailing, snapshots, and a crash test with a real, SIGKILLed process.
+
+use ringmaster::journal::{
+    remove_segments_before, CorruptKind, Durability, JournalConfig, JournalError, JournalHandler,
+    JournalReader, JournalWriter, RecoveryMode, SnapshotStore,
+};
+use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// 8 KiB segments of 24-byte records (8-byte events): 338 records each.
+const SEGMENT: u64 = 8192;
+const PER_SEGMENT: u64 = (8192 - 64) / 24;
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "rm-journal-{tag}-{}-{:?}",
+        std::process::id(),
+        Instant::now()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn config(dir: &Path) -> JournalConfig {
+    JournalConfig::new(dir).segment_size(SEGMENT)
+}
+
+fn value(seq: u64) -> u64 {
+    seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xABCD
+}
+
+fn write(dir: &Path, n: u64) {
+    let (mut w, _) = JournalWriter::open(&config(dir), 8).unwrap();
+    for _ in 0..n {
+        let seq = w.next_sequence();
+        w.append(&value(seq).to_le_bytes()).unwrap();
+    }
+    w.commit().unwrap();
+    w.close().unwrap();
+}
+
+fn read_all(dir: &Path) -> Vec<(u64, u64)> {
+    let mut r = JournalReader::open(dir, 0).unwrap();
+    let mut out = Vec::new();
+    while let Some(rec) = r.next_event::<u64>().unwrap() {
+        out.push(rec);
+    }
+    out
+}
+
+fn assert_prefix(dir: &Path, n: u64) {
+    let got = read_all(dir);
+    assert_eq!(got.len() as u64, n, "records kept");
+    for (i, (seq, v)) in got.into_iter().enumerate() {
+        assert_eq!(seq, i as u64);
+        assert_eq!(v, value(seq), "record {seq} intact");
+    }
+}
+
+fn segment_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("{first:020}.rmj"))
+}
+
+/// Byte offset of record `seq` inside its segment file.
+fn record_offset(seq: u64) -> (PathBuf, u64) {
+    let first = seq / PER_SEGMENT * PER_SEGMENT;
+    (
+        PathBuf::from(format!("{first:020}.rmj")),
+        64 + (seq - first) * 24,
+    )
+}
+
+fn patch(dir: &Path, seq: u64, at: u64, f: impl FnOnce(&mut [u8])) {
+    let (name, off) = record_offset(seq);
+    let path = dir.join(name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    f(&mut bytes[(off + at) as usize..]);
+    std::fs::write(&path, bytes).unwrap();
+}
+
+fn reopen(dir: &Path, mode: RecoveryMode) -> Result<u64, JournalError> {
+    let (w, report) = JournalWriter::open(&config(dir).recovery_mode(mode), 8)?;
+    drop(w);
+    Ok(report.next_sequence)
+}
+
+#[test]
+fn round_trip_across_segments_and_reopen_appends() {
+    let dir = tempdir("roundtrip");
+    write(&dir, 1000);
+    assert_prefix(&dir, 1000);
+    write(&dir, 500);
+    assert_prefix(&dir, 1500);
+    // Reading from the middle, across a segment boundary.
+    let mut r = JournalReader::open(&dir, PER_SEGMENT - 2).unwrap();
+    for expect in PER_SEGMENT - 2..PER_SEGMENT + 3 {
+        let (seq, v) = r.next_event::<u64>().unwrap().unwrap();
+        assert_eq!((seq, v), (expect, value(expect)));
+    }
+    let report = ringmaster::journal::verify(&dir).unwrap();
+    assert_eq!((report.records, report.next_sequence), (1500, 1500));
+    assert!(report.truncation.is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_second_writer_is_refused() {
+    let dir = tempdir("lock");
+    let (w, _) = JournalWriter::open(&config(&dir), 8).unwrap();
+    assert!(matches!(
+        JournalWriter::open(&config(&dir), 8),
+        Err(JournalError::Locked { .. })
+    ));
+    drop(w);
+    assert!(JournalWriter::open(&config(&dir), 8).is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_torn_last_record_is_truncated_at_every_offset() {
+    for at in 0..24 {
+        let dir = tempdir("torn");
+        write(&dir, 400);
+        // Zero the last record from byte `at` on: what a write cut short leaves.
+        patch(&dir, 399, at, |b| b[..24 - at as usize].fill(0));
+        assert!(matches!(
+            reopen(&dir, RecoveryMode::Strict),
+            Err(JournalError::TornTail { .. }) | Ok(399)
+        ));
+        assert_eq!(
+            reopen(&dir, RecoveryMode::TruncateTornTail).unwrap(),
+            399,
+            "offset {at}"
+        );
+        assert_prefix(&dir, 399);
+        // The journal goes on from there.
+        write(&dir, 1);
+        assert_prefix(&dir, 400);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn every_bit_flip_in_the_last_record_is_caught() {
+    for bit in 0..24 * 8 {
+        let dir = tempdir("flip");
+        write(&dir, 10);
+        patch(&dir, 9, bit / 8, |b| b[0] ^= 1 << (bit % 8));
+        match reopen(&dir, RecoveryMode::Strict) {
+            Err(JournalError::TornTail { offset, .. }) => assert_eq!(offset, 64 + 9 * 24),
+            other => panic!("bit {bit}: {other:?}"),
+        }
+        assert_eq!(reopen(&dir, RecoveryMode::TruncateTornTail).unwrap(), 9);
+        assert_prefix(&dir, 9);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn corruption_in_the_middle_is_never_skipped() {
+    let dir = tempdir("middle");
+    write(&dir, 100);
+    patch(&dir, 50, 20, |b| b[0] ^= 0xff);
+    for mode in [RecoveryMode::Strict, RecoveryMode::TruncateTornTail] {
+        match reopen(&dir, mode) {
+            Err(JournalError::CorruptMiddle { offset, kind, .. }) => {
+                assert_eq!(offset, 64 + 50 * 24);
+                assert_eq!(kind, CorruptKind::RecordChecksum);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(
+        ringmaster::journal::verify(&dir),
+        Err(JournalError::CorruptMiddle { .. })
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn garbage_after_the_tail_is_truncated() {
+    let dir = tempdir("garbage");
+    write(&dir, 30);
+    patch(&dir, 30, 3, |b| b[..7].copy_from_slice(b"garbage"));
+    let report = ringmaster::journal::verify(&dir).unwrap();
+    assert_eq!(report.next_sequence, 30);
+    let t = report.truncation.expect("reported");
+    assert_eq!(t.offset, 64 + 30 * 24);
+    // verify never modifies: the garbage is still there.
+    assert!(ringmaster::journal::verify(&dir)
+        .unwrap()
+        .truncation
+        .is_some());
+    assert_eq!(reopen(&dir, RecoveryMode::TruncateTornTail).unwrap(), 30);
+    assert!(ringmaster::journal::verify(&dir)
+        .unwrap()
+        .truncation
+        .is_none());
+    assert_prefix(&dir, 30);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn damaged_and_foreign_files_give_typed_errors() {
+    let dir = tempdir("files");
+    write(&dir, PER_SEGMENT * 3);
+    // A missing middle segment.
+    let middle = segment_path(&dir, PER_SEGMENT);
+    let saved = std::fs::read(&middle).unwrap();
+    std::fs::remove_file(&middle).unwrap();
+    assert!(matches!(
+        reopen(&dir, RecoveryMode::TruncateTornTail),
+        Err(JournalError::Gap { .. })
+    ));
+    // A truncated segment file.
+    std::fs::write(&middle, &saved[..1000]).unwrap();
+    assert!(matches!(
+        reopen(&dir, RecoveryMode::TruncateTornTail),
+        Err(JournalError::BadSegmentLength { len: 1000, .. })
+    ));
+    // An empty one.
+    std::fs::write(&middle, b"").unwrap();
+    assert!(matches!(
+        reopen(&dir, RecoveryMode::TruncateTornTail),
+        Err(JournalError::BadSegmentLength { .. })
+    ));
+    // Not a segment at all.
+    let mut foreign = saved.clone();
+    foreign[..8].copy_from_slice(b"NOTAJRNL");
+    std::fs::write(&middle, &foreign).unwrap();
+    assert!(matches!(
+        reopen(&dir, RecoveryMode::TruncateTornTail),
+        Err(JournalError::Corrupt {
+            offset: 0,
+            kind: CorruptKind::BadMagic,
+            ..
+        })
+    ));
+    std::fs::write(&middle, &saved).unwrap();
+    assert_prefix(&dir, PER_SEGMENT * 3);
+    // A stray file with the suffix but no sequence in its name.
+    std::fs::write(dir.join("notes.rmj"), b"hello").unwrap();
+    assert!(matches!(
+        reopen(&dir, RecoveryMode::TruncateTornTail),
+        Err(JournalError::Foreign { .. })
+    ));
+    std::fs::remove_file(dir.join("notes.rmj")).unwrap();
+    // A different event size.
+    assert!(matches!(
+        JournalWriter::open(&config(&dir), 16),
+        Err(JournalError::EventSizeMismatch {
+            expected: 16,
+            found: 8,
+            ..
+        })
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_reader_tails_a_live_writer() {
+    let dir = tempdir("tail");
+    let (mut w, _) = JournalWriter::open(&config(&dir), 8).unwrap();
+    w.append(&value(0).to_le_bytes()).unwrap();
+    w.commit().unwrap();
+    let n = PER_SEGMENT * 4;
+    let reader_dir = dir.clone();
+    let reader = std::thread::spawn(move || {
+        let mut r = JournalReader::open(&reader_dir, 0).unwrap();
+        let mut next = 0;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while next < n {
+            match r.next_event::<u64>().unwrap() {
+                Some((seq, v)) => {
+                    assert_eq!((seq, v), (next, value(next)));
+                    next += 1;
+                }
+                None => {
+                    assert!(Instant::now() < deadline, "tail stalled at {next}");
+                    std::thread::yield_now();
+                }
+            }
+        }
+    });
+    for seq in 1..n {
+        w.append(&value(seq).to_le_bytes()).unwrap();
+        if seq % 7 == 0 {
+            w.commit().unwrap();
+        }
+    }
+    w.commit().unwrap();
+    reader.join().unwrap();
+    w.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn snapshots_fall_back_and_retention_keeps_what_replay_needs() {
+    let dir = tempdir("snap");
+    write(&dir, PER_SEGMENT * 4 + 10);
+    let store = SnapshotStore::open(dir.join("snapshots")).unwrap();
+    store.save(PER_SEGMENT + 5, b"older").unwrap();
+    let newest = store.save(PER_SEGMENT * 3 + 1, b"newer").unwrap();
+    // Damage the newest: the older one is used.
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&newest, bytes).unwrap();
+    let snap = store.load_latest().unwrap().unwrap();
+    assert_eq!(
+        (snap.sequence, snap.state.as_slice()),
+        (PER_SEGMENT + 5, &b"older"[..])
+    );
+    assert!(matches!(
+        store.load(PER_SEGMENT * 3 + 1),
+        Err(JournalError::CorruptSnapshot { .. })
+    ));
+    // Retention up to the usable snapshot keeps its segment and later ones.
+    assert_eq!(remove_segments_before(&dir, snap.sequence).unwrap(), 1);
+    let mut r = JournalReader::open(&dir, snap.sequence).unwrap();
+    assert_eq!(r.next_event::<u64>().unwrap().unwrap().0, snap.sequence);
+    assert!(matches!(
+        JournalReader::open(&dir, 0),
+        Err(JournalError::SequenceUnavailable { .. })
+    ));
+    // And the writer goes on after retention.
+    write(&dir, 1);
+    assert_eq!(
+        ringmaster::journal::verify(&dir).unwrap().next_sequence,
+        PER_SEGMENT * 4 + 11
+    );
+    store.retain(1).unwrap();
+    assert_eq!(store.list().unwrap().len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_durability_policy_round_trips_through_the_graph() {
+    for durability in [
+        Durability::None,
+        Durability::Periodic(Duration::from_millis(5)),
+        Durability::Sync,
+    ] {
+        let dir = tempdir("policy");
+        let (w, _) = JournalWriter::open(&config(&dir).durability(durability), 8).unwrap();
+        let mut b =
+            GraphBuilder::<u64>::new(RingConfig::new(64).wait_strategy(WaitStrategy::Yielding));
+        let j = b.handler("journal", JournalHandler::<u64>::new(w)).add();
+        let applied = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = applied.clone();
+        b.handler(
+            "apply",
+            handler_fn(move |_: &u64, _, _| {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }),
+        )
+        .after(&[j])
+        .add();
+        let (mut p, g) = b.build_single_producer().unwrap();
+        for seq in 0..2000 {
+            p.publish(value(seq)).unwrap();
+        }
+        g.shutdown().unwrap();
+        assert_eq!(applied.load(std::sync::atomic::Ordering::Relaxed), 2000);
+        assert_prefix(&dir, 2000);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+// ---- crash test: a real process, SIGKILLed at random moments ----------
+
+const CHILD_ENV: &str = "RINGMASTER_JOURNAL_CRASH_CHILD";
+
+/// The child: publishes through a Sync journal stage; a stage after it
+/// prints each acknowledged sequence (end of batch) to stdout.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let (w, report) = JournalWriter::open(&config(&dir).durability(Durability::Sync), 8).unwrap();
+    let start = report.next_sequence;
+    let mut b =
+        GraphBuilder::<u64>::new(RingConfig::new(256).wait_strategy(WaitStrategy::Yielding));
+    let j = b.handler("journal", JournalHandler::<u64>::new(w)).add();
+    let mut out = std::io::stdout();
+    b.handler(
+        "ack",
+        handler_fn(move |_: &u64, seq, eob| {
+            if eob {
+                // Journal sequence = start + ring sequence.
+                let _ = writeln!(out, "ack {}", start + seq);
+                let _ = out.flush();
+            }
+        }),
+    )
+    .after(&[j])
+    .add();
+    let (mut p, _graph) = b.build_single_producer().unwrap();
+    let mut seq = start;
+    loop {
+        p.publish(value(seq)).unwrap();
+        seq += 1;
+    }
+}
+
+fn crash_rounds() -> u32 {
+    std::env::var("RINGMASTER_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12)
+}
+
+#[test]
+fn sigkill_never_loses_an_acknowledged_event() {
+    let dir = tempdir("crash");
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = 0x1234_5678u64;
+    let mut total_acked = 0u64;
+    for round in 0..crash_rounds() {
+        let mut child = Command::new(&exe)
+            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, &dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut last = None;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(n) = line
+                    .strip_prefix("ack ")
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
+                    if last.is_none() {
+                        let _ = tx.send(());
+                    }
+                    last = Some(n);
+                }
+            }
+            last
+        });
+        // Kill at a random moment after the first acknowledgement.
+        let _ = rx.recv_timeout(Duration::from_secs(30));
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(rng % 40));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acked = reader.join().unwrap();
+        let recovered = reopen(&dir, RecoveryMode::TruncateTornTail).unwrap();
+        if let Some(acked) = acked {
+            assert!(
+                recovered > acked,
+                "round {round}: acked {acked} but recovered only {recovered}"
+            );
+            total_acked = acked;
+        }
+        assert_prefix(&dir, recovered);
+    }
+    assert!(total_acked > 0, "the child never acknowledged anything");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
