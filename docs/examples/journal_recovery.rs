@@ -32,7 +32,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let (mut writer, _) = JournalWriter::open(&config, 64)?;
     for id in 0..records {
-        let event = Event { id, payload: [id; 7] };
+        let event = Event {
+            id,
+            payload: [id; 7],
+        };
         writer.append(bytemuck::bytes_of(&event))?;
         if id % 4096 == 4095 {
             writer.commit()?;

@@ -1,0 +1,60 @@
+//! Criterion micro-benchmarks of the journal's hot path: appending a
+//! 64-byte event (encode, CRC, word stores into the mapping), and a commit
+//! per batch of 64 under `Durability::None` and `Durability::Sync`.
+//!
+//! ```text
+//! cargo bench --bench journal
+//! ```
+//!
+//! Segments are preallocated ahead of the writer; a long measurement can
+//! still outrun the preallocator, so measured appends include the page
+//! faults of fresh file pages when that happens (see docs/benchmarks.md).
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use ringmaster::journal::{remove_segments_before, Durability, JournalConfig, JournalWriter};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ringmaster-bench-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn append(c: &mut Criterion) {
+    let mut g = c.benchmark_group("journal_append_64B");
+    g.throughput(Throughput::Elements(64));
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(2));
+    for (name, durability) in [("none", Durability::None), ("sync", Durability::Sync)] {
+        let path = dir(name);
+        let config = JournalConfig::new(&path).durability(durability);
+        let (mut writer, _) = JournalWriter::open(&config, 64).expect("journal");
+        let event = [7u8; 64];
+        let mut batches = 0u64;
+        g.bench_function(format!("batch64_commit_{name}"), |b| {
+            b.iter_batched(
+                || (),
+                |()| {
+                    for _ in 0..64 {
+                        writer.append(&event).expect("append");
+                    }
+                    writer.commit().expect("commit");
+                    // Keep the disk footprint bounded: drop finished
+                    // segments now and then (rarely: inside the timing).
+                    batches += 1;
+                    if batches.is_multiple_of(100_000) {
+                        let _ = remove_segments_before(&path, writer.next_sequence());
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        writer.close().expect("close");
+        let _ = std::fs::remove_dir_all(&path);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, append);
+criterion_main!(benches);
