@@ -4,7 +4,7 @@
 //! replayable from any sequence ([`JournalReader`]), with snapshots and
 //! retention ([`SnapshotStore`], [`remove_segments_before`]).
 //!
-//! The byte layout of segments and records is documented in [`format`];
+//! The byte layout of segments and records is documented in [`mod@format`];
 //! `docs/journal-format.md` repeats it with the recovery rules.
 
 mod error;
