@@ -52,6 +52,9 @@ pub struct JournalConfig {
     mode: RecoveryMode,
 }
 
+/// How long `open` waits for a lock held by a just-forked child to go.
+const LOCK_GRACE: Duration = Duration::from_millis(200);
+
 /// Default segment size: 64 MiB.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
 
@@ -180,7 +183,9 @@ impl JournalWriter {
     ///
     /// # Errors
     ///
-    /// [`JournalError::Locked`] when another writer holds the directory;
+    /// [`JournalError::Locked`] when another writer holds the directory
+    /// (after a 200 ms grace for a lock inherited by a child process between
+    /// fork and exec);
     /// recovery errors (corruption, gaps, a torn tail in `Strict` mode,
     /// foreign or mismatched files); I/O errors; `Config` for an unusable
     /// segment size or event size.
@@ -221,10 +226,21 @@ impl JournalWriter {
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::Locked { dir }),
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        // A lock can outlive its writer briefly: a process forked by any
+        // thread of the writer's program holds a copy of every descriptor
+        // until it execs (which closes them, O_CLOEXEC). Such a lock is
+        // gone within milliseconds; a second writer's is not.
+        let mut waited = Duration::ZERO;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if waited < LOCK_GRACE => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    waited += Duration::from_millis(5);
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::Locked { dir }),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+            }
         }
         // Leftovers of a crash while preallocating.
         if let Ok(entries) = std::fs::read_dir(&dir) {
