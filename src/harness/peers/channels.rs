@@ -85,23 +85,88 @@ fn outcome(
     })
 }
 
-fn crossbeam_single<E: BenchEvent>(p: &Params, latency: bool) -> Result<Outcome, String> {
-    let (tx, rx) = crossbeam_channel::bounded::<E>(p.capacity as usize);
+/// A bounded channel family, so one function drives both channel peers.
+trait Channel<E: Send + 'static> {
+    type Tx: Clone + Send;
+    type Rx: Send + 'static;
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx);
+    fn send(tx: &Self::Tx, e: E) -> bool;
+    fn recv(rx: &Self::Rx) -> Option<E>;
+}
+
+/// `crossbeam_channel::bounded`.
+struct Crossbeam;
+/// `std::sync::mpsc::sync_channel`.
+struct StdMpsc;
+
+impl<E: Send + 'static> Channel<E> for Crossbeam {
+    type Tx = crossbeam_channel::Sender<E>;
+    type Rx = crossbeam_channel::Receiver<E>;
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
+        crossbeam_channel::bounded(capacity)
+    }
+    fn send(tx: &Self::Tx, e: E) -> bool {
+        tx.send(e).is_ok()
+    }
+    fn recv(rx: &Self::Rx) -> Option<E> {
+        rx.recv().ok()
+    }
+}
+
+impl<E: Send + 'static> Channel<E> for StdMpsc {
+    type Tx = std::sync::mpsc::SyncSender<E>;
+    type Rx = std::sync::mpsc::Receiver<E>;
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
+        std::sync::mpsc::sync_channel(capacity)
+    }
+    fn send(tx: &Self::Tx, e: E) -> bool {
+        tx.send(e).is_ok()
+    }
+    fn recv(rx: &Self::Rx) -> Option<E> {
+        rx.recv().ok()
+    }
+}
+
+/// 1P-1C over channel family `C`, paced when `latency`.
+fn single<E: BenchEvent, C: Channel<E>>(p: &Params, latency: bool) -> Result<Outcome, String> {
+    let (tx, rx) = C::bounded(p.capacity as usize);
     let tally = Tally::new(1);
-    let (h, prog) = spawn_sink(p, 1, p.events, latency, &tally, move || rx.recv().ok());
-    let start = produce(p, latency, |e| tx.send(e).expect("receiver alive"));
+    let (h, prog) = spawn_sink(p, 1, p.events, latency, &tally, move || C::recv(&rx));
+    let start = produce(p, latency, |e| assert!(C::send(&tx, e), "receiver alive"));
+    drop(tx);
+    outcome(p, &tally, start, &[prog], vec![h])
+}
+
+/// 3P -> 1C over channel family `C`: three senders on one channel.
+fn three_to_one<E: BenchEvent, C: Channel<E>>(p: &Params) -> Result<Outcome, String> {
+    let per = p.events / 3;
+    let (tx, rx) = C::bounded(p.capacity as usize);
+    let tally = Tally::new(1);
+    let (h, prog) = spawn_sink(p, 3, per * 3, false, &tally, move || C::recv(&rx));
+    let start = now_ns();
+    thread::scope(|s| {
+        for t in 0..3u64 {
+            let tx = tx.clone();
+            s.spawn(move || {
+                p.pin(t as usize);
+                for i in 0..per {
+                    assert!(C::send(&tx, E::new(t * per + i, 0)), "consumer alive");
+                }
+            });
+        }
+    });
     drop(tx);
     outcome(p, &tally, start, &[prog], vec![h])
 }
 
 /// crossbeam 1P-1C, blocking send/recv.
 pub fn crossbeam_unicast<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
-    crossbeam_single::<E>(p, false)
+    single::<E, Crossbeam>(p, false)
 }
 
 /// crossbeam paced latency.
 pub fn crossbeam_latency<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
-    crossbeam_single::<E>(p, true)
+    single::<E, Crossbeam>(p, true)
 }
 
 /// crossbeam 1P -> a -> b -> c: three chained channels.
@@ -155,24 +220,7 @@ pub fn crossbeam_multicast<E: BenchEvent>(p: &Params) -> Result<Outcome, String>
 
 /// crossbeam 3P -> 1C: three senders on one channel.
 pub fn crossbeam_sequencer<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
-    let per = p.events / 3;
-    let (tx, rx) = crossbeam_channel::bounded::<E>(p.capacity as usize);
-    let tally = Tally::new(1);
-    let (h, prog) = spawn_sink(p, 3, per * 3, false, &tally, move || rx.recv().ok());
-    let start = now_ns();
-    thread::scope(|s| {
-        for t in 0..3u64 {
-            let tx = tx.clone();
-            s.spawn(move || {
-                p.pin(t as usize);
-                for i in 0..per {
-                    tx.send(E::new(t * per + i, 0)).expect("consumer alive");
-                }
-            });
-        }
-    });
-    drop(tx);
-    outcome(p, &tally, start, &[prog], vec![h])
+    three_to_one::<E, Crossbeam>(p)
 }
 
 /// crossbeam round trips, blocking.
@@ -225,45 +273,19 @@ fn round_trips<E: BenchEvent>(
     })
 }
 
-fn std_single<E: BenchEvent>(p: &Params, latency: bool) -> Result<Outcome, String> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<E>(p.capacity as usize);
-    let tally = Tally::new(1);
-    let (h, prog) = spawn_sink(p, 1, p.events, latency, &tally, move || rx.recv().ok());
-    let start = produce(p, latency, |e| tx.send(e).expect("receiver alive"));
-    drop(tx);
-    outcome(p, &tally, start, &[prog], vec![h])
-}
-
 /// std 1P-1C.
 pub fn std_unicast<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
-    std_single::<E>(p, false)
+    single::<E, StdMpsc>(p, false)
 }
 
 /// std paced latency.
 pub fn std_latency<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
-    std_single::<E>(p, true)
+    single::<E, StdMpsc>(p, true)
 }
 
 /// std 3P -> 1C.
 pub fn std_sequencer<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
-    let per = p.events / 3;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<E>(p.capacity as usize);
-    let tally = Tally::new(1);
-    let (h, prog) = spawn_sink(p, 3, per * 3, false, &tally, move || rx.recv().ok());
-    let start = now_ns();
-    thread::scope(|s| {
-        for t in 0..3u64 {
-            let tx = tx.clone();
-            s.spawn(move || {
-                p.pin(t as usize);
-                for i in 0..per {
-                    tx.send(E::new(t * per + i, 0)).expect("consumer alive");
-                }
-            });
-        }
-    });
-    drop(tx);
-    outcome(p, &tally, start, &[prog], vec![h])
+    three_to_one::<E, StdMpsc>(p)
 }
 
 /// Spin (or yield, when threads outnumber cores) until `f` succeeds or
