@@ -244,7 +244,9 @@ pub fn crossbeam_pingpong<E: BenchEvent>(p: &Params) -> Result<Outcome, String> 
     out
 }
 
-fn round_trips<E: BenchEvent>(
+/// The ping side of every ping-pong contender: send event `i` stamped
+/// now, wait for its echo, record the round trip (after the warm-up).
+pub(super) fn round_trips<E: BenchEvent>(
     p: &Params,
     mut send: impl FnMut(E) -> bool,
     mut recv: impl FnMut() -> Option<E>,

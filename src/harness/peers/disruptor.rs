@@ -1,6 +1,6 @@
 //! The `disruptor` crate (4.x, `BusySpin`: its only strategy family).
 
-use crate::harness::event::{new_histogram, now_ns, BenchEvent, Counter, Tally};
+use crate::harness::event::{now_ns, BenchEvent, Counter, Tally};
 use crate::harness::params::{spin_until, Outcome, Params};
 use disruptor::{BusySpin, ProcessorSettings, Producer};
 use std::hint::black_box;
@@ -218,39 +218,28 @@ pub fn pingpong<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
             pong_tx
         }
     });
-    p.pin(0);
-    let mut counter = Counter::new(n, false, 0);
-    let mut histogram = new_histogram();
-    let start = now_ns();
-    for i in 0..n {
-        let sent = now_ns();
-        ping_tx.publish(|e| *e = E::new(i, sent));
-        let mut got = false;
-        while !got {
-            match pong_rx.poll() {
-                Ok(mut events) => {
-                    for e in &mut events {
-                        counter.on(e);
-                        got = true;
-                    }
+    let out = super::channels::round_trips(
+        p,
+        |e| {
+            ping_tx.publish(|slot| *slot = e);
+            true
+        },
+        || loop {
+            let mut got = None;
+            if let Ok(mut events) = pong_rx.poll() {
+                for e in &mut events {
+                    got = Some(*e);
                 }
-                Err(_) => super::ringmaster::pause(spin),
             }
-        }
-        if i >= p.warmup {
-            histogram.saturating_record((now_ns() - sent).max(1));
-        }
-    }
-    let elapsed_ns = now_ns() - start;
+            if got.is_some() {
+                return got;
+            }
+            super::ringmaster::pause(spin);
+        },
+    );
     drop(ping_tx);
     let pong_tx = echo.join().map_err(|_| "echo thread panicked")?;
     drop(pong_rx);
     drop(pong_tx);
-    Ok(Outcome {
-        received: counter.received,
-        checksum: counter.checksum,
-        elapsed_ns,
-        batches: 0,
-        histogram: Some(histogram),
-    })
+    out
 }

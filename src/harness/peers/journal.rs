@@ -2,43 +2,36 @@
 //! every event (group commit per batch) before counting it, against plain
 //! unicast in the same run.
 
+use super::ringmaster::Sink;
 use crate::harness::event::{now_ns, BenchEvent, Counter, Tally};
 use crate::harness::params::{Outcome, Params};
 use crate::journal::{Durability, JournalConfig, JournalHandler, JournalWriter};
 use crate::{EventHandler, GraphBuilder, RingConfig};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 /// Most events a journal run writes (80-byte records: 400 MB), so repeated
 /// runs stay within the disk; the directory is removed after each run.
 pub const MAX_JOURNAL_EVENTS: u64 = 5_000_000;
 
+/// ringmaster's counting sink, journaling each event first.
 struct Journaled<E> {
     journal: JournalHandler<E>,
-    counter: Counter,
-    tally: Arc<Tally>,
-    done: bool,
+    sink: Sink,
 }
 
 impl<E: BenchEvent> EventHandler<E> for Journaled<E> {
     #[inline(always)]
     fn on_event(&mut self, event: &E, seq: u64, end_of_batch: bool) {
-        // Journal first: the count (the "acknowledgement") follows the
-        // commit, as a downstream stage would.
-        let last = self.counter.received + 1 == self.counter.expected;
+        // Journal first (committing on the last event too): the count, the
+        // "acknowledgement", follows the commit as a downstream stage would.
+        let counter = &self.sink.counter;
+        let last = counter.received + 1 == counter.expected;
         self.journal.on_event(event, seq, end_of_batch || last);
-        if self.counter.on(event) {
-            self.counter.finish(&self.tally);
-            self.done = true;
-        } else if end_of_batch {
-            self.counter.report_progress();
-        }
+        self.sink.on_event(event, seq, end_of_batch);
     }
     fn on_shutdown(&mut self) {
         EventHandler::<E>::on_shutdown(&mut self.journal);
-        if !self.done {
-            self.counter.finish(&self.tally);
-        }
+        EventHandler::<E>::on_shutdown(&mut self.sink);
     }
 }
 
@@ -53,9 +46,11 @@ fn run<E: BenchEvent>(p: &Params, durability: Durability) -> Result<Outcome, Str
     let progress = counter.progress.clone();
     let stage = Journaled {
         journal: JournalHandler::<E>::new(writer),
-        counter,
-        tally: tally.clone(),
-        done: false,
+        sink: Sink {
+            counter,
+            tally: tally.clone(),
+            done: false,
+        },
     };
     let mut b = GraphBuilder::<E>::new(RingConfig::new(p.capacity).wait_strategy(p.strategy));
     let s = b.handler("journal", stage);

@@ -7,10 +7,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 /// A final-stage handler that counts, sums and (optionally) measures.
-struct Sink {
-    counter: Counter,
-    tally: Arc<Tally>,
-    done: bool,
+pub(super) struct Sink {
+    pub(super) counter: Counter,
+    pub(super) tally: Arc<Tally>,
+    pub(super) done: bool,
 }
 
 impl<E: BenchEvent> EventHandler<E> for Sink {
@@ -253,41 +253,26 @@ pub fn pingpong<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
             }
         }
     });
-    p.pin(0);
-    let mut counter = Counter::new(n, false, 0);
-    let mut histogram = crate::harness::event::new_histogram();
-    let start = now_ns();
-    for i in 0..n {
-        let sent = now_ns();
-        ping_tx
-            .publish(E::new(i, sent))
-            .map_err(|e| e.to_string())?;
-        let mut got = false;
-        while !got {
+    let out = super::channels::round_trips(
+        p,
+        |e| ping_tx.publish(e).is_ok(),
+        || loop {
+            let mut got = None;
+            // Take exactly one event: one round trip is in flight.
             pong_rx.poll(|e: &E, _, _| {
-                counter.on(e);
-                got = true;
-                true
+                got = Some(*e);
+                false
             });
-            if !got {
-                pause(spin);
+            if got.is_some() {
+                return got;
             }
-        }
-        if i >= p.warmup {
-            histogram.saturating_record((now_ns() - sent).max(1));
-        }
-    }
-    let elapsed_ns = now_ns() - start;
+            pause(spin);
+        },
+    );
     echo.join().map_err(|_| "echo thread panicked")?;
     ping_graph.halt().map_err(|e| e.to_string())?;
     pong_graph.halt().map_err(|e| e.to_string())?;
-    Ok(Outcome {
-        received: counter.received,
-        checksum: counter.checksum,
-        elapsed_ns,
-        batches: 0,
-        histogram: Some(histogram),
-    })
+    out
 }
 
 /// What every harness spin loop does between polls: a pause hint, or a
