@@ -76,6 +76,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod config;
+mod engine;
 mod error;
 mod graph;
 pub mod journal;
@@ -87,6 +88,7 @@ mod region;
 mod ring;
 mod sequence;
 mod sequencer;
+pub mod shop;
 mod sync;
 mod wait;
 

@@ -12,6 +12,7 @@ mod processor;
 
 pub use builder::{GraphBuilder, PollerBuilder, StageBuilder, StageId};
 pub use handler::{handler_fn, EventHandler, FnHandler, NoopHandler};
+pub(crate) use pin::available_cores;
 pub use pin::pin_current_thread;
 pub use poller::{EventPoller, PollState};
 pub use processor::PanicPolicy;

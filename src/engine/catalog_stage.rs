@@ -1,0 +1,99 @@
+//! The catalog stage: applies every command to the [`Catalog`], answers
+//! all but `Search`, and takes snapshots.
+
+use super::outcome::Outbox;
+use super::snapshotter::{SnapshotJob, SnapshotQueue};
+use crate::shop::{Catalog, Command, ProductEvent, Reply};
+use crate::EventHandler;
+
+#[derive(Debug)]
+pub(crate) struct CatalogStage {
+    catalog: Catalog,
+    /// Journal records applied: the journal sequence of the next write.
+    position: u64,
+    /// `position` at the last snapshot.
+    snapshot_at: u64,
+    snapshot_every: u64,
+    snapshot_on_close: bool,
+    snapshots: Option<SnapshotQueue>,
+    outbox: Outbox,
+}
+
+impl CatalogStage {
+    pub(crate) fn new(
+        catalog: Catalog,
+        position: u64,
+        snapshot_at: u64,
+        snapshot_every: u64,
+        snapshot_on_close: bool,
+        snapshots: SnapshotQueue,
+        outbox: Outbox,
+    ) -> Self {
+        Self {
+            catalog,
+            position,
+            snapshot_at,
+            snapshot_every,
+            snapshot_on_close,
+            snapshots: Some(snapshots),
+            outbox,
+        }
+    }
+
+    fn snapshot(&mut self) {
+        if let Some(queue) = &self.snapshots {
+            let mut state = Vec::new();
+            self.catalog.encode(&mut state);
+            queue.queue(SnapshotJob {
+                sequence: self.position,
+                state,
+            });
+            self.snapshot_at = self.position;
+        }
+    }
+}
+
+impl EventHandler<ProductEvent> for CatalogStage {
+    #[inline]
+    fn on_event(&mut self, event: &ProductEvent, sequence: u64, end_of_batch: bool) {
+        if !event.is_search() {
+            let reply = match event.decode() {
+                Ok(Command::Snapshot) => {
+                    self.snapshot();
+                    Reply::SnapshotQueued {
+                        sequence: self.position,
+                    }
+                }
+                Ok(command) => {
+                    if command.is_write() {
+                        self.position += 1;
+                    }
+                    // Search never reaches here (`is_search`) and Snapshot
+                    // is matched above: the catalog answers everything else.
+                    self.catalog
+                        .apply(&command)
+                        .unwrap_or_else(|| unreachable!("catalog answers {command:?}"))
+                }
+                Err(e) => Reply::Invalid(e),
+            };
+            self.outbox.push(sequence, reply);
+        }
+        if end_of_batch {
+            self.outbox.flush();
+            let due =
+                self.snapshot_every > 0 && self.position - self.snapshot_at >= self.snapshot_every;
+            if due && !self.snapshots.as_ref().is_some_and(SnapshotQueue::is_busy) {
+                self.snapshot();
+            }
+        }
+    }
+
+    fn on_shutdown(&mut self) {
+        if self.snapshot_on_close && self.position > self.snapshot_at {
+            self.snapshot();
+        }
+        // Dropping the queue lets the writer finish once it has saved
+        // everything queued.
+        self.snapshots = None;
+    }
+}

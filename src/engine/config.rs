@@ -1,0 +1,147 @@
+//! [`ShopConfig`]: where a shop keeps its data and how its engine runs.
+
+use crate::journal::{Durability, RecoveryMode};
+use crate::WaitStrategy;
+use std::path::{Path, PathBuf};
+
+/// How to open a [`Shop`](super::Shop): a builder with embedded defaults.
+///
+/// | setting | default |
+/// |---|---|
+/// | durability | `Sync` (msync per batch before any reply) |
+/// | ring capacity | 16,384 events (2 MiB) |
+/// | wait strategy | `Blocking` (no CPU while idle) |
+/// | pinning | off |
+/// | automatic snapshot | every 1,000,000 journal records, and on close |
+/// | snapshots kept | 2 (older ones, and journal segments before the oldest kept, are removed) |
+/// | journal segment | 64 MiB |
+/// | recovery | `TruncateTornTail` |
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::journal::Durability;
+/// use ringmaster::shop::ShopConfig;
+/// use ringmaster::WaitStrategy;
+///
+/// let config = ShopConfig::new("/var/lib/shop")
+///     .durability(Durability::None)
+///     .ring_capacity(1 << 16)
+///     .wait_strategy(WaitStrategy::Yielding)
+///     .snapshot_every(100_000);
+/// assert_eq!(config.data_dir().join("journal"), config.journal_dir());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShopConfig {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) durability: Durability,
+    pub(crate) ring_capacity: u64,
+    pub(crate) wait_strategy: WaitStrategy,
+    pub(crate) pin: bool,
+    pub(crate) snapshot_every: u64,
+    pub(crate) snapshot_on_close: bool,
+    pub(crate) keep_snapshots: usize,
+    pub(crate) segment_size: u64,
+    pub(crate) recovery_mode: RecoveryMode,
+    pub(crate) max_in_flight: u64,
+}
+
+impl ShopConfig {
+    /// Defaults (see the table) with data under `data_dir`, created if
+    /// missing: `journal/` and `snapshots/`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            durability: Durability::Sync,
+            ring_capacity: 1 << 14,
+            wait_strategy: WaitStrategy::Blocking,
+            pin: false,
+            snapshot_every: 1_000_000,
+            snapshot_on_close: true,
+            keep_snapshots: 2,
+            segment_size: 64 << 20,
+            recovery_mode: RecoveryMode::TruncateTornTail,
+            max_in_flight: 1 << 20,
+        }
+    }
+
+    /// When writes count as done: see [`Durability`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Ring slots (a power of two): how many commands can be in the
+    /// engine at once.
+    pub fn ring_capacity(mut self, capacity: u64) -> Self {
+        self.ring_capacity = capacity;
+        self
+    }
+
+    /// How stages wait for commands and clients wait for free slots.
+    pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.wait_strategy = strategy;
+        self
+    }
+
+    /// Pin the four stage threads to the available cores, round robin.
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// Snapshot the catalog every `records` journaled writes (0: never
+    /// automatically; [`Shop::snapshot`](super::Shop::snapshot) still works).
+    pub fn snapshot_every(mut self, records: u64) -> Self {
+        self.snapshot_every = records;
+        self
+    }
+
+    /// Write a snapshot when the shop closes, so the next open replays
+    /// nothing (default on).
+    pub fn snapshot_on_close(mut self, on: bool) -> Self {
+        self.snapshot_on_close = on;
+        self
+    }
+
+    /// Snapshots to keep (at least 1); journal segments wholly before the
+    /// oldest one kept are deleted.
+    pub fn keep_snapshots(mut self, keep: usize) -> Self {
+        self.keep_snapshots = keep;
+        self
+    }
+
+    /// Journal segment size in bytes.
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+
+    /// What to do with a torn journal tail on open.
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
+        self.recovery_mode = mode;
+        self
+    }
+
+    /// Most pipelined requests one client may have awaiting replies
+    /// (default 1,048,576); beyond it `submit` returns `InFlightLimit`.
+    pub fn max_in_flight(mut self, requests: u64) -> Self {
+        self.max_in_flight = requests;
+        self
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Where the journal segments go.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.data_dir.join("journal")
+    }
+
+    /// Where the snapshots go.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.data_dir.join("snapshots")
+    }
+}

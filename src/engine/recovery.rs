@@ -1,0 +1,138 @@
+//! Rebuilding the shop's state on open: the newest snapshot, then every
+//! journal record after it.
+
+use super::config::ShopConfig;
+use crate::journal::{JournalConfig, JournalReader, JournalWriter, RecoveryReport, SnapshotStore};
+use crate::shop::{Catalog, Command, ProductEvent, SearchIndex, ShopError};
+use std::time::{Duration, Instant};
+
+/// What opening a shop found and did.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("rm-doc-open-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let shop = ringmaster::shop::Shop::open(ringmaster::shop::ShopConfig::new(&dir))?;
+/// let report = shop.open_report();
+/// assert_eq!((report.snapshot, report.replayed, report.products), (None, 0, 0));
+/// shop.close()?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct OpenReport {
+    /// The snapshot loaded (the journal records it covers), if any.
+    pub snapshot: Option<u64>,
+    /// Journal records replayed after the snapshot.
+    pub replayed: u64,
+    /// Journal records in total (the next write's journal sequence).
+    pub journal_end: u64,
+    /// Products in the rebuilt catalog.
+    pub products: usize,
+    /// The rebuilt catalog's digest.
+    pub digest: u64,
+    /// What journal recovery found (a truncated torn tail, if any).
+    pub journal: RecoveryReport,
+    /// Time to rebuild.
+    pub elapsed: Duration,
+}
+
+pub(crate) struct Recovered {
+    pub(crate) catalog: Catalog,
+    pub(crate) index: SearchIndex,
+    pub(crate) writer: JournalWriter,
+    pub(crate) store: SnapshotStore,
+    pub(crate) report: OpenReport,
+}
+
+fn create_dir(path: &std::path::Path) -> Result<(), ShopError> {
+    std::fs::create_dir_all(path).map_err(|source| ShopError::Io {
+        what: "creating directory",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub(crate) fn recover(config: &ShopConfig) -> Result<Recovered, ShopError> {
+    let started = Instant::now();
+    let journal_dir = config.journal_dir();
+    create_dir(&journal_dir)?;
+    create_dir(&config.snapshot_dir())?;
+    let journal_config = JournalConfig::new(&journal_dir)
+        .segment_size(config.segment_size)
+        .durability(config.durability)
+        .recovery_mode(config.recovery_mode);
+    let (writer, journal_report) =
+        JournalWriter::open(&journal_config, std::mem::size_of::<ProductEvent>())?;
+    let journal_end = writer.next_sequence();
+
+    let store = SnapshotStore::open(config.snapshot_dir())?;
+    let (mut catalog, snapshot) = match store.load_latest()? {
+        Some(snap) => {
+            let catalog = Catalog::decode(&snap.state).map_err(|e| ShopError::CorruptSnapshot {
+                sequence: snap.sequence,
+                offset: e.offset,
+                what: e.what,
+            })?;
+            (catalog, Some(snap.sequence))
+        }
+        None => (Catalog::default(), None),
+    };
+    let from = snapshot.unwrap_or(0);
+    if from > journal_end {
+        return Err(ShopError::SnapshotAheadOfJournal {
+            snapshot: from,
+            journal_end,
+        });
+    }
+    let mut index = SearchIndex::default();
+    for p in catalog.page(0, u32::MAX) {
+        index.apply(&Command::Add {
+            id: p.id,
+            name: p.name,
+            price_cents: p.price_cents,
+            stock: p.stock,
+        });
+    }
+    let mut replayed = 0;
+    if from < journal_end {
+        let mut reader = JournalReader::open(&journal_dir, from)?;
+        while let Some((sequence, event)) = reader.next_event::<ProductEvent>()? {
+            if sequence >= journal_end {
+                break;
+            }
+            let command = event
+                .decode()
+                .map_err(|error| ShopError::CorruptRecord { sequence, error })?;
+            catalog.apply(&command);
+            index.apply(&command);
+            replayed += 1;
+        }
+        if from + replayed != journal_end {
+            return Err(ShopError::Journal(
+                crate::journal::JournalError::SequenceUnavailable {
+                    requested: from + replayed,
+                    first: from,
+                    next: journal_end,
+                },
+            ));
+        }
+    }
+    let report = OpenReport {
+        snapshot,
+        replayed,
+        journal_end,
+        products: catalog.len(),
+        digest: catalog.digest(),
+        journal: journal_report,
+        elapsed: started.elapsed(),
+    };
+    Ok(Recovered {
+        catalog,
+        index,
+        writer,
+        store,
+        report,
+    })
+}

@@ -1,0 +1,49 @@
+//! Client registration: how a new [`Client`](super::Client) tells the
+//! responder where its replies go.
+//!
+//! A client sends its id and reply sender through the registration channel
+//! before it publishes anything; the responder drains that channel when it
+//! meets a client id it does not know. Only the responder keeps reply
+//! senders, so when its thread ends, for any reason, every client waiting
+//! for a reply wakes up with `Closed` instead of hanging.
+
+use crate::shop::Completion;
+use crossbeam_channel::{Receiver, Sender};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A batch of completions for one client.
+pub(crate) type Delivery = Vec<Completion>;
+
+/// Shared by the shop and its clients.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    next_id: AtomicU32,
+    tx: Sender<(u32, Sender<Delivery>)>,
+}
+
+impl Registry {
+    pub(crate) fn new() -> (Self, Receiver<(u32, Sender<Delivery>)>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (
+            Self {
+                // Client 0 is never handed out.
+                next_id: AtomicU32::new(1),
+                tx,
+            },
+            rx,
+        )
+    }
+
+    /// A fresh client id and the receiver of its replies; `None` when the
+    /// responder is gone (the shop is closed).
+    pub(crate) fn register(&self) -> Option<(u32, Receiver<Delivery>)> {
+        // Relaxed: a unique-id counter; nothing is published through it.
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if id == u32::MAX {
+            return None;
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.tx.send((id, tx)).ok()?;
+        Some((id, rx))
+    }
+}

@@ -1,0 +1,90 @@
+//! The responder: the diamond's last stage, joining the catalog's and the
+//! index's outcomes and delivering each client's replies once per batch.
+
+use super::outcome::Inbox;
+use super::registry::Delivery;
+use crate::shop::{Completion, ProductEvent};
+use crate::EventHandler;
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::HashMap;
+
+#[derive(Debug)]
+struct ClientOutbox {
+    tx: Sender<Delivery>,
+    pending: Delivery,
+}
+
+#[derive(Debug)]
+pub(crate) struct Responder {
+    catalog: Inbox,
+    search: Inbox,
+    registrations: Receiver<(u32, Sender<Delivery>)>,
+    clients: HashMap<u32, ClientOutbox>,
+    /// Clients with pending completions in this batch.
+    touched: Vec<u32>,
+}
+
+impl Responder {
+    pub(crate) fn new(
+        catalog: Inbox,
+        search: Inbox,
+        registrations: Receiver<(u32, Sender<Delivery>)>,
+    ) -> Self {
+        Self {
+            catalog,
+            search,
+            registrations,
+            clients: HashMap::new(),
+            touched: Vec::new(),
+        }
+    }
+
+    fn flush(&mut self) {
+        for id in self.touched.drain(..) {
+            if let Some(out) = self.clients.get_mut(&id) {
+                let batch = std::mem::take(&mut out.pending);
+                if out.tx.send(batch).is_err() {
+                    // The client was dropped: forget it.
+                    self.clients.remove(&id);
+                }
+            }
+        }
+    }
+}
+
+impl EventHandler<ProductEvent> for Responder {
+    #[inline]
+    fn on_event(&mut self, event: &ProductEvent, sequence: u64, end_of_batch: bool) {
+        let reply = if event.is_search() {
+            self.search.take(sequence)
+        } else {
+            self.catalog.take(sequence)
+        };
+        let id = event.client();
+        if !self.clients.contains_key(&id) {
+            // A client registers before it publishes, so its registration
+            // is in the channel by now (or it is gone).
+            for (new_id, tx) in self.registrations.try_iter() {
+                self.clients.insert(
+                    new_id,
+                    ClientOutbox {
+                        tx,
+                        pending: Vec::new(),
+                    },
+                );
+            }
+        }
+        if let Some(out) = self.clients.get_mut(&id) {
+            if out.pending.is_empty() {
+                self.touched.push(id);
+            }
+            out.pending.push(Completion {
+                request_id: event.request_id(),
+                reply,
+            });
+        }
+        if end_of_batch {
+            self.flush();
+        }
+    }
+}

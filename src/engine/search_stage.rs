@@ -1,0 +1,41 @@
+//! The search stage: keeps the [`SearchIndex`] in step with the writes and
+//! answers `Search`.
+
+use super::outcome::Outbox;
+use crate::shop::{Command, ProductEvent, Reply, SearchIndex};
+use crate::EventHandler;
+
+#[derive(Debug)]
+pub(crate) struct SearchStage {
+    index: SearchIndex,
+    outbox: Outbox,
+}
+
+impl SearchStage {
+    pub(crate) fn new(index: SearchIndex, outbox: Outbox) -> Self {
+        Self { index, outbox }
+    }
+}
+
+impl EventHandler<ProductEvent> for SearchStage {
+    #[inline]
+    fn on_event(&mut self, event: &ProductEvent, sequence: u64, end_of_batch: bool) {
+        if event.is_search() {
+            let reply = match event.decode() {
+                Ok(Command::Search { query, limit }) => {
+                    Reply::Hits(self.index.search(query.as_str(), limit as usize))
+                }
+                Ok(_) => unreachable!("is_search() implies a Search command"),
+                Err(e) => Reply::Invalid(e),
+            };
+            self.outbox.push(sequence, reply);
+        } else if event.is_write() {
+            if let Ok(command) = event.decode() {
+                self.index.apply(&command);
+            }
+        }
+        if end_of_batch {
+            self.outbox.flush();
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! [`Shop`]: the product catalog running on the engine.
+
+use super::catalog_stage::CatalogStage;
+use super::client::Client;
+use super::config::ShopConfig;
+use super::journal_stage::JournalStage;
+use super::outcome::outcome_channel;
+use super::recovery::{recover, OpenReport};
+use super::registry::Registry;
+use super::responder::Responder;
+use super::search_stage::SearchStage;
+use super::snapshotter::Snapshotter;
+use crate::journal::JournalError;
+use crate::shop::{ProductEvent, ShopError};
+use crate::{Graph, GraphBuilder, MultiProducer, PanicPolicy, RingConfig};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// An open shop: a journal, a catalog, a search index and a responder as
+/// the stages of one consumer graph, fed by any number of [`Client`]s.
+///
+/// ```text
+///                    +-> catalog ------+
+/// clients -> journal |                 +-> responder -> clients
+///                    +-> search index -+
+/// ```
+///
+/// Writes are journaled (group commit per batch, durable per the
+/// configured [`Durability`](crate::journal::Durability)) before the
+/// catalog and the index apply them; reads skip the journal but still
+/// travel the ring, so every read sees every write submitted before it.
+///
+/// `Send` and `Sync`: share it by reference, and give each thread its own
+/// [`Client`].
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::shop::{Shop, ShopConfig};
+///
+/// # let dir = std::env::temp_dir().join(format!("rm-doc-shop-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let shop = Shop::open(ShopConfig::new(&dir))?;
+/// let mut client = shop.client()?;
+/// client.add(1, "Linen Tea Towel", 850, 40)?;
+/// client.update(1, Some(799), None, None)?;
+/// let digest = shop.digest()?;
+/// drop(client);
+/// shop.close()?;
+///
+/// // Reopen: the state comes back from the snapshot and journal.
+/// let shop = Shop::open(ShopConfig::new(&dir))?;
+/// assert_eq!(shop.digest()?, digest);
+/// assert_eq!(shop.client()?.get(1)?.unwrap().price_cents, 799);
+/// shop.close()?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Shop {
+    graph: Option<Graph<ProductEvent>>,
+    producer: MultiProducer<ProductEvent>,
+    registry: Arc<Registry>,
+    control: Mutex<Option<Client>>,
+    snapshotter: Option<Snapshotter>,
+    report: OpenReport,
+    config: ShopConfig,
+}
+
+/// What closing a shop did.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("rm-doc-close-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let shop = ringmaster::shop::Shop::open(ringmaster::shop::ShopConfig::new(&dir))?;
+/// shop.client()?.add(5, "Cedar Hanger", 300, 100)?;
+/// let closed = shop.close()?;
+/// assert_eq!(closed.newest_snapshot, Some(1));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct CloseReport {
+    /// Snapshots written while open (including the one on close).
+    pub snapshots_written: u64,
+    /// The newest snapshot written, as journal records covered.
+    pub newest_snapshot: Option<u64>,
+    /// Journal segments removed as older than every kept snapshot.
+    pub segments_removed: usize,
+    /// The last snapshot failure, if any: not data loss (the journal holds
+    /// every write), but the next open replays more.
+    pub snapshot_error: Option<JournalError>,
+}
+
+impl Shop {
+    /// Open (creating if needed) the shop in `config.data_dir()`: recover
+    /// the journal, load the newest snapshot, replay the journal after it,
+    /// rebuild the search index, and start the stages.
+    ///
+    /// # Errors
+    ///
+    /// [`ShopError::Journal`] (another process holds the directory,
+    /// corruption, I/O), [`ShopError::CorruptSnapshot`],
+    /// [`ShopError::CorruptRecord`], [`ShopError::SnapshotAheadOfJournal`],
+    /// [`ShopError::Build`] for a bad ring capacity or pinning,
+    /// [`ShopError::Io`].
+    pub fn open(config: ShopConfig) -> Result<Self, ShopError> {
+        if config.max_in_flight == 0 {
+            return Err(ShopError::Config {
+                what: "max_in_flight",
+                value: 0,
+                rule: "at least 1",
+            });
+        }
+        let recovered = recover(&config)?;
+        let (snapshotter, snapshots) =
+            Snapshotter::start(recovered.store, config.journal_dir(), config.keep_snapshots)
+                .map_err(|source| ShopError::Io {
+                    what: "starting the snapshot writer for",
+                    path: config.snapshot_dir(),
+                    source,
+                })?;
+        let report = recovered.report;
+        let (catalog_out, catalog_in) = outcome_channel();
+        let (search_out, search_in) = outcome_channel();
+        let (registry, registrations) = Registry::new();
+
+        let ring = RingConfig::new(config.ring_capacity).wait_strategy(config.wait_strategy);
+        let mut builder = GraphBuilder::<ProductEvent>::new(ring).panic_policy(PanicPolicy::Halt);
+        let cores = if config.pin {
+            crate::graph::available_cores()
+        } else {
+            Vec::new()
+        };
+        let pin = |i: usize| (!cores.is_empty()).then(|| cores[i % cores.len()]);
+        let mut journal = builder.handler("journal", JournalStage::new(recovered.writer));
+        if let Some(core) = pin(0) {
+            journal = journal.pin(core);
+        }
+        let journal = journal.add();
+        let mut catalog = builder
+            .handler(
+                "catalog",
+                CatalogStage::new(
+                    recovered.catalog,
+                    report.journal_end,
+                    report.snapshot.unwrap_or(0),
+                    config.snapshot_every,
+                    config.snapshot_on_close,
+                    snapshots,
+                    catalog_out,
+                ),
+            )
+            .after(&[journal]);
+        if let Some(core) = pin(1) {
+            catalog = catalog.pin(core);
+        }
+        let catalog = catalog.add();
+        let mut search = builder
+            .handler("search", SearchStage::new(recovered.index, search_out))
+            .after(&[journal]);
+        if let Some(core) = pin(2) {
+            search = search.pin(core);
+        }
+        let search = search.add();
+        let mut responder = builder
+            .handler(
+                "responder",
+                Responder::new(catalog_in, search_in, registrations),
+            )
+            .after(&[catalog, search]);
+        if let Some(core) = pin(3) {
+            responder = responder.pin(core);
+        }
+        responder.add();
+        let (producer, graph) = builder.build_multi_producer()?;
+        let registry = Arc::new(registry);
+        let control = Client::connect(producer.clone(), Arc::clone(&registry), 1)?;
+        Ok(Self {
+            graph: Some(graph),
+            producer,
+            registry,
+            control: Mutex::new(Some(control)),
+            snapshotter: Some(snapshotter),
+            report,
+            config,
+        })
+    }
+
+    /// A new client.
+    ///
+    /// # Errors
+    ///
+    /// [`ShopError::Closed`] when the engine has stopped.
+    pub fn client(&self) -> Result<Client, ShopError> {
+        Client::connect(
+            self.producer.clone(),
+            Arc::clone(&self.registry),
+            self.config.max_in_flight,
+        )
+    }
+
+    fn with_control<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, ShopError>,
+    ) -> Result<T, ShopError> {
+        let mut guard = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        f(guard.as_mut().ok_or(ShopError::Closed)?)
+    }
+
+    /// The catalog's digest after every write submitted before this call.
+    ///
+    /// # Errors
+    ///
+    /// [`ShopError::Closed`].
+    pub fn digest(&self) -> Result<u64, ShopError> {
+        self.with_control(Client::digest)
+    }
+
+    /// Snapshot the catalog now (written in the background); returns the
+    /// journal records it covers.
+    ///
+    /// # Errors
+    ///
+    /// [`ShopError::Closed`].
+    pub fn snapshot(&self) -> Result<u64, ShopError> {
+        self.with_control(Client::snapshot)
+    }
+
+    /// What opening found: snapshot, records replayed, torn tail.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &ShopConfig {
+        &self.config
+    }
+
+    /// The running graph (stage sequences, topology).
+    ///
+    /// # Panics
+    ///
+    /// Never: the graph is only taken by `close`, which consumes the shop.
+    pub fn graph(&self) -> &Graph<ProductEvent> {
+        self.graph.as_ref().expect("graph present until close")
+    }
+
+    /// Stop accepting work once every submitted command is processed, flush
+    /// the journal, write the closing snapshot and wait for it. Clients
+    /// left open get [`ShopError::Closed`] afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`ShopError::Stopped`] when a stage failed (for example a journal
+    /// write error); what was acknowledged before is durable.
+    pub fn close(mut self) -> Result<CloseReport, ShopError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<CloseReport, ShopError> {
+        self.control
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let stopped = match self.graph.take() {
+            Some(graph) => graph.shutdown().map_err(ShopError::from),
+            None => Ok(()),
+        };
+        let outcome = self.snapshotter.take().map(Snapshotter::finish);
+        stopped?;
+        let outcome = outcome.unwrap_or_default();
+        Ok(CloseReport {
+            snapshots_written: outcome.written,
+            newest_snapshot: outcome.newest,
+            segments_removed: outcome.segments_removed,
+            snapshot_error: outcome.error,
+        })
+    }
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        if self.graph.is_some() {
+            if let Err(e) = self.stop() {
+                tracing::error!(error = %e, "shop dropped without close; stopping failed");
+            }
+        }
+    }
+}

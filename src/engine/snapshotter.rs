@@ -1,0 +1,121 @@
+//! The snapshot writer: a background thread that saves catalog states the
+//! catalog stage encoded, keeps the newest few and drops the journal
+//! segments they make unnecessary.
+
+use crate::journal::{remove_segments_before, JournalError, SnapshotStore};
+use crossbeam_channel::{Receiver, Sender};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// One state to save: it covers every journal record below `sequence`.
+#[derive(Debug)]
+pub(crate) struct SnapshotJob {
+    pub(crate) sequence: u64,
+    pub(crate) state: Vec<u8>,
+}
+
+/// What the writer did, returned when it stops.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotOutcome {
+    pub(crate) written: u64,
+    pub(crate) newest: Option<u64>,
+    pub(crate) segments_removed: usize,
+    pub(crate) error: Option<JournalError>,
+}
+
+/// The catalog stage's handle: queue a job, see whether one is pending.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotQueue {
+    tx: Sender<SnapshotJob>,
+    busy: Arc<AtomicBool>,
+}
+
+impl SnapshotQueue {
+    /// Whether a job is queued or being written (automatic snapshots skip
+    /// their turn rather than pile up behind a slow disk).
+    pub(crate) fn is_busy(&self) -> bool {
+        // Acquire: pairs with the writer's Release once a job is done.
+        self.busy.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn queue(&self, job: SnapshotJob) {
+        // Relaxed: only a hint for `is_busy`; the job itself travels
+        // through the channel.
+        self.busy.store(true, Ordering::Relaxed);
+        // The writer lives until every queue handle is dropped.
+        let _ = self.tx.send(job);
+    }
+}
+
+/// The writer thread.
+#[derive(Debug)]
+pub(crate) struct Snapshotter {
+    handle: JoinHandle<SnapshotOutcome>,
+}
+
+impl Snapshotter {
+    pub(crate) fn start(
+        store: SnapshotStore,
+        journal_dir: PathBuf,
+        keep: usize,
+    ) -> std::io::Result<(Self, SnapshotQueue)> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let busy = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&busy);
+        let handle = std::thread::Builder::new()
+            .name("rm-shop-snapshot".into())
+            .spawn(move || run(&store, &journal_dir, keep.max(1), &rx, &flag))?;
+        Ok((Self { handle }, SnapshotQueue { tx, busy }))
+    }
+
+    /// Wait for every queued job (all queue handles must be dropped).
+    pub(crate) fn finish(self) -> SnapshotOutcome {
+        self.handle.join().unwrap_or_else(|_| SnapshotOutcome {
+            error: Some(JournalError::Io {
+                path: PathBuf::from("snapshot writer"),
+                source: std::io::Error::other("snapshot writer panicked"),
+            }),
+            ..SnapshotOutcome::default()
+        })
+    }
+}
+
+fn run(
+    store: &SnapshotStore,
+    journal_dir: &std::path::Path,
+    keep: usize,
+    rx: &Receiver<SnapshotJob>,
+    busy: &AtomicBool,
+) -> SnapshotOutcome {
+    let mut outcome = SnapshotOutcome::default();
+    while let Ok(job) = rx.recv() {
+        let result = store.save(job.sequence, &job.state).and_then(|_| {
+            store.retain(keep)?;
+            // Keep every record an older kept snapshot would still need.
+            match store.list()?.last() {
+                Some(&oldest) => remove_segments_before(journal_dir, oldest),
+                None => Ok(0),
+            }
+        });
+        match result {
+            Ok(removed) => {
+                outcome.written += 1;
+                outcome.newest = Some(job.sequence);
+                outcome.segments_removed += removed;
+                tracing::debug!(sequence = job.sequence, removed, "shop snapshot saved");
+            }
+            Err(e) => {
+                // Not fatal: the journal still holds every record.
+                tracing::error!(sequence = job.sequence, error = %e, "shop snapshot failed");
+                outcome.error = Some(e);
+            }
+        }
+        if rx.is_empty() {
+            // Release: pairs with the Acquire in `is_busy`.
+            busy.store(false, Ordering::Release);
+        }
+    }
+    outcome
+}

@@ -1,0 +1,335 @@
+//! [`Catalog`]: the products, their id order and the state digest; applies
+//! commands deterministically, so replaying the journal rebuilds it.
+
+use super::command::Command;
+use super::error::Rejection;
+use super::name::{Name, MAX_NAME_LEN};
+use super::order_index::OrderIndex;
+use super::product::Product;
+use super::reply::Reply;
+use std::collections::HashMap;
+
+const SNAPSHOT_MAGIC: [u8; 8] = *b"RMSHOPC1";
+
+/// The hash of one product that [`Catalog::digest`] sums: FNV-1a over the
+/// fields' little-endian bytes, then a 64-bit finalizer (fixed, so digests
+/// compare across processes and versions).
+fn product_hash(p: &Product) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(&p.id.to_le_bytes());
+    eat(&p.price_cents.to_le_bytes());
+    eat(&p.stock.to_le_bytes());
+    eat(&p.version.to_le_bytes());
+    eat(&[p.name.len() as u8]);
+    eat(p.name.as_bytes());
+    // splitmix64 finalizer: spreads FNV's weak high bits.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// Where and why a catalog snapshot does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SnapshotDecodeError {
+    pub(crate) offset: usize,
+    pub(crate) what: &'static str,
+}
+
+/// Products by id, in id order, with an order-independent digest kept up
+/// to date on every change.
+///
+/// `Send`, not shared: owned by the catalog stage's thread.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::shop::{Catalog, Command, Reply};
+///
+/// let mut catalog = Catalog::default();
+/// let added = catalog.apply(&Command::add(1, "Oak Desk", 25_000, 3)?);
+/// assert!(matches!(added, Some(Reply::Added(p)) if p.version == 1));
+/// let again = catalog.apply(&Command::add(1, "Pine Desk", 9_000, 1)?);
+/// assert!(matches!(again, Some(Reply::Rejected(_))));
+/// assert_eq!(catalog.get(1).unwrap().name.as_str(), "Oak Desk");
+/// assert_eq!(catalog.digest(), catalog.recompute_digest());
+/// # Ok::<(), ringmaster::shop::ValidationError>(())
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    products: HashMap<u64, Product>,
+    order: OrderIndex,
+    digest: u64,
+}
+
+impl Catalog {
+    /// Apply one command. `None` for the commands the catalog does not
+    /// answer (`Search`, answered by the index; `Snapshot`, by its stage).
+    pub fn apply(&mut self, command: &Command) -> Option<Reply> {
+        let reply = match *command {
+            Command::Add {
+                id,
+                name,
+                price_cents,
+                stock,
+            } => {
+                if self.products.contains_key(&id) {
+                    return Some(Reply::Rejected(Rejection::AlreadyExists { id }));
+                }
+                let p = Product {
+                    id,
+                    name,
+                    price_cents,
+                    stock,
+                    version: 1,
+                };
+                self.products.insert(id, p);
+                self.order.insert(id);
+                self.digest = self.digest.wrapping_add(product_hash(&p));
+                Reply::Added(p)
+            }
+            Command::Update {
+                id,
+                price_cents,
+                stock,
+                name,
+            } => {
+                let Some(p) = self.products.get_mut(&id) else {
+                    return Some(Reply::Rejected(Rejection::NotFound { id }));
+                };
+                let before = product_hash(p);
+                if let Some(v) = price_cents {
+                    p.price_cents = v;
+                }
+                if let Some(v) = stock {
+                    p.stock = v;
+                }
+                if let Some(v) = name {
+                    p.name = v;
+                }
+                p.version += 1;
+                self.digest = self
+                    .digest
+                    .wrapping_sub(before)
+                    .wrapping_add(product_hash(p));
+                Reply::Updated(*p)
+            }
+            Command::Delete { id } => {
+                let Some(p) = self.products.remove(&id) else {
+                    return Some(Reply::Rejected(Rejection::NotFound { id }));
+                };
+                self.order.remove(id);
+                self.digest = self.digest.wrapping_sub(product_hash(&p));
+                Reply::Deleted { id }
+            }
+            Command::Get { id } => Reply::Found(self.products.get(&id).copied()),
+            Command::List { offset, limit } => Reply::Page(self.page(offset, limit)),
+            Command::Count => Reply::Count(self.len() as u64),
+            Command::Digest => Reply::Digest(self.digest),
+            Command::Search { .. } | Command::Snapshot => return None,
+        };
+        Some(reply)
+    }
+
+    /// The product with `id`.
+    pub fn get(&self, id: u64) -> Option<&Product> {
+        self.products.get(&id)
+    }
+
+    /// Up to `limit` products in id order after skipping `offset`.
+    pub fn page(&self, offset: u32, limit: u32) -> Vec<Product> {
+        self.order
+            .page(offset as usize, limit as usize)
+            .filter_map(|id| self.products.get(&id).copied())
+            .collect()
+    }
+
+    /// Number of products.
+    pub fn len(&self) -> usize {
+        debug_assert_eq!(self.order.len(), self.products.len());
+        self.products.len()
+    }
+
+    /// Whether there are no products.
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty()
+    }
+
+    /// Every product, in no particular order.
+    pub fn products(&self) -> impl Iterator<Item = &Product> + '_ {
+        self.products.values()
+    }
+
+    /// The order-independent digest of every product's id, name, price,
+    /// stock and version (a wrapping sum of per-product hashes), kept
+    /// current on every change: equal catalogs have equal digests however
+    /// they were built.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// The digest computed from scratch (to check [`Catalog::digest`]).
+    pub fn recompute_digest(&self) -> u64 {
+        self.products
+            .values()
+            .fold(0u64, |d, p| d.wrapping_add(product_hash(p)))
+    }
+
+    /// Serialise for a snapshot: magic `RMSHOPC1`, product count (u64),
+    /// then per product in id order: id, price, stock, version (u64 each),
+    /// name length (u8) and name bytes. Little-endian.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(16 + self.len() * (33 + 32));
+        out.extend_from_slice(&SNAPSHOT_MAGIC);
+        out.extend_from_slice(&(self.len() as u64).to_le_bytes());
+        for id in self.order.page(0, usize::MAX) {
+            if let Some(p) = self.products.get(&id) {
+                for v in [p.id, p.price_cents, p.stock, p.version] {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+                out.push(p.name.len() as u8);
+                out.extend_from_slice(p.name.as_bytes());
+            }
+        }
+    }
+
+    /// Rebuild from [`Catalog::encode`]'s bytes; every field is checked,
+    /// so a damaged snapshot gives an error with its offset, never a panic.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, SnapshotDecodeError> {
+        let mut at = 0usize;
+        let err = |offset, what| SnapshotDecodeError { offset, what };
+        let take = |at: &mut usize, n: usize, what| -> Result<&[u8], SnapshotDecodeError> {
+            let s = bytes
+                .get(*at..*at + n)
+                .ok_or(SnapshotDecodeError { offset: *at, what })?;
+            *at += n;
+            Ok(s)
+        };
+        let u64_at = |at: &mut usize, what| -> Result<u64, SnapshotDecodeError> {
+            let s = take(at, 8, what)?;
+            let mut b = [0u8; 8];
+            b.copy_from_slice(s);
+            Ok(u64::from_le_bytes(b))
+        };
+        if take(&mut at, 8, "magic")? != SNAPSHOT_MAGIC {
+            return Err(err(0, "magic is not RMSHOPC1"));
+        }
+        let count = u64_at(&mut at, "product count")?;
+        // Each product takes at least 34 bytes: bound the count by the
+        // bytes present before allocating for it.
+        if count > (bytes.len() / 34) as u64 {
+            return Err(err(8, "product count larger than the snapshot"));
+        }
+        let mut catalog = Catalog::default();
+        catalog.products.reserve(count as usize);
+        let mut last = 0u64;
+        for _ in 0..count {
+            let start = at;
+            let id = u64_at(&mut at, "product id")?;
+            let price_cents = u64_at(&mut at, "price")?;
+            let stock = u64_at(&mut at, "stock")?;
+            let version = u64_at(&mut at, "version")?;
+            let len = take(&mut at, 1, "name length")?[0] as usize;
+            if id <= last {
+                return Err(err(start, "product ids not ascending or zero"));
+            }
+            if price_cents > i64::MAX as u64 || stock > i64::MAX as u64 {
+                return Err(err(start + 8, "price or stock out of range"));
+            }
+            if version == 0 {
+                return Err(err(start + 24, "version 0"));
+            }
+            if len == 0 || len > MAX_NAME_LEN {
+                return Err(err(start + 32, "name length out of range"));
+            }
+            let name = Name::from_bytes(take(&mut at, len, "name")?)
+                .map_err(|_| err(start + 33, "name is not UTF-8"))?;
+            last = id;
+            let p = Product {
+                id,
+                name,
+                price_cents,
+                stock,
+                version,
+            };
+            catalog.products.insert(id, p);
+            catalog.order.insert(id);
+            catalog.digest = catalog.digest.wrapping_add(product_hash(&p));
+        }
+        if at != bytes.len() {
+            return Err(err(at, "trailing bytes after the last product"));
+        }
+        Ok(catalog)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Catalog {
+        let mut c = Catalog::default();
+        for id in 1..=500u64 {
+            c.apply(&Command::add(id * 3, &format!("Item {id} Größe"), id as i64, 7).unwrap());
+        }
+        c.apply(&Command::update(9, Some(1), None, Some("Renamed")).unwrap());
+        c.apply(&Command::delete(12).unwrap());
+        c
+    }
+
+    #[test]
+    fn snapshot_round_trip_keeps_the_digest() {
+        let c = sample();
+        let mut bytes = Vec::new();
+        c.encode(&mut bytes);
+        let d = Catalog::decode(&bytes).unwrap();
+        assert_eq!(d.digest(), c.digest());
+        assert_eq!(d.recompute_digest(), c.recompute_digest());
+        assert_eq!(d.len(), c.len());
+        assert_eq!(d.page(0, 1000), c.page(0, 1000));
+    }
+
+    #[test]
+    fn damaged_snapshots_are_errors() {
+        let c = sample();
+        let mut bytes = Vec::new();
+        c.encode(&mut bytes);
+        for cut in [0, 7, 8, 15, 16, 40, bytes.len() - 1] {
+            assert!(Catalog::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(Catalog::decode(&long).is_err());
+        for i in (0..bytes.len()).step_by(7) {
+            let mut b = bytes.clone();
+            b[i] ^= 0x80;
+            // Must not panic; may or may not decode (a price bit flip is valid).
+            let _ = Catalog::decode(&b);
+        }
+        let mut huge = bytes.clone();
+        huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Catalog::decode(&huge).is_err());
+    }
+
+    #[test]
+    fn digest_is_order_independent() {
+        let mut a = Catalog::default();
+        let mut b = Catalog::default();
+        for id in 1..50u64 {
+            a.apply(&Command::add(id, "x", 1, 1).unwrap());
+            b.apply(&Command::add(50 - id, "x", 1, 1).unwrap());
+        }
+        assert_eq!(a.digest(), b.digest());
+        b.apply(&Command::update(3, Some(2), None, None).unwrap());
+        assert_ne!(a.digest(), b.digest());
+        assert_eq!(b.digest(), b.recompute_digest());
+    }
+}

@@ -1,0 +1,450 @@
+//! [`SearchIndex`]: an inverted index of product-name words, answering
+//! "every word, the last as a prefix" queries in id order.
+//!
+//! Words are maximal runs of alphanumeric characters (Unicode
+//! `char::is_alphanumeric`), lowercased with Unicode rules
+//! (`str::to_lowercase`): "Grüne T-Shirts" has the words `grüne`, `t`,
+//! `shirts`. A query matches a product when every query word is one of the
+//! product's words, except the last query word, which only has to start
+//! one (search as you type), unless the query ends in a separator
+//! ("shirt " asks for the whole word).
+//!
+//! Each word has a posting list (sorted ids). A query walks the shortest
+//! list and checks the others by a forward-moving binary search, or, with
+//! only a prefix, merges the prefix's lists in id order; either way it
+//! stops at `limit` hits, so a query costs about its result size, not the
+//! catalog's.
+
+use super::command::Command;
+use super::name::Name;
+use super::product::SearchHit;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::ops::Bound;
+
+/// Whether `text` has at least one word (an alphanumeric character).
+pub(crate) fn has_words(text: &str) -> bool {
+    text.chars().any(char::is_alphanumeric)
+}
+
+/// Append `text`'s words, lowercased, to `out`.
+///
+/// # Examples
+///
+/// ```
+/// let mut words = Vec::new();
+/// ringmaster::shop::tokenize("Grüne T-Shirts, ÄRMEL", &mut words);
+/// assert_eq!(words, ["grüne", "t", "shirts", "ärmel"]);
+/// ```
+pub fn tokenize(text: &str, out: &mut Vec<String>) {
+    out.extend(
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase),
+    );
+}
+
+type WordId = u32;
+
+#[derive(Debug, Clone)]
+struct Doc {
+    name: Name,
+    /// Sorted, deduplicated.
+    words: Vec<WordId>,
+}
+
+/// The search index: words to sorted product ids, and each product's name
+/// and words (to unindex it on rename or delete).
+///
+/// `Send`, not shared: owned by the search stage's thread. It applies the
+/// same writes as the [`Catalog`](super::Catalog) and reaches the same
+/// decisions (an `Add` of an existing id is ignored, as the catalog
+/// rejects it), so the two never need to talk.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::shop::{Command, SearchIndex};
+///
+/// let mut index = SearchIndex::default();
+/// index.apply(&Command::add(1, "Blue Cotton Shirt", 1999, 5)?);
+/// index.apply(&Command::add(2, "Blue Silk Scarf", 2999, 5)?);
+/// index.apply(&Command::add(3, "Red Cotton Socks", 599, 5)?);
+/// let ids = |q: &str| index.search(q, 10).iter().map(|h| h.id).collect::<Vec<_>>();
+/// assert_eq!(ids("blue"), [1, 2]);
+/// assert_eq!(ids("cotton s"), [1, 3]);   // last word as a prefix
+/// assert_eq!(ids("BLUE SC"), [2]);
+/// assert_eq!(ids("blue s "), Vec::<u64>::new()); // "s" as a whole word
+/// # Ok::<(), ringmaster::shop::ValidationError>(())
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct SearchIndex {
+    vocabulary: BTreeMap<Box<str>, WordId>,
+    /// Indexed by word id; a freed id's entry is empty until reused.
+    words: Vec<Box<str>>,
+    postings: Vec<Vec<u64>>,
+    free: Vec<WordId>,
+    docs: HashMap<u64, Doc>,
+    scratch: Vec<String>,
+}
+
+impl SearchIndex {
+    /// Apply a write (`Add`, `Update` with a name, `Delete`); everything
+    /// else is ignored.
+    pub fn apply(&mut self, command: &Command) {
+        match *command {
+            Command::Add { id, name, .. } if !self.docs.contains_key(&id) => {
+                self.index(id, name);
+            }
+            Command::Update {
+                id, name: Some(n), ..
+            } if self.docs.contains_key(&id) => {
+                self.unindex(id);
+                self.index(id, n);
+            }
+            Command::Delete { id } => self.unindex(id),
+            _ => {}
+        }
+    }
+
+    /// Number of products indexed.
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// Whether nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// Number of distinct words indexed.
+    pub fn vocabulary_len(&self) -> usize {
+        self.vocabulary.len()
+    }
+
+    fn word_id(&mut self, word: &str) -> WordId {
+        if let Some(&w) = self.vocabulary.get(word) {
+            return w;
+        }
+        let w = match self.free.pop() {
+            Some(w) => {
+                self.words[w as usize] = word.into();
+                w
+            }
+            None => {
+                self.words.push(word.into());
+                self.postings.push(Vec::new());
+                (self.words.len() - 1) as WordId
+            }
+        };
+        self.vocabulary.insert(word.into(), w);
+        w
+    }
+
+    fn index(&mut self, id: u64, name: Name) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        tokenize(name.as_str(), &mut scratch);
+        let mut words: Vec<WordId> = scratch.iter().map(|w| self.word_id(w)).collect();
+        self.scratch = scratch;
+        words.sort_unstable();
+        words.dedup();
+        for &w in &words {
+            let list = &mut self.postings[w as usize];
+            // Ids mostly arrive in ascending order: append is the fast path.
+            match list.last() {
+                Some(&last) if last >= id => {
+                    if let Err(pos) = list.binary_search(&id) {
+                        list.insert(pos, id);
+                    }
+                }
+                _ => list.push(id),
+            }
+        }
+        self.docs.insert(id, Doc { name, words });
+    }
+
+    fn unindex(&mut self, id: u64) {
+        let Some(doc) = self.docs.remove(&id) else {
+            return;
+        };
+        for w in doc.words {
+            let list = &mut self.postings[w as usize];
+            if let Ok(pos) = list.binary_search(&id) {
+                list.remove(pos);
+            }
+            if list.is_empty() {
+                let word = std::mem::take(&mut self.words[w as usize]);
+                self.vocabulary.remove(&word);
+                self.free.push(w);
+                *list = Vec::new();
+            }
+        }
+    }
+
+    /// Up to `limit` products matching `query`, in id order.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<SearchHit> {
+        let mut words = Vec::new();
+        tokenize(query, &mut words);
+        let ends_in_word = query.chars().last().is_some_and(char::is_alphanumeric);
+        let prefix = if ends_in_word { words.pop() } else { None };
+        words.sort_unstable();
+        words.dedup();
+
+        let mut exact: Vec<&[u64]> = Vec::with_capacity(words.len());
+        for w in &words {
+            match self.vocabulary.get(w.as_str()) {
+                Some(&id) => exact.push(&self.postings[id as usize]),
+                None => return Vec::new(),
+            }
+        }
+        let mut prefix_words: Vec<WordId> = Vec::new();
+        if let Some(p) = &prefix {
+            prefix_words.extend(
+                self.vocabulary
+                    .range::<str, _>((Bound::Included(p.as_str()), Bound::Unbounded))
+                    .take_while(|(w, _)| w.starts_with(p.as_str()))
+                    .map(|(_, &id)| id),
+            );
+            if prefix_words.is_empty() {
+                return Vec::new();
+            }
+            prefix_words.sort_unstable();
+        }
+        let mut ids = Vec::with_capacity(limit.min(128));
+        if exact.is_empty() {
+            self.merge_prefix(&prefix_words, limit, &mut ids);
+        } else {
+            exact.sort_by_key(|l| l.len());
+            let prefix_total: usize = prefix_words
+                .iter()
+                .map(|&w| self.postings[w as usize].len())
+                .sum();
+            if prefix.is_some() && prefix_total < exact[0].len() {
+                // The prefix is rarer than any whole word: drive by it.
+                let mut union: Vec<u64> = prefix_words
+                    .iter()
+                    .flat_map(|&w| self.postings[w as usize].iter().copied())
+                    .collect();
+                union.sort_unstable();
+                union.dedup();
+                intersect(&union, &exact, limit, |_| true, &mut ids);
+            } else {
+                let check_prefix = |id: u64| {
+                    prefix.is_none()
+                        || self.docs.get(&id).is_some_and(|d| {
+                            d.words
+                                .iter()
+                                .any(|w| prefix_words.binary_search(w).is_ok())
+                        })
+                };
+                intersect(exact[0], &exact[1..], limit, check_prefix, &mut ids);
+            }
+        }
+        ids.into_iter()
+            .filter_map(|id| self.docs.get(&id).map(|d| SearchHit { id, name: d.name }))
+            .collect()
+    }
+
+    /// Ids present in any of `lists`, in order, deduplicated, up to `limit`.
+    fn merge_prefix(&self, lists: &[WordId], limit: usize, out: &mut Vec<u64>) {
+        if let [only] = lists {
+            out.extend(self.postings[*only as usize].iter().take(limit));
+            return;
+        }
+        let mut heap: BinaryHeap<Reverse<(u64, usize, usize)>> = lists
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &w)| {
+                self.postings[w as usize]
+                    .first()
+                    .map(|&id| Reverse((id, i, 0)))
+            })
+            .collect();
+        while let Some(Reverse((id, list, pos))) = heap.pop() {
+            if out.last() != Some(&id) {
+                if out.len() == limit {
+                    break;
+                }
+                out.push(id);
+            }
+            if let Some(&next) = self.postings[lists[list] as usize].get(pos + 1) {
+                heap.push(Reverse((next, list, pos + 1)));
+            }
+        }
+    }
+}
+
+/// Ids of `driver` that are in every one of `others` and pass `keep`, up
+/// to `limit`. Each other list is searched from where the last search
+/// ended, as the driver's ids only grow.
+fn intersect(
+    driver: &[u64],
+    others: &[&[u64]],
+    limit: usize,
+    keep: impl Fn(u64) -> bool,
+    out: &mut Vec<u64>,
+) {
+    let mut cursors = vec![0usize; others.len()];
+    'ids: for &id in driver {
+        for (list, cursor) in others.iter().zip(cursors.iter_mut()) {
+            let rest = &list[*cursor..];
+            let pos = gallop(rest, id);
+            *cursor += pos;
+            if *cursor >= list.len() {
+                return;
+            }
+            if list[*cursor] != id {
+                continue 'ids;
+            }
+        }
+        if keep(id) {
+            out.push(id);
+            if out.len() == limit {
+                return;
+            }
+        }
+    }
+}
+
+/// The first index of `sorted` whose id is `>= id`: exponential then binary
+/// search, cheap when the answer is near the start.
+fn gallop(sorted: &[u64], id: u64) -> usize {
+    let mut bound = 1;
+    while bound < sorted.len() && sorted[bound] < id {
+        bound *= 2;
+    }
+    let lo = bound / 2;
+    let hi = (bound + 1).min(sorted.len());
+    lo + sorted[lo..hi].partition_point(|&x| x < id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(names: &[(u64, &str)]) -> SearchIndex {
+        let mut ix = SearchIndex::default();
+        for &(id, n) in names {
+            ix.apply(&Command::add(id, n, 1, 1).unwrap());
+        }
+        ix
+    }
+
+    fn ids(ix: &SearchIndex, q: &str, limit: usize) -> Vec<u64> {
+        ix.search(q, limit).iter().map(|h| h.id).collect()
+    }
+
+    /// The definition, by brute force.
+    fn model(names: &HashMap<u64, String>, q: &str, limit: usize) -> Vec<u64> {
+        let mut words = Vec::new();
+        tokenize(q, &mut words);
+        let ends_in_word = q.chars().last().is_some_and(char::is_alphanumeric);
+        let prefix = if ends_in_word { words.pop() } else { None };
+        let mut out: Vec<u64> = names
+            .iter()
+            .filter(|(_, n)| {
+                let mut nw = Vec::new();
+                tokenize(n, &mut nw);
+                words.iter().all(|w| nw.contains(w))
+                    && prefix
+                        .as_ref()
+                        .is_none_or(|p| nw.iter().any(|w| w.starts_with(p.as_str())))
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        out.sort_unstable();
+        out.truncate(limit);
+        out
+    }
+
+    #[test]
+    fn semantics() {
+        let ix = index(&[
+            (1, "Blue Cotton Shirt"),
+            (2, "blue-cotton SOCKS"),
+            (3, "Grüne Tasse"),
+            (4, "GRÜNER Tee"),
+            (5, "shirt shirt shirt"),
+        ]);
+        assert_eq!(ids(&ix, "blue cotton", 10), [1, 2]);
+        assert_eq!(ids(&ix, "grün", 10), [3, 4]);
+        assert_eq!(ids(&ix, "GRÜNE ", 10), [3]);
+        assert_eq!(ids(&ix, "shirt", 1), [1]);
+        assert_eq!(ids(&ix, "shirt", 10), [1, 5]);
+        assert_eq!(ids(&ix, "nothing", 10), Vec::<u64>::new());
+        assert_eq!(ids(&ix, "cotton zz", 10), Vec::<u64>::new());
+        assert_eq!(ids(&ix, "s", 10), [1, 2, 5]);
+    }
+
+    #[test]
+    fn renames_and_deletes_move_results() {
+        let mut ix = index(&[(1, "Old Lamp"), (2, "Old Chair")]);
+        ix.apply(&Command::update(1, None, None, Some("New Lamp")).unwrap());
+        assert_eq!(ids(&ix, "old", 10), [2]);
+        assert_eq!(ids(&ix, "new", 10), [1]);
+        ix.apply(&Command::delete(2).unwrap());
+        assert_eq!(ids(&ix, "old", 10), Vec::<u64>::new());
+        assert_eq!(ix.vocabulary_len(), 2, "freed words leave the vocabulary");
+        ix.apply(&Command::add(1, "Duplicate", 1, 1).unwrap());
+        assert_eq!(
+            ids(&ix, "duplicate", 10),
+            Vec::<u64>::new(),
+            "add of an existing id is ignored"
+        );
+        ix.apply(&Command::update(9, None, None, Some("Ghost")).unwrap());
+        assert_eq!(ids(&ix, "ghost", 10), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn agrees_with_brute_force() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        const WORDS: [&str; 10] = [
+            "red", "read", "blue", "bl", "shirt", "shirts", "ärmel", "Ärger", "x1", "x",
+        ];
+        let name = proptest::collection::vec(proptest::sample::select(&WORDS[..]), 1..5)
+            .prop_map(|w| w.join(" "));
+        let ops = proptest::collection::vec((1u64..40, name.clone(), any::<u8>()), 1..120);
+        let mut runner = TestRunner::new(Config::with_cases(64));
+        runner
+            .run(
+                &(ops, name, any::<bool>(), 1usize..8),
+                |(ops, q, space, limit)| {
+                    let mut ix = SearchIndex::default();
+                    let mut names = HashMap::new();
+                    for (id, n, op) in ops {
+                        match op % 3 {
+                            0 => {
+                                ix.apply(&Command::add(id, &n, 1, 1).unwrap());
+                                names.entry(id).or_insert(n);
+                            }
+                            1 => {
+                                ix.apply(&Command::update(id, None, None, Some(&n)).unwrap());
+                                if let Some(old) = names.get_mut(&id) {
+                                    *old = n;
+                                }
+                            }
+                            _ => {
+                                ix.apply(&Command::delete(id).unwrap());
+                                names.remove(&id);
+                            }
+                        }
+                    }
+                    let q = if space { format!("{q} ") } else { q };
+                    prop_assert_eq!(ids(&ix, &q, limit), model(&names, &q, limit));
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn gallop_finds_lower_bounds() {
+        let v: Vec<u64> = (0..100).map(|x| x * 2).collect();
+        for id in 0..210 {
+            assert_eq!(gallop(&v, id), v.partition_point(|&x| x < id), "{id}");
+        }
+        assert_eq!(gallop(&[], 5), 0);
+    }
+}
