@@ -20,6 +20,7 @@ pub mod peers;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod shop_load;
 pub mod stats;
 
 pub use run::{run, total_runs, BenchOptions, Report, Row};

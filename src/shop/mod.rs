@@ -36,6 +36,7 @@ mod error;
 mod event;
 mod name;
 mod order_index;
+mod posting;
 mod product;
 mod reply;
 mod search;

@@ -1,15 +1,15 @@
 //! The `ringmaster` command: a demo of the engine (the default) and the
 //! benchmark harness that measures it against its peers.
 
+mod demo;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use ringmaster::harness::{self, report, BenchOptions, Scenario};
-use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
+use ringmaster::journal::Durability;
+use ringmaster::{RingConfig, WaitStrategy};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,12 +24,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the built-in demo: unicast and a three-stage pipeline (default).
-    Demo {
-        /// Events per topology.
-        #[arg(long, default_value_t = 10_000_000)]
-        events: u64,
-    },
+    /// Run the shop end to end (the default): load a catalog, run a mixed
+    /// workload from several clients, report, then reopen and verify.
+    Demo(DemoArgs),
     /// Benchmark ringmaster against its peers, side by side in one run.
     Bench(Box<BenchArgs>),
     /// Inspect a journal directory (never modifies it unless asked to repair).
@@ -68,6 +65,63 @@ enum JournalAction {
         #[arg(long)]
         limit: Option<u64>,
     },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct DemoArgs {
+    /// Data directory (default: <temp>/ringmaster-demo). The demo wipes it
+    /// first only if an earlier demo created it.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Seconds of mixed workload.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Products in the generated catalog.
+    #[arg(long, default_value_t = 100_000)]
+    products: u64,
+    /// Client threads.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// When a write counts as done.
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Sync)]
+    durability: DurabilityArg,
+    /// Requests each client keeps in flight.
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        Self {
+            data: None,
+            duration: 10,
+            products: 100_000,
+            clients: 4,
+            durability: DurabilityArg::Sync,
+            window: 256,
+        }
+    }
+}
+
+/// `--durability` values.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum DurabilityArg {
+    /// Page cache only; flushed on close.
+    None,
+    /// Flushed in the background every 10 ms.
+    Periodic,
+    /// msync per batch before any reply.
+    Sync,
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(d: DurabilityArg) -> Self {
+        match d {
+            DurabilityArg::None => Durability::None,
+            DurabilityArg::Periodic => Durability::Periodic(std::time::Duration::from_millis(10)),
+            DurabilityArg::Sync => Durability::Sync,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -149,8 +203,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Demo { events: 10_000_000 }) {
-        Command::Demo { events } => demo(events),
+    let result = match cli.command.unwrap_or(Command::Demo(DemoArgs::default())) {
+        Command::Demo(a) => demo::run(demo::DemoOptions {
+            data: a.data,
+            duration_s: a.duration,
+            products: a.products,
+            clients: a.clients.max(1),
+            durability: a.durability.into(),
+            window: a.window.max(1),
+        }),
         Command::Bench(args) => bench(*args),
         Command::Journal { action } => journal(action),
     };
@@ -161,131 +222,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-#[repr(C)]
-struct Order {
-    id: u64,
-    price_cents: u64,
-    quantity: u64,
-    payload: [u64; 5],
-}
-
-fn demo(events: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let cores = core_affinity::get_core_ids().unwrap_or_default().len();
-    let strategy = if cores >= 2 {
-        WaitStrategy::BusySpin
-    } else {
-        WaitStrategy::Yielding
-    };
-    println!(
-        "ringmaster demo: {events} events of {} bytes per topology, {cores} cores\n",
-        std::mem::size_of::<Order>()
-    );
-
-    // Unicast: producer -> sum.
-    let total = Arc::new(AtomicU64::new(0));
-    let t = total.clone();
-    let mut sum = 0u64;
-    let mut b = GraphBuilder::<Order>::new(RingConfig::new(1 << 16).wait_strategy(strategy));
-    let sink = b.handler(
-        "sum",
-        handler_fn(move |o: &Order, _, eob| {
-            sum = sum.wrapping_add(o.price_cents * o.quantity);
-            if eob {
-                t.store(sum, Ordering::Relaxed);
-            }
-        }),
-    );
-    if cores >= 2 {
-        sink.pin(1).add();
-    } else {
-        sink.add();
-    }
-    let (mut producer, graph) = b.build_single_producer()?;
-    if cores >= 2 {
-        ringmaster::pin_current_thread(0)?;
-    }
-    let start = Instant::now();
-    for id in 0..events {
-        producer.publish_with(|o| {
-            o.id = id;
-            o.price_cents = id % 1000;
-            o.quantity = 1;
-        })?;
-    }
-    println!("unicast   {}", graph.topology());
-    graph.shutdown()?;
-    let secs = start.elapsed().as_secs_f64();
-    let expected: u64 = (0..events).map(|i| i % 1000).sum();
-    println!(
-        "          {:.1} M events/s, checksum {}",
-        events as f64 / secs / 1e6,
-        if total.load(Ordering::Relaxed) == expected {
-            "ok"
-        } else {
-            "MISMATCH"
-        }
-    );
-
-    // Pipeline: producer -> validate -> price -> book (threads > cores on
-    // a two-core machine: Yielding).
-    let booked = Arc::new(AtomicU64::new(0));
-    let bk = booked.clone();
-    let mut count = 0u64;
-    let mut b =
-        GraphBuilder::<Order>::new(RingConfig::new(1 << 16).wait_strategy(WaitStrategy::Yielding));
-    let validate = b
-        .handler(
-            "validate",
-            handler_fn(|o: &Order, _, _| {
-                std::hint::black_box(o.quantity > 0);
-            }),
-        )
-        .add();
-    let price = b
-        .handler(
-            "price",
-            handler_fn(|o: &Order, _, _| {
-                std::hint::black_box(o.price_cents * o.quantity);
-            }),
-        )
-        .after(&[validate])
-        .add();
-    b.handler(
-        "book",
-        handler_fn(move |_: &Order, _, eob| {
-            count += 1;
-            if eob {
-                bk.store(count, Ordering::Relaxed);
-            }
-        }),
-    )
-    .after(&[price])
-    .add();
-    let (mut producer, graph) = b.build_single_producer()?;
-    let start = Instant::now();
-    let mut id = 0;
-    while id < events {
-        let n = 64.min(events - id);
-        producer.publish_batch_with(n, |k, o| {
-            o.id = id + k;
-            o.price_cents = 100;
-            o.quantity = 2;
-        })?;
-        id += n;
-    }
-    println!("\npipeline  {}", graph.topology());
-    graph.shutdown()?;
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "          {:.1} M events/s through 3 stages (batches of 64), {} booked",
-        events as f64 / secs / 1e6,
-        booked.load(Ordering::Relaxed)
-    );
-    println!("\nnext: `cargo run --release -- bench --quick` compares ringmaster with its peers");
-    Ok(())
 }
 
 fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {

@@ -1,0 +1,236 @@
+//! The main job: the shop on embedded defaults, end to end. Open, load a
+//! generated catalog, run a mixed workload from several clients, report,
+//! close, reopen and check that the state came back identical.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ringmaster::harness::shop_load::{self, ClientStats, Mix, KINDS};
+use ringmaster::journal::Durability;
+use ringmaster::shop::{Shop, ShopConfig};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A file the demo leaves in its data directory, so a later run knows it
+/// may wipe the directory (and never wipes anything else).
+const MARKER: &str = ".ringmaster-demo";
+
+#[derive(Debug, Clone)]
+pub(crate) struct DemoOptions {
+    pub(crate) data: Option<PathBuf>,
+    pub(crate) duration_s: u64,
+    pub(crate) products: u64,
+    pub(crate) clients: usize,
+    pub(crate) durability: Durability,
+    pub(crate) window: usize,
+}
+
+fn prepare(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)?.next().is_none();
+        if !empty && !dir.join(MARKER).exists() {
+            return Err(format!(
+                "{} holds data the demo did not create; pass another --data DIR",
+                dir.display()
+            )
+            .into());
+        }
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join(MARKER),
+        b"created by `ringmaster demo`; safe to delete\n",
+    )?;
+    Ok(())
+}
+
+fn us(ns: u64) -> String {
+    if ns >= 10_000_000 {
+        format!("{:.0} ms", ns as f64 / 1e6)
+    } else if ns >= 10_000 {
+        format!("{:.0} us", ns as f64 / 1e3)
+    } else {
+        format!("{:.1} us", ns as f64 / 1e3)
+    }
+}
+
+pub(crate) fn run(o: DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = o
+        .data
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("ringmaster-demo"));
+    prepare(&dir)?;
+    let config = ShopConfig::new(&dir).durability(o.durability);
+    println!("ringmaster demo: an online shop on the event engine");
+    println!(
+        "  data {}  durability {:?}  {} products  {} clients x {} in flight  {} s\n",
+        dir.display(),
+        o.durability,
+        o.products,
+        o.clients,
+        o.window,
+        o.duration_s
+    );
+
+    let shop = Shop::open(config.clone())?;
+    println!("[1/4] opened: {}", shop.graph().topology());
+
+    // Load the catalog.
+    let bar = ProgressBar::new(o.products).with_style(ProgressStyle::with_template(
+        "[2/4] loading  {bar:40} {pos}/{len} products  {per_sec}",
+    )?);
+    let started = Instant::now();
+    let mut loader = shop.client()?;
+    shop_load::load_catalog(&mut loader, o.products, 42, |done| bar.set_position(done))?;
+    bar.finish();
+    let load_s = started.elapsed().as_secs_f64();
+    println!(
+        "      {} products in {:.2} s ({:.0} adds/s, each journaled and {:?})",
+        o.products,
+        load_s,
+        o.products as f64 / load_s,
+        o.durability
+    );
+
+    // The mixed workload.
+    let stop = AtomicBool::new(false);
+    let completed = AtomicU64::new(0);
+    let next_id = AtomicU64::new(o.products + 1);
+    let bar = ProgressBar::new(o.duration_s * 10).with_style(ProgressStyle::with_template(
+        "[3/4] workload {bar:40} {msg}",
+    )?);
+    let mut clients = Vec::new();
+    for _ in 0..o.clients {
+        clients.push(shop.client()?);
+    }
+    let started = Instant::now();
+    let (stats, elapsed) = std::thread::scope(|s| {
+        let workers: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut client)| {
+                let (stop, completed, next_id) = (&stop, &completed, &next_id);
+                let products = o.products;
+                let window = o.window;
+                std::thread::Builder::new()
+                    .name(format!("demo-client-{i}"))
+                    .spawn_scoped(s, move || {
+                        shop_load::run_client(
+                            &mut client,
+                            Mix::STOREFRONT,
+                            products,
+                            window,
+                            1000 + i as u64,
+                            next_id,
+                            stop,
+                            completed,
+                        )
+                    })
+            })
+            .collect();
+        let deadline = started + Duration::from_secs(o.duration_s);
+        let mut last = (Instant::now(), 0u64);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            // Relaxed: a progress counter.
+            let done = completed.load(Ordering::Relaxed);
+            let rate = (done - last.1) as f64 / last.0.elapsed().as_secs_f64();
+            last = (Instant::now(), done);
+            bar.set_message(format!("{done} commands, {:.0}k/s", rate / 1e3));
+            bar.inc(1);
+        }
+        // Relaxed: a stop request, polled.
+        stop.store(true, Ordering::Relaxed);
+        let mut total: Option<ClientStats> = None;
+        let mut failure = None;
+        for w in workers {
+            match w.map(|h| h.join()) {
+                Ok(Ok(Ok(st))) => match &mut total {
+                    Some(t) => t.merge(&st),
+                    None => total = Some(st),
+                },
+                Ok(Ok(Err(e))) => failure = Some(e.to_string()),
+                Ok(Err(_)) => failure = Some("client thread panicked".into()),
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        let elapsed = started.elapsed();
+        match (failure, total) {
+            (None, Some(t)) => Ok((t, elapsed)),
+            (Some(f), _) => Err(f),
+            (None, None) => Err("no clients ran".to_string()),
+        }
+    })?;
+    bar.finish();
+    println!(
+        "      {} commands in {:.1} s: {:.0} commands/s ({} rejected by business rules, e.g. update of a deleted id)",
+        stats.completed,
+        elapsed.as_secs_f64(),
+        shop_load::throughput(&stats, elapsed),
+        stats.rejected
+    );
+    println!(
+        "      round trip per command (client-observed, {} in flight per client):",
+        o.window
+    );
+    println!(
+        "      {:<8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "command", "count", "p50", "p99", "p99.9", "max"
+    );
+    for (kind, h) in KINDS.iter().zip(&stats.latency) {
+        if h.is_empty() {
+            continue;
+        }
+        println!(
+            "      {:<8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            kind,
+            h.len(),
+            us(h.value_at_quantile(0.5)),
+            us(h.value_at_quantile(0.99)),
+            us(h.value_at_quantile(0.999)),
+            us(h.max())
+        );
+    }
+    let mut probe = shop.client()?;
+    let searches = shop_load::time_searches(&mut probe, 2000, 7)?;
+    println!(
+        "      search on an idle shop, one at a time: p50 {}  p99 {}  max {}",
+        us(searches.value_at_quantile(0.5)),
+        us(searches.value_at_quantile(0.99)),
+        us(searches.max())
+    );
+    let products = probe.count()?;
+    drop(probe);
+
+    // Restart to the same state.
+    let digest = shop.digest()?;
+    let closed = shop.close()?;
+    let started = Instant::now();
+    let shop = Shop::open(config)?;
+    let report = shop.open_report().clone();
+    let after = shop.digest()?;
+    let count = shop.client()?.count()?;
+    shop.close()?;
+    println!(
+        "[4/4] closed (snapshot at journal record {}), reopened in {:.2} s: snapshot {}, {} records replayed, {} products",
+        closed.newest_snapshot.unwrap_or(0),
+        started.elapsed().as_secs_f64(),
+        report.snapshot.map_or("none".to_string(), |s| s.to_string()),
+        report.replayed,
+        count
+    );
+    let ok = after == digest && count == products;
+    println!(
+        "      digest before {digest:#018x}, after {after:#018x}: {}",
+        if ok { "match" } else { "MISMATCH" }
+    );
+    println!(
+        "\nData: {} (journal/, snapshots/). Remove it with: rm -rf {}",
+        dir.display(),
+        dir.display()
+    );
+    if !ok {
+        return Err("the reopened shop does not match the one closed".into());
+    }
+    Ok(())
+}
