@@ -56,6 +56,10 @@ impl CatalogStage {
 impl EventHandler<ProductEvent> for CatalogStage {
     #[inline]
     fn on_event(&mut self, event: &ProductEvent, sequence: u64, end_of_batch: bool) {
+        if event.is_write() {
+            // Counted as the journal stage appends: by the command byte.
+            self.position += 1;
+        }
         if !event.is_search() {
             let reply = match event.decode() {
                 Ok(Command::Snapshot) => {
@@ -65,9 +69,6 @@ impl EventHandler<ProductEvent> for CatalogStage {
                     }
                 }
                 Ok(command) => {
-                    if command.is_write() {
-                        self.position += 1;
-                    }
                     // Search never reaches here (`is_search`) and Snapshot
                     // is matched above: the catalog answers everything else.
                     self.catalog

@@ -95,6 +95,10 @@ impl BenchOptions {
                 self.events.min(super::peers::journal::MAX_JOURNAL_EVENTS),
                 0,
             ),
+            Scenario::Shop | Scenario::ShopSync => {
+                (self.events.min(super::peers::shop::MAX_COMMANDS), 0)
+            }
+            Scenario::Search => (self.events.min(super::peers::shop::MAX_QUERIES), 0),
             _ => (self.events, 0),
         };
         Params {
@@ -323,6 +327,16 @@ pub fn run_scenario(
     for _ in 0..opts.repetitions {
         for (i, c) in contenders.iter().enumerate() {
             tick(&format!("{} / {}", scenario.name(), c.peer));
+            let (params, expected) = match c.max_events {
+                Some(max) if max < params.events => {
+                    let capped = Params {
+                        events: max,
+                        ..params.clone()
+                    };
+                    (capped, scenario.expected(max))
+                }
+                _ => (params.clone(), expected),
+            };
             let mut rep = one_run(c, &params, expected);
             if rep.flagged && opts.retry_flagged {
                 rep = one_run(c, &params, expected);
@@ -509,14 +523,17 @@ mod tests {
             Contender {
                 peer: "ringmaster",
                 run: crate::harness::peers::ringmaster::unicast::<Event64>,
+                max_events: None,
             },
             Contender {
                 peer: "lossy",
                 run: lossy,
+                max_events: None,
             },
             Contender {
                 peer: "corrupt",
                 run: corrupt,
+                max_events: None,
             },
         ];
         let rows = run_scenario(&tiny(), Scenario::Unicast, &contenders, |_| {});

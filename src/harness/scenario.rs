@@ -2,7 +2,7 @@
 
 use super::event::{BenchEvent, Event64, Event8};
 use super::params::{Outcome, Params};
-use super::peers::{channels, disruptor, journal, ringmaster};
+use super::peers::{channels, disruptor, journal, ringmaster, shop};
 
 /// A benchmark shape.
 #[derive(
@@ -29,6 +29,14 @@ pub enum Scenario {
     /// Unicast through a journal stage (None and Sync durability) against
     /// plain unicast.
     Journal,
+    /// The shop: a write-heavy command mix from 2 pipelined clients,
+    /// `Durability::None`, against a mutex-guarded catalog.
+    Shop,
+    /// The same with `Durability::Sync` (the peer commits per command).
+    ShopSync,
+    /// Search latency on a 100,000-product catalog: a round trip through
+    /// the shop against the index called directly.
+    Search,
 }
 
 /// How a scenario's figures are read.
@@ -47,6 +55,9 @@ pub struct Contender {
     pub peer: &'static str,
     /// Run once.
     pub run: fn(&Params) -> Result<Outcome, String>,
+    /// At most this many events per run, for a peer so much slower that
+    /// the scenario's count would take minutes (its rate still compares).
+    pub max_events: Option<u64>,
 }
 
 impl std::fmt::Debug for Contender {
@@ -57,7 +68,7 @@ impl std::fmt::Debug for Contender {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 12] = [
         Self::Unicast,
         Self::UnicastBatch,
         Self::Pipeline,
@@ -67,6 +78,9 @@ impl Scenario {
         Self::Pingpong,
         Self::Latency,
         Self::Journal,
+        Self::Shop,
+        Self::ShopSync,
+        Self::Search,
     ];
 
     /// Name used in reports and JSON.
@@ -81,6 +95,9 @@ impl Scenario {
             Self::Pingpong => "pingpong",
             Self::Latency => "latency",
             Self::Journal => "journal",
+            Self::Shop => "shop",
+            Self::ShopSync => "shop-sync",
+            Self::Search => "search",
         }
     }
 
@@ -91,13 +108,16 @@ impl Scenario {
                 2
             }
             Self::Pipeline | Self::Multicast | Self::Diamond | Self::Sequencer => 4,
+            // Four stages and two clients; four stages and one client.
+            Self::Shop | Self::ShopSync => 6,
+            Self::Search => 5,
         }
     }
 
     /// How its figures are read.
     pub fn kind(self) -> Kind {
         match self {
-            Self::Pingpong | Self::Latency => Kind::Latency,
+            Self::Pingpong | Self::Latency | Self::Search => Kind::Latency,
             _ => Kind::Throughput,
         }
     }
@@ -130,7 +150,11 @@ impl Scenario {
     }
 
     fn contenders_for<E: BenchEvent>(self) -> Vec<Contender> {
-        let c = |peer, run| Contender { peer, run };
+        let c = |peer, run| Contender {
+            peer,
+            run,
+            max_events: None,
+        };
         match self {
             Self::Unicast => vec![
                 c("ringmaster", ringmaster::unicast::<E>),
@@ -176,6 +200,23 @@ impl Scenario {
                 c("journal-none", journal::journal_none::<E>),
                 c("journal-sync", journal::journal_sync::<E>),
             ],
+            Self::Shop => vec![
+                c("ringmaster", shop::shop_none),
+                c("locked", shop::locked_none),
+            ],
+            Self::ShopSync => vec![
+                c("ringmaster", shop::shop_sync),
+                // One msync per command: ~3 k/s here; 20 k commands are
+                // enough to measure that.
+                Contender {
+                    max_events: Some(shop::MAX_LOCKED_SYNC_COMMANDS),
+                    ..c("locked", shop::locked_sync)
+                },
+            ],
+            Self::Search => vec![
+                c("ringmaster", shop::search_shop),
+                c("direct-index", shop::search_direct),
+            ],
             Self::Latency => vec![
                 c("ringmaster", ringmaster::latency::<Event64>),
                 c("disruptor", disruptor::latency::<Event64>),
@@ -190,6 +231,7 @@ impl Scenario {
     pub fn event_size(self, requested: usize) -> usize {
         match self {
             Self::Pingpong | Self::Latency => 64,
+            Self::Shop | Self::ShopSync | Self::Search => 128,
             _ if requested == 8 => 8,
             _ => 64,
         }

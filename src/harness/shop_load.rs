@@ -252,6 +252,51 @@ impl ClientStats {
     }
 }
 
+/// One command drawn from `mix` and its kind (an index into [`KINDS`]).
+///
+/// # Errors
+///
+/// Never in practice: every generated command is valid.
+pub fn next_command(
+    rng: &mut Rng,
+    mix: Mix,
+    products: u64,
+    next_id: &AtomicU64,
+) -> Result<(usize, Command), ShopError> {
+    let total = mix.get + mix.list + mix.search + mix.update + mix.add + mix.delete;
+    let mut r = rng.below(u64::from(total.max(1))) as u32;
+    let id = 1 + rng.below(products.max(1));
+    let mut kind = 5;
+    for (k, share) in [mix.get, mix.list, mix.search, mix.update, mix.add]
+        .into_iter()
+        .enumerate()
+    {
+        if r < share {
+            kind = k;
+            break;
+        }
+        r -= share;
+    }
+    let command = match kind {
+        0 => Command::get(id)?,
+        1 => Command::list(rng.below(products), 20)?,
+        2 => Command::search(&search_query(rng), 10)?,
+        3 => Command::update(
+            id,
+            Some(100 + rng.below(100_000) as i64),
+            Some(rng.below(500) as i64),
+            None,
+        )?,
+        4 => {
+            // Relaxed: a unique-id counter.
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            Command::add(id, &product_name(rng), 999, 10)?
+        }
+        _ => Command::delete(id)?,
+    };
+    Ok((kind, command))
+}
+
 /// Send `mix` until `stop`, keeping `window` requests in flight; product
 /// ids for updates and reads are drawn from `1..=products`, new ids from
 /// the shared `next_id` (as a shop's id allocator would hand them out).
@@ -270,7 +315,6 @@ pub fn run_client(
     let mut rng = Rng::new(seed);
     let mut stats = ClientStats::new();
     let mut started: VecDeque<(Instant, usize)> = VecDeque::with_capacity(window);
-    let total = mix.get + mix.list + mix.search + mix.update + mix.add + mix.delete;
     let mut batch = Vec::with_capacity(window);
     let mut kinds = Vec::with_capacity(window);
     // Relaxed: a stop request, polled.
@@ -278,37 +322,7 @@ pub fn run_client(
         batch.clear();
         kinds.clear();
         while started.len() + batch.len() < window {
-            let mut r = rng.below(u64::from(total)) as u32;
-            let id = 1 + rng.below(products);
-            let mut kind = 0;
-            for (k, share) in [mix.get, mix.list, mix.search, mix.update, mix.add]
-                .into_iter()
-                .enumerate()
-            {
-                if r < share {
-                    kind = k;
-                    break;
-                }
-                r -= share;
-                kind = k + 1;
-            }
-            let command = match kind {
-                0 => Command::get(id)?,
-                1 => Command::list(rng.below(products), 20)?,
-                2 => Command::search(&search_query(&mut rng), 10)?,
-                3 => Command::update(
-                    id,
-                    Some(100 + rng.below(100_000) as i64),
-                    Some(rng.below(500) as i64),
-                    None,
-                )?,
-                4 => {
-                    // Relaxed: a unique-id counter.
-                    let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    Command::add(id, &product_name(&mut rng), 999, 10)?
-                }
-                _ => Command::delete(id)?,
-            };
+            let (kind, command) = next_command(&mut rng, mix, products, next_id)?;
             batch.push(command);
             kinds.push(kind);
         }

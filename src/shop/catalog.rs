@@ -9,26 +9,31 @@ use super::product::Product;
 use super::reply::Reply;
 use std::collections::HashMap;
 
+/// Seeded per process (resists crafted ids), fast on integer keys.
+type IdMap<V> = HashMap<u64, V, foldhash::fast::RandomState>;
+
 const SNAPSHOT_MAGIC: [u8; 8] = *b"RMSHOPC1";
 
-/// The hash of one product that [`Catalog::digest`] sums: FNV-1a over the
-/// fields' little-endian bytes, then a 64-bit finalizer (fixed, so digests
-/// compare across processes and versions).
+/// The hash of one product that [`Catalog::digest`] sums: each field and
+/// each 8 bytes of the name mixed in as a little-endian word, then a
+/// 64-bit finalizer. Fixed (no random seed), so digests compare across
+/// processes and restarts.
 fn product_hash(p: &Product) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    eat(&p.id.to_le_bytes());
-    eat(&p.price_cents.to_le_bytes());
-    eat(&p.stock.to_le_bytes());
-    eat(&p.version.to_le_bytes());
-    eat(&[p.name.len() as u8]);
-    eat(p.name.as_bytes());
-    // splitmix64 finalizer: spreads FNV's weak high bits.
+    #[inline(always)]
+    fn mix(h: u64, v: u64) -> u64 {
+        let h = (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^ (h >> 29)
+    }
+    let mut h = 0x243f_6a88_85a3_08d3u64;
+    for v in [p.id, p.price_cents, p.stock, p.version, p.name.len() as u64] {
+        h = mix(h, v);
+    }
+    for chunk in p.name.as_bytes().chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = mix(h, u64::from_le_bytes(word));
+    }
+    // splitmix64 finalizer.
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;
@@ -64,7 +69,7 @@ pub(crate) struct SnapshotDecodeError {
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
-    products: HashMap<u64, Product>,
+    products: IdMap<Product>,
     order: OrderIndex,
     digest: u64,
 }

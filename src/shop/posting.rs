@@ -1,41 +1,39 @@
-//! [`Posting`]: the ids of the products whose names have one word, as a
-//! sorted list plus, for frequent words, a bitmap.
+//! [`Posting`]: the ids of the products whose names have one word.
 //!
-//! The sorted list is always complete and gives id order. A word found in
-//! at least one product in 128 of a dense id range also keeps a bitmap
-//! over ids `0..64 * bits.len()` (the idea of Roaring bitmaps' dense
-//! containers, without their generality): intersecting two frequent words
-//! then costs one AND per 64 ids instead of a search per candidate, and a
-//! membership test is one bit. The bitmap never takes more than two words
-//! per listed id (128 bits, against the list's 64 per id), so an outlying
-//! huge id or a sparse word cannot make it large; ids above its cover
-//! live only in the list.
+//! Two containers, split at a boundary (the idea of Roaring bitmaps'
+//! dense and array containers, specialised to one split): ids below
+//! `64 * bits.len()` live in a bitmap, ids at or above it in a sorted
+//! list. A word found in many products of a dense id range (a shop's ids
+//! usually are) keeps almost all of them in the bitmap: adding or
+//! deleting one is a bit flip, intersecting two frequent words is one AND
+//! per 64 ids, and a membership test is one bit. The bitmap never takes
+//! more than two words per id it holds (128 bits, against 64 in a list),
+//! so an outlying huge id or a sparse word cannot make it large: such ids
+//! stay in the list, which stays short.
 
-/// Smallest list that gets a bitmap.
+/// Smallest posting that gets a bitmap.
 const MIN_BITMAP_LEN: usize = 32;
-/// Bitmap words allowed per listed id.
+/// Bitmap words allowed per id.
 const WORDS_PER_ID: usize = 2;
 
 /// One word's products.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Posting {
-    /// Sorted, no duplicates.
-    ids: Vec<u64>,
-    /// Bit `i` set iff `i` is in `ids`, for `i < 64 * bits.len()`.
+    /// Bit `i` set iff `i` is in the posting, for `i < 64 * bits.len()`.
     bits: Vec<u64>,
+    /// The ids at or above the bitmap's cover: sorted, no duplicates.
+    list: Vec<u64>,
+    /// Ids in total (bitmap and list).
+    len: usize,
 }
 
 impl Posting {
-    pub(crate) fn ids(&self) -> &[u64] {
-        &self.ids
-    }
-
     pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+        self.len
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len == 0
     }
 
     /// Bitmap words (ids below `64 * words()` are in the bitmap).
@@ -53,68 +51,108 @@ impl Posting {
         self.bits.len() as u64 * 64
     }
 
-    /// Whether `id` is listed; `cursor` (start at 0, ids asked in
+    /// Every id, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.iter_from(0)
+    }
+
+    /// The ids `>= from`, in order.
+    pub(crate) fn iter_from(&self, from: u64) -> impl Iterator<Item = u64> + '_ {
+        let first_word = (from / 64) as usize;
+        let bitmap = self
+            .bits
+            .iter()
+            .enumerate()
+            .skip(first_word)
+            .flat_map(move |(w, &word)| {
+                let mut m = if w == first_word {
+                    word & (!0u64 << (from % 64))
+                } else {
+                    word
+                };
+                std::iter::from_fn(move || {
+                    if m == 0 {
+                        return None;
+                    }
+                    let bit = m.trailing_zeros();
+                    m &= m - 1;
+                    Some(w as u64 * 64 + u64::from(bit))
+                })
+            });
+        let start = self.list.partition_point(|&x| x < from);
+        bitmap.chain(self.list[start..].iter().copied())
+    }
+
+    /// Whether `id` is in the posting; `cursor` (start at 0, ids asked in
     /// ascending order) makes list searches resume where the last ended.
     #[inline]
     pub(crate) fn contains_from(&self, cursor: &mut usize, id: u64) -> bool {
         if id < self.cover() {
             return self.bits[(id / 64) as usize] & (1 << (id % 64)) != 0;
         }
-        *cursor += gallop(&self.ids[(*cursor).min(self.ids.len())..], id);
-        self.ids.get(*cursor) == Some(&id)
+        *cursor += gallop(&self.list[(*cursor).min(self.list.len())..], id);
+        self.list.get(*cursor) == Some(&id)
     }
 
     pub(crate) fn insert(&mut self, id: u64) {
-        // Ids mostly arrive in ascending order: append is the fast path.
-        match self.ids.last() {
-            Some(&last) if last >= id => match self.ids.binary_search(&id) {
-                Ok(_) => return,
-                Err(pos) => self.ids.insert(pos, id),
-            },
-            _ => self.ids.push(id),
-        }
         if id < self.cover() {
-            self.bits[(id / 64) as usize] |= 1 << (id % 64);
-        } else if self.ids.len() >= MIN_BITMAP_LEN {
+            let word = &mut self.bits[(id / 64) as usize];
+            if *word & (1 << (id % 64)) == 0 {
+                *word |= 1 << (id % 64);
+                self.len += 1;
+            }
+            return;
+        }
+        // Ids mostly arrive in ascending order: append is the fast path.
+        match self.list.last() {
+            Some(&last) if last >= id => match self.list.binary_search(&id) {
+                Ok(_) => return,
+                Err(pos) => self.list.insert(pos, id),
+            },
+            _ => self.list.push(id),
+        }
+        self.len += 1;
+        if self.len >= MIN_BITMAP_LEN {
             self.grow();
         }
     }
 
     pub(crate) fn remove(&mut self, id: u64) {
-        let Ok(pos) = self.ids.binary_search(&id) else {
-            return;
-        };
-        self.ids.remove(pos);
         if id < self.cover() {
-            self.bits[(id / 64) as usize] &= !(1 << (id % 64));
+            let word = &mut self.bits[(id / 64) as usize];
+            if *word & (1 << (id % 64)) != 0 {
+                *word &= !(1 << (id % 64));
+                self.len -= 1;
+            }
+        } else if let Ok(pos) = self.list.binary_search(&id) {
+            self.list.remove(pos);
+            self.len -= 1;
         }
-        if self.bits.len() > 2 * WORDS_PER_ID * self.ids.len().max(MIN_BITMAP_LEN) {
-            // Mostly deleted: the bitmap is no longer worth its memory.
+        if self.bits.len() > 2 * WORDS_PER_ID * self.len.max(MIN_BITMAP_LEN) {
+            // Mostly deleted: move the rest back to the list.
+            let mut all: Vec<u64> = self.iter().collect();
+            all.shrink_to_fit();
+            self.list = all;
             self.bits = Vec::new();
         }
     }
 
     /// Extend the bitmap as far as the budget allows, towards the largest
-    /// id, and set the bits of the ids it newly covers.
+    /// id, moving the list's ids it newly covers into it.
     fn grow(&mut self) {
-        let Some(&max) = self.ids.last() else { return };
-        let budget = WORDS_PER_ID * self.ids.len();
+        let Some(&max) = self.list.last() else { return };
+        let budget = WORDS_PER_ID * self.len;
         let target = ((max / 64 + 1) as usize).min(budget);
         if target <= self.bits.len() {
             return;
         }
-        let old_cover = self.cover();
         self.bits.resize(target, 0);
-        let new_cover = self.cover();
-        let from = self.ids.partition_point(|&x| x < old_cover);
-        for &id in self.ids[from..].iter().take_while(|&&x| x < new_cover) {
+        let cover = self.cover();
+        let moved = self.list.partition_point(|&x| x < cover);
+        for &id in &self.list[..moved] {
             self.bits[(id / 64) as usize] |= 1 << (id % 64);
         }
-    }
-
-    /// The first position of the list at or after `id`.
-    pub(crate) fn position(&self, id: u64) -> usize {
-        self.ids.partition_point(|&x| x < id)
+        self.list.drain(..moved);
     }
 }
 
@@ -148,7 +186,13 @@ mod tests {
             for (insert, id) in ops {
                 if insert { p.insert(id); model.insert(id); } else { p.remove(id); model.remove(&id); }
             }
-            prop_assert_eq!(p.ids(), &model.iter().copied().collect::<Vec<_>>()[..]);
+            prop_assert_eq!(p.iter().collect::<Vec<_>>(), model.iter().copied().collect::<Vec<_>>());
+            prop_assert_eq!(p.len(), model.len());
+            let from = probes[0];
+            prop_assert_eq!(
+                p.iter_from(from).collect::<Vec<_>>(),
+                model.range(from..).copied().collect::<Vec<_>>()
+            );
             for w in 0..p.words() {
                 for b in 0..64 {
                     let id = w as u64 * 64 + b;
@@ -162,6 +206,7 @@ mod tests {
                 prop_assert_eq!(p.contains_from(&mut cursor, id), model.contains(&id));
             }
             prop_assert!(p.words() <= WORDS_PER_ID * p.len().max(MIN_BITMAP_LEN) * 2);
+            prop_assert!(p.list.iter().all(|&id| id >= p.cover()));
         }
     }
 
@@ -172,6 +217,7 @@ mod tests {
             p.insert(id);
         }
         assert!(p.words() * 64 >= 9_999, "covers the dense range");
+        assert!(p.list.is_empty(), "all in the bitmap");
         p.insert(u64::MAX - 1);
         assert!(p.words() <= WORDS_PER_ID * p.len());
         let mut c = 0;

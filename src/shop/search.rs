@@ -38,11 +38,26 @@ pub(crate) fn has_words(text: &str) -> bool {
 /// assert_eq!(words, ["grüne", "t", "shirts", "ärmel"]);
 /// ```
 pub fn tokenize(text: &str, out: &mut Vec<String>) {
-    out.extend(
-        text.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase),
-    );
+    let mut buf = String::new();
+    for_each_word(text, &mut buf, |w| out.push(w.to_owned()));
+}
+
+/// Call `f` with each word of `text`, lowercased into `buf` (reused, so
+/// indexing allocates nothing per word; ASCII words skip Unicode rules).
+fn for_each_word(text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        if word.is_empty() {
+            continue;
+        }
+        buf.clear();
+        if word.is_ascii() {
+            buf.push_str(word);
+            buf.make_ascii_lowercase();
+        } else {
+            buf.extend(word.chars().flat_map(char::to_lowercase));
+        }
+        f(buf);
+    }
 }
 
 type WordId = u32;
@@ -80,13 +95,16 @@ struct Doc {
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct SearchIndex {
+    /// Words in order, for prefix ranges.
     vocabulary: BTreeMap<Box<str>, WordId>,
+    /// The same words hashed, for exact lookups.
+    lookup: HashMap<Box<str>, WordId, foldhash::fast::RandomState>,
     /// Indexed by word id; a freed id's entry is empty until reused.
     words: Vec<Box<str>>,
     postings: Vec<Posting>,
     free: Vec<WordId>,
-    docs: HashMap<u64, Doc>,
-    scratch: Vec<String>,
+    docs: HashMap<u64, Doc, foldhash::fast::RandomState>,
+    scratch: String,
 }
 
 impl SearchIndex {
@@ -124,7 +142,7 @@ impl SearchIndex {
     }
 
     fn word_id(&mut self, word: &str) -> WordId {
-        if let Some(&w) = self.vocabulary.get(word) {
+        if let Some(&w) = self.lookup.get(word) {
             return w;
         }
         let w = match self.free.pop() {
@@ -139,15 +157,15 @@ impl SearchIndex {
             }
         };
         self.vocabulary.insert(word.into(), w);
+        self.lookup.insert(word.into(), w);
         w
     }
 
     fn index(&mut self, id: u64, name: Name) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        tokenize(name.as_str(), &mut scratch);
-        let mut words: Vec<WordId> = scratch.iter().map(|w| self.word_id(w)).collect();
-        self.scratch = scratch;
+        let mut buf = std::mem::take(&mut self.scratch);
+        let mut words: Vec<WordId> = Vec::with_capacity(8);
+        for_each_word(name.as_str(), &mut buf, |w| words.push(self.word_id(w)));
+        self.scratch = buf;
         words.sort_unstable();
         words.dedup();
         for &w in &words {
@@ -166,6 +184,7 @@ impl SearchIndex {
             if posting.is_empty() {
                 let word = std::mem::take(&mut self.words[w as usize]);
                 self.vocabulary.remove(&word);
+                self.lookup.remove(&word);
                 self.free.push(w);
                 *posting = Posting::default();
             }
@@ -183,7 +202,7 @@ impl SearchIndex {
 
         let mut required: Vec<&Posting> = Vec::with_capacity(words.len() + 1);
         for w in &words {
-            match self.vocabulary.get(w.as_str()) {
+            match self.lookup.get(w.as_str()) {
                 Some(&id) => required.push(&self.postings[id as usize]),
                 None => return Vec::new(),
             }
@@ -222,28 +241,27 @@ impl SearchIndex {
     /// Ids present in any of `lists`, in order, deduplicated, up to `limit`.
     fn merge_prefix(&self, lists: &[WordId], limit: usize, out: &mut Vec<u64>) {
         if let [only] = lists {
-            out.extend(self.postings[*only as usize].ids().iter().take(limit));
+            out.extend(self.postings[*only as usize].iter().take(limit));
             return;
         }
-        let mut heap: BinaryHeap<Reverse<(u64, usize, usize)>> = lists
+        let mut iters: Vec<_> = lists
             .iter()
-            .enumerate()
-            .filter_map(|(i, &w)| {
-                self.postings[w as usize]
-                    .ids()
-                    .first()
-                    .map(|&id| Reverse((id, i, 0)))
-            })
+            .map(|&w| self.postings[w as usize].iter())
             .collect();
-        while let Some(Reverse((id, list, pos))) = heap.pop() {
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = iters
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, it)| it.next().map(|id| Reverse((id, i))))
+            .collect();
+        while let Some(Reverse((id, i))) = heap.pop() {
             if out.last() != Some(&id) {
                 if out.len() == limit {
                     break;
                 }
                 out.push(id);
             }
-            if let Some(&next) = self.postings[lists[list] as usize].ids().get(pos + 1) {
-                heap.push(Reverse((next, list, pos + 1)));
+            if let Some(next) = iters[i].next() {
+                heap.push(Reverse((next, i)));
             }
         }
     }
@@ -278,15 +296,12 @@ fn intersect(required: &[&Posting], any: &[&Posting], limit: usize, out: &mut Ve
         }
     }
     let boundary = words as u64 * 64;
-    let Some(driver) = required
-        .iter()
-        .min_by_key(|p| p.len() - p.position(boundary))
-    else {
+    let Some(driver) = required.iter().min_by_key(|p| p.len()) else {
         return;
     };
     let mut cursors = vec![0usize; required.len() + any.len()];
     let (req_cursors, any_cursors) = cursors.split_at_mut(required.len());
-    'ids: for &id in &driver.ids()[driver.position(boundary)..] {
+    'ids: for id in driver.iter_from(boundary) {
         for (p, c) in required.iter().zip(req_cursors.iter_mut()) {
             if !std::ptr::eq(*p, *driver) && !p.contains_from(c, id) {
                 continue 'ids;

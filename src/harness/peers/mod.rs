@@ -4,3 +4,4 @@ pub mod channels;
 pub mod disruptor;
 pub mod journal;
 pub mod ringmaster;
+pub mod shop;
