@@ -26,9 +26,9 @@ pub const MAX_LOCKED_SYNC_COMMANDS: u64 = 20_000;
 /// Most queries one search run sends.
 pub const MAX_QUERIES: u64 = 50_000;
 /// Client threads.
-const CLIENTS: u64 = 1;
+const CLIENTS: u64 = 2;
 /// Commands each client keeps in flight.
-const WINDOW: usize = 4096;
+const WINDOW: usize = 2048;
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ringmaster-bench-{tag}-{}", std::process::id()));
@@ -40,8 +40,6 @@ fn temp_dir(tag: &str) -> PathBuf {
 fn strategy(p: &Params) -> WaitStrategy {
     if p.spin {
         p.strategy
-    } else if std::env::var_os("RM_BLOCK").is_some() {
-        WaitStrategy::Blocking
     } else {
         WaitStrategy::Yielding
     }
