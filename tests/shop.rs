@@ -1,0 +1,638 @@
+//! The shop through its public API: a model-based property test against a
+//! plain in-memory model, restarts (clean, from snapshots, after SIGKILL),
+//! search semantics, validation at the edge and concurrent clients.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use ringmaster::journal::{Durability, JournalError};
+use ringmaster::shop::{
+    tokenize, Catalog, Command, Completion, Name, Product, Rejection, Reply, SearchHit, Shop,
+    ShopConfig, ShopError, ValidationError,
+};
+use ringmaster::WaitStrategy;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+fn tempdir(tag: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "rm-shop-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Small segments and yielding waits: tests run with threads > cores.
+fn config(dir: &Path) -> ShopConfig {
+    ShopConfig::new(dir)
+        .durability(Durability::None)
+        .segment_size(1 << 20)
+        .ring_capacity(64)
+        .wait_strategy(WaitStrategy::Yielding)
+}
+
+// ---- the model: a map and brute force ----------------------------------
+
+#[derive(Default, Debug)]
+struct Model {
+    products: BTreeMap<u64, Product>,
+}
+
+impl Model {
+    fn apply(&mut self, c: &Command) -> Reply {
+        match *c {
+            Command::Add {
+                id,
+                name,
+                price_cents,
+                stock,
+            } => {
+                if self.products.contains_key(&id) {
+                    return Reply::Rejected(Rejection::AlreadyExists { id });
+                }
+                let p = Product {
+                    id,
+                    name,
+                    price_cents,
+                    stock,
+                    version: 1,
+                };
+                self.products.insert(id, p);
+                Reply::Added(p)
+            }
+            Command::Update {
+                id,
+                price_cents,
+                stock,
+                name,
+            } => match self.products.get_mut(&id) {
+                None => Reply::Rejected(Rejection::NotFound { id }),
+                Some(p) => {
+                    p.price_cents = price_cents.unwrap_or(p.price_cents);
+                    p.stock = stock.unwrap_or(p.stock);
+                    p.name = name.unwrap_or(p.name);
+                    p.version += 1;
+                    Reply::Updated(*p)
+                }
+            },
+            Command::Delete { id } => match self.products.remove(&id) {
+                None => Reply::Rejected(Rejection::NotFound { id }),
+                Some(_) => Reply::Deleted { id },
+            },
+            Command::Get { id } => Reply::Found(self.products.get(&id).copied()),
+            Command::List { offset, limit } => Reply::Page(
+                self.products
+                    .values()
+                    .skip(offset as usize)
+                    .take(limit as usize)
+                    .copied()
+                    .collect(),
+            ),
+            Command::Count => Reply::Count(self.products.len() as u64),
+            Command::Search { query, limit } => {
+                let q = query.as_str();
+                let mut words = Vec::new();
+                tokenize(q, &mut words);
+                let prefix = if q.chars().last().is_some_and(char::is_alphanumeric) {
+                    words.pop()
+                } else {
+                    None
+                };
+                Reply::Hits(
+                    self.products
+                        .values()
+                        .filter(|p| {
+                            let mut name = Vec::new();
+                            tokenize(p.name.as_str(), &mut name);
+                            words.iter().all(|w| name.contains(w))
+                                && prefix
+                                    .as_ref()
+                                    .is_none_or(|pre| name.iter().any(|w| w.starts_with(pre)))
+                        })
+                        .take(limit as usize)
+                        .map(|p| SearchHit {
+                            id: p.id,
+                            name: p.name,
+                        })
+                        .collect(),
+                )
+            }
+            Command::Digest | Command::Snapshot => unreachable!("not generated"),
+        }
+    }
+
+    fn digest(&self) -> u64 {
+        // The public Catalog computes the digest; feed it the same state.
+        let mut c = Catalog::default();
+        for p in self.products.values() {
+            c.apply(&Command::Add {
+                id: p.id,
+                name: p.name,
+                price_cents: p.price_cents,
+                stock: p.stock,
+            });
+            for _ in 1..p.version {
+                c.apply(&Command::Update {
+                    id: p.id,
+                    price_cents: None,
+                    stock: None,
+                    name: None,
+                });
+            }
+        }
+        c.recompute_digest()
+    }
+}
+
+const WORDS: [&str; 8] = [
+    "Red", "read", "Blue", "blü", "Shirt", "shirts", "Ärmel", "x1",
+];
+
+fn name() -> impl Strategy<Value = String> {
+    proptest::collection::vec(proptest::sample::select(&WORDS[..]), 1..4).prop_map(|w| w.join(" "))
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    let id = 1u64..24;
+    prop_oneof![
+        4 => (id.clone(), name(), 0i64..1000, 0i64..50)
+            .prop_map(|(i, n, p, s)| Command::add(i, &n, p, s).unwrap()),
+        3 => (id.clone(), proptest::option::of(0i64..1000), proptest::option::of(0i64..50),
+              proptest::option::of(name()))
+            .prop_filter("some field", |(_, p, s, n)| p.is_some() || s.is_some() || n.is_some())
+            .prop_map(|(i, p, s, n)| Command::update(i, p, s, n.as_deref()).unwrap()),
+        2 => id.clone().prop_map(|i| Command::delete(i).unwrap()),
+        2 => id.prop_map(|i| Command::get(i).unwrap()),
+        1 => (0u64..30, 1u64..10).prop_map(|(o, l)| Command::list(o, l).unwrap()),
+        2 => (name(), any::<bool>(), 1u64..6).prop_map(|(q, space, l)| {
+            let q = if space { format!("{q} ") } else { q };
+            Command::search(&q, l).unwrap()
+        }),
+        1 => Just(Command::Count),
+    ]
+}
+
+#[test]
+fn replies_match_a_simple_model_and_survive_restart() {
+    let mut runner = TestRunner::new(Config::with_cases(
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(24),
+    ));
+    runner
+        .run(
+            &(proptest::collection::vec(command(), 1..160), any::<bool>()),
+            |(commands, snapshot_on_close)| {
+                let dir = tempdir("model");
+                let cfg = config(&dir)
+                    .snapshot_on_close(snapshot_on_close)
+                    .snapshot_every(7);
+                let shop = Shop::open(cfg.clone()).unwrap();
+                let mut client = shop.client().unwrap();
+                let mut model = Model::default();
+                // Half pipelined, half blocking calls.
+                let (piped, blocking) = commands.split_at(commands.len() / 2);
+                for c in piped {
+                    client.submit(c).unwrap();
+                }
+                for c in piped {
+                    let Completion { reply, .. } = client.next_completion().unwrap().unwrap();
+                    prop_assert_eq!(reply, model.apply(c), "{:?}", c);
+                }
+                for c in blocking {
+                    prop_assert_eq!(client.call(c).unwrap(), model.apply(c), "{:?}", c);
+                }
+                let digest = shop.digest().unwrap();
+                prop_assert_eq!(digest, model.digest());
+                drop(client);
+                shop.close().unwrap();
+
+                let shop = Shop::open(cfg).unwrap();
+                prop_assert_eq!(shop.digest().unwrap(), digest);
+                let mut client = shop.client().unwrap();
+                let all = client.list(0, 1000).unwrap();
+                prop_assert_eq!(all, model.products.values().copied().collect::<Vec<_>>());
+                for q in ["r", "blue ", "shirt", "ärm"] {
+                    let c = Command::search(q, 100).unwrap();
+                    prop_assert_eq!(client.call(&c).unwrap(), model.apply(&c));
+                }
+                drop(client);
+                shop.close().unwrap();
+                std::fs::remove_dir_all(&dir).unwrap();
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+// ---- restarts -----------------------------------------------------------
+
+#[test]
+fn restart_from_snapshot_plus_journal_and_from_journal_alone() {
+    let dir = tempdir("restart");
+    let cfg = config(&dir).snapshot_every(0).snapshot_on_close(false);
+    let shop = Shop::open(cfg.clone()).unwrap();
+    let mut c = shop.client().unwrap();
+    for id in 1..=1000u64 {
+        if id == 600 {
+            shop.snapshot().unwrap();
+        }
+        c.add(id, &format!("Item {id} Blue"), id as i64, 5).unwrap();
+        // Deleted ids end in 5; never update those.
+        if id % 3 == 0 && (id / 3) % 10 != 5 {
+            c.update(id / 3, Some(1), None, Some("Renamed Red"))
+                .unwrap();
+        }
+        if id % 10 == 0 {
+            c.delete(id - 5).unwrap();
+        }
+    }
+    let digest = c.digest().unwrap();
+    let count = c.count().unwrap();
+    drop(c);
+    let closed = shop.close().unwrap();
+    assert!(closed.snapshots_written >= 1, "{closed:?}");
+
+    let shop = Shop::open(cfg.clone()).unwrap();
+    let report = shop.open_report().clone();
+    assert!(report.snapshot.is_some(), "{report:?}");
+    assert!(
+        report.replayed > 0,
+        "the tail after the snapshot is replayed"
+    );
+    assert_eq!(shop.digest().unwrap(), digest);
+    assert_eq!(shop.client().unwrap().count().unwrap(), count);
+    assert_eq!(
+        shop.client()
+            .unwrap()
+            .search("renamed r", 100)
+            .unwrap()
+            .len(),
+        100,
+        "the search index is rebuilt too"
+    );
+    shop.close().unwrap();
+
+    // Without any snapshot: the whole journal replays to the same state.
+    for f in std::fs::read_dir(cfg.snapshot_dir()).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let shop = Shop::open(cfg).unwrap();
+    assert_eq!(shop.open_report().snapshot, None);
+    assert_eq!(shop.digest().unwrap(), digest);
+    shop.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn on_request_snapshot_covers_every_write_before_it() {
+    let dir = tempdir("snap");
+    let cfg = config(&dir).snapshot_every(0).snapshot_on_close(false);
+    let shop = Shop::open(cfg.clone()).unwrap();
+    let mut c = shop.client().unwrap();
+    for id in 1..=50 {
+        c.add(id, "Thing", 1, 1).unwrap();
+    }
+    c.get(1).unwrap(); // reads are not journaled
+    assert_eq!(shop.snapshot().unwrap(), 50);
+    drop(c);
+    let closed = shop.close().unwrap();
+    assert_eq!(closed.newest_snapshot, Some(50));
+    let shop = Shop::open(cfg).unwrap();
+    assert_eq!(
+        (shop.open_report().snapshot, shop.open_report().replayed),
+        (Some(50), 0)
+    );
+    shop.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_second_shop_on_the_same_directory_is_refused() {
+    let dir = tempdir("lock");
+    let shop = Shop::open(config(&dir)).unwrap();
+    match Shop::open(config(&dir)) {
+        Err(ShopError::Journal(JournalError::Locked { .. })) => {}
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    shop.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_damaged_snapshot_falls_back_to_the_journal() {
+    let dir = tempdir("badsnap");
+    let shop = Shop::open(config(&dir)).unwrap();
+    shop.client().unwrap().add(1, "A", 1, 1).unwrap();
+    let digest = shop.digest().unwrap();
+    shop.close().unwrap();
+    let snap = std::fs::read_dir(config(&dir).snapshot_dir())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&snap).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&snap, &bytes).unwrap();
+    // The checksum catches it; the journal still holds every write.
+    let shop = Shop::open(config(&dir)).unwrap();
+    assert_eq!(shop.open_report().snapshot, None);
+    assert_eq!(shop.digest().unwrap(), digest);
+    shop.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_snapshot_that_is_not_a_catalog_is_a_typed_error() {
+    let dir = tempdir("foreign");
+    let shop = Shop::open(config(&dir).snapshot_on_close(false)).unwrap();
+    shop.client().unwrap().add(1, "A", 1, 1).unwrap();
+    shop.close().unwrap();
+    // A well-formed snapshot file whose state is not a catalog.
+    let store = ringmaster::journal::SnapshotStore::open(config(&dir).snapshot_dir()).unwrap();
+    store.save(1, b"RMSHOPC1 but then nonsense").unwrap();
+    match Shop::open(config(&dir)) {
+        Err(ShopError::CorruptSnapshot {
+            sequence: 1,
+            offset,
+            ..
+        }) => assert_eq!(offset, 8),
+        other => panic!("expected CorruptSnapshot, got {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- crash: a real process, SIGKILLed ------------------------------------
+
+const CHILD_ENV: &str = "RINGMASTER_SHOP_CRASH_CHILD";
+
+/// The deterministic workload: command `k` (from 0). Product `n` is added
+/// by command `2n - 2`; command `2n - 1` updates product `n / 2 + 1`.
+fn crash_command(k: u64) -> Command {
+    let n = k / 2 + 1;
+    if k % 2 == 0 {
+        Command::add(n, &format!("Crash Item {n}"), n as i64, (n % 7) as i64).unwrap()
+    } else {
+        Command::update(n / 2 + 1, Some((k * 3) as i64), None, None).unwrap()
+    }
+}
+
+/// The child: applies the workload from where the journal ends, printing
+/// each acknowledged command number.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let cfg = config(Path::new(&dir))
+        .durability(Durability::Sync)
+        .snapshot_every(500);
+    let shop = Shop::open(cfg).unwrap();
+    let start = shop.open_report().journal_end;
+    let mut client = shop.client().unwrap();
+    let mut out = std::io::stdout();
+    for k in start.. {
+        client.call(&crash_command(k)).unwrap();
+        let _ = writeln!(out, "ack {k}");
+        let _ = out.flush();
+    }
+}
+
+#[test]
+fn sigkill_never_loses_an_acknowledged_write() {
+    let dir = tempdir("crash");
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = 0x9e37_79b9u64;
+    let mut acked_total = 0;
+    for round in 0..8 {
+        let mut child = std::process::Command::new(&exe)
+            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, &dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut last = None;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(k) = line
+                    .strip_prefix("ack ")
+                    .and_then(|k| k.parse::<u64>().ok())
+                {
+                    if last.is_none() {
+                        let _ = tx.send(());
+                    }
+                    last = Some(k);
+                }
+            }
+            last
+        });
+        let _ = rx.recv_timeout(Duration::from_secs(30));
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(20 + rng % 80));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acked = reader.join().unwrap();
+
+        let shop = Shop::open(config(&dir)).unwrap();
+        let applied = shop.open_report().journal_end;
+        if let Some(k) = acked {
+            assert!(
+                applied > k,
+                "round {round}: acked {k} but recovered {applied} commands"
+            );
+            acked_total = k;
+        }
+        // The state is exactly the first `applied` commands.
+        let mut model = Catalog::default();
+        for k in 0..applied {
+            model.apply(&crash_command(k));
+        }
+        assert_eq!(shop.digest().unwrap(), model.digest(), "round {round}");
+        shop.close().unwrap();
+    }
+    assert!(acked_total > 0, "the child never acknowledged anything");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- search semantics, validation, clients ------------------------------
+
+#[test]
+fn search_semantics() {
+    let dir = tempdir("search");
+    let shop = Shop::open(config(&dir)).unwrap();
+    let mut c = shop.client().unwrap();
+    c.add(1, "Blue Cotton Shirt", 1, 1).unwrap();
+    c.add(2, "BLUE-cotton socks", 1, 1).unwrap();
+    c.add(3, "Grüne Tasse", 1, 1).unwrap();
+    c.add(4, "GRÜNER Tee", 1, 1).unwrap();
+    c.add(5, "Straße Karte", 1, 1).unwrap();
+    let ids = |c: &mut ringmaster::shop::Client, q: &str, n: u64| -> Vec<u64> {
+        c.search(q, n).unwrap().iter().map(|h| h.id).collect()
+    };
+    assert_eq!(
+        ids(&mut c, "blue COTTON", 10),
+        [1, 2],
+        "case-insensitive AND"
+    );
+    assert_eq!(ids(&mut c, "grün", 10), [3, 4], "Unicode lowercase, prefix");
+    assert_eq!(
+        ids(&mut c, "grüne ", 10),
+        [3],
+        "a trailing space ends the word"
+    );
+    assert_eq!(
+        ids(&mut c, "STRASSE", 10),
+        Vec::<u64>::new(),
+        "no case folding beyond lowercase"
+    );
+    assert_eq!(ids(&mut c, "straße", 10), [5]);
+    assert_eq!(ids(&mut c, "c", 1), [1], "limit, in id order");
+    c.delete(1).unwrap();
+    assert_eq!(
+        ids(&mut c, "shirt", 10),
+        Vec::<u64>::new(),
+        "deleted products disappear"
+    );
+    c.update(2, None, None, Some("Red Wool Socks")).unwrap();
+    assert_eq!(
+        ids(&mut c, "blue", 10),
+        Vec::<u64>::new(),
+        "renamed products move"
+    );
+    assert_eq!(ids(&mut c, "wool so", 10), [2]);
+    let hit = &c.search("red", 10).unwrap()[0];
+    assert_eq!(hit.name.as_str(), "Red Wool Socks");
+    drop(c);
+    shop.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn invalid_input_is_refused_at_the_edge_with_typed_errors() {
+    let dir = tempdir("invalid");
+    let shop = Shop::open(config(&dir)).unwrap();
+    let mut c = shop.client().unwrap();
+    let invalid = |r: Result<Product, ShopError>| match r {
+        Err(ShopError::Invalid(e)) => e,
+        other => panic!("expected Invalid, got {other:?}"),
+    };
+    assert_eq!(invalid(c.add(0, "x", 1, 1)), ValidationError::ZeroId);
+    assert_eq!(invalid(c.add(1, "", 1, 1)), ValidationError::EmptyName);
+    assert!(matches!(
+        invalid(c.add(1, &"x".repeat(65), 1, 1)),
+        ValidationError::NameTooLong { len: 65, max: 64 }
+    ));
+    assert_eq!(
+        invalid(c.add(1, "x", -5, 1)),
+        ValidationError::NegativePrice(-5)
+    );
+    assert_eq!(
+        invalid(c.add(1, "x", 1, -1)),
+        ValidationError::NegativeStock(-1)
+    );
+    assert_eq!(
+        invalid(c.update(1, None, None, None)),
+        ValidationError::EmptyUpdate
+    );
+    assert!(matches!(
+        Name::from_bytes(b"caf\xe9"),
+        Err(ValidationError::InvalidUtf8 { valid_up_to: 3 })
+    ));
+    assert!(matches!(
+        c.list(0, 0),
+        Err(ShopError::Invalid(ValidationError::LimitOutOfRange {
+            limit: 0,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        c.search("--", 10),
+        Err(ShopError::Invalid(ValidationError::EmptyQuery))
+    ));
+    assert!(matches!(
+        c.search("x", 101),
+        Err(ShopError::Invalid(ValidationError::LimitOutOfRange {
+            limit: 101,
+            max: 100
+        }))
+    ));
+    // Business errors are replies and change nothing.
+    c.add(1, "Kept", 5, 5).unwrap();
+    let before = c.digest().unwrap();
+    assert!(matches!(
+        c.add(1, "Other", 1, 1),
+        Err(ShopError::Rejected(Rejection::AlreadyExists { id: 1 }))
+    ));
+    assert!(matches!(
+        c.update(9, Some(1), None, None),
+        Err(ShopError::Rejected(Rejection::NotFound { id: 9 }))
+    ));
+    assert!(matches!(
+        c.delete(9),
+        Err(ShopError::Rejected(Rejection::NotFound { id: 9 }))
+    ));
+    assert_eq!(c.digest().unwrap(), before);
+    assert_eq!(c.count().unwrap(), 1, "nothing invalid reached the ring");
+    drop(c);
+    shop.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn many_clients_on_many_threads_see_their_own_replies_in_order() {
+    let dir = tempdir("clients");
+    let shop = Shop::open(config(&dir)).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let mut c = shop.client().unwrap();
+            s.spawn(move || {
+                // Pipelined adds of a disjoint id range, then blocking reads.
+                let base = t * 10_000;
+                let mut expected = Vec::new();
+                for i in 1..=500 {
+                    expected.push(
+                        c.submit(&Command::add(base + i, "Item", i as i64, 1).unwrap())
+                            .unwrap(),
+                    );
+                }
+                for want in expected {
+                    let done = c.next_completion().unwrap().unwrap();
+                    assert_eq!(done.request_id, want);
+                    assert!(matches!(done.reply, Reply::Added(p) if p.id > base));
+                }
+                assert!(c.next_completion().unwrap().is_none());
+                assert_eq!(c.get(base + 7).unwrap().unwrap().price_cents, 7);
+            });
+        }
+    });
+    assert_eq!(shop.client().unwrap().count().unwrap(), 2000);
+    shop.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_client_outliving_its_shop_gets_closed() {
+    let dir = tempdir("closed");
+    let shop = Shop::open(config(&dir)).unwrap();
+    let mut c = shop.client().unwrap();
+    c.add(1, "A", 1, 1).unwrap();
+    shop.close().unwrap();
+    assert!(matches!(c.get(1), Err(ShopError::Closed)));
+    assert!(matches!(c.try_clone(), Err(ShopError::Closed)));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
