@@ -379,7 +379,7 @@ const CHILD_ENV: &str = "RINGMASTER_SHOP_CRASH_CHILD";
 /// by command `2n - 2`; command `2n - 1` updates product `n / 2 + 1`.
 fn crash_command(k: u64) -> Command {
     let n = k / 2 + 1;
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         Command::add(n, &format!("Crash Item {n}"), n as i64, (n % 7) as i64).unwrap()
     } else {
         Command::update(n / 2 + 1, Some((k * 3) as i64), None, None).unwrap()
