@@ -43,7 +43,7 @@ impl CatalogStage {
     fn snapshot(&mut self) {
         if let Some(queue) = &self.snapshots {
             let mut state = Vec::new();
-            self.catalog.encode(&mut state);
+            self.catalog.to_snapshot(&mut state);
             queue.queue(SnapshotJob {
                 sequence: self.position,
                 state,

@@ -70,11 +70,12 @@ pub(crate) fn recover(config: &ShopConfig) -> Result<Recovered, ShopError> {
     let store = SnapshotStore::open(config.snapshot_dir())?;
     let (mut catalog, snapshot) = match store.load_latest()? {
         Some(snap) => {
-            let catalog = Catalog::decode(&snap.state).map_err(|e| ShopError::CorruptSnapshot {
-                sequence: snap.sequence,
-                offset: e.offset,
-                what: e.what,
-            })?;
+            let catalog =
+                Catalog::from_snapshot(&snap.state).map_err(|e| ShopError::CorruptSnapshot {
+                    sequence: snap.sequence,
+                    offset: e.offset,
+                    what: e.what,
+                })?;
             (catalog, Some(snap.sequence))
         }
         None => (Catalog::default(), None),

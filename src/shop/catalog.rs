@@ -42,10 +42,21 @@ fn product_hash(p: &Product) -> u64 {
 }
 
 /// Where and why a catalog snapshot does not decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SnapshotDecodeError {
-    pub(crate) offset: usize,
-    pub(crate) what: &'static str,
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::shop::Catalog;
+/// let err = Catalog::from_snapshot(b"not a catalog").unwrap_err();
+/// assert_eq!((err.offset, err.what), (0, "magic is not RMSHOPC1"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("catalog snapshot corrupt at byte {offset}: {what}")]
+pub struct SnapshotDecodeError {
+    /// Byte offset of the problem in the state.
+    pub offset: usize,
+    /// What is wrong there.
+    pub what: &'static str,
 }
 
 /// Products by id, in id order, with an order-independent digest kept up
@@ -187,10 +198,24 @@ impl Catalog {
             .fold(0u64, |d, p| d.wrapping_add(product_hash(p)))
     }
 
-    /// Serialise for a snapshot: magic `RMSHOPC1`, product count (u64),
-    /// then per product in id order: id, price, stock, version (u64 each),
-    /// name length (u8) and name bytes. Little-endian.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+    /// Serialise for a snapshot into `out` (cleared first): magic
+    /// `RMSHOPC1`, product count (u64), then per product in id order: id,
+    /// price, stock, version (u64 each), name length (u8) and name bytes.
+    /// Little-endian. One catalog has exactly one encoding.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::shop::{Catalog, Command};
+    /// let mut catalog = Catalog::default();
+    /// catalog.apply(&Command::add(3, "Teapot", 2_000, 4)?);
+    /// let mut bytes = Vec::new();
+    /// catalog.to_snapshot(&mut bytes);
+    /// let back = Catalog::from_snapshot(&bytes).unwrap();
+    /// assert_eq!(back.digest(), catalog.digest());
+    /// # Ok::<(), ringmaster::shop::ValidationError>(())
+    /// ```
+    pub fn to_snapshot(&self, out: &mut Vec<u8>) {
         out.clear();
         out.reserve(16 + self.len() * (33 + 32));
         out.extend_from_slice(&SNAPSHOT_MAGIC);
@@ -206,9 +231,15 @@ impl Catalog {
         }
     }
 
-    /// Rebuild from [`Catalog::encode`]'s bytes; every field is checked,
-    /// so a damaged snapshot gives an error with its offset, never a panic.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, SnapshotDecodeError> {
+    /// Rebuild from [`Catalog::to_snapshot`]'s bytes. Every field is
+    /// checked (ids ascending and non-zero, amounts in range, names UTF-8,
+    /// no trailing bytes), so damaged or hostile bytes give an error with
+    /// its offset, never a panic.
+    ///
+    /// # Errors
+    ///
+    /// [`SnapshotDecodeError`] naming the offset and the problem.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Self, SnapshotDecodeError> {
         let mut at = 0usize;
         let err = |offset, what| SnapshotDecodeError { offset, what };
         let take = |at: &mut usize, n: usize, what| -> Result<&[u8], SnapshotDecodeError> {
@@ -294,8 +325,8 @@ mod tests {
     fn snapshot_round_trip_keeps_the_digest() {
         let c = sample();
         let mut bytes = Vec::new();
-        c.encode(&mut bytes);
-        let d = Catalog::decode(&bytes).unwrap();
+        c.to_snapshot(&mut bytes);
+        let d = Catalog::from_snapshot(&bytes).unwrap();
         assert_eq!(d.digest(), c.digest());
         assert_eq!(d.recompute_digest(), c.recompute_digest());
         assert_eq!(d.len(), c.len());
@@ -306,22 +337,25 @@ mod tests {
     fn damaged_snapshots_are_errors() {
         let c = sample();
         let mut bytes = Vec::new();
-        c.encode(&mut bytes);
+        c.to_snapshot(&mut bytes);
         for cut in [0, 7, 8, 15, 16, 40, bytes.len() - 1] {
-            assert!(Catalog::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                Catalog::from_snapshot(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut long = bytes.clone();
         long.push(0);
-        assert!(Catalog::decode(&long).is_err());
+        assert!(Catalog::from_snapshot(&long).is_err());
         for i in (0..bytes.len()).step_by(7) {
             let mut b = bytes.clone();
             b[i] ^= 0x80;
             // Must not panic; may or may not decode (a price bit flip is valid).
-            let _ = Catalog::decode(&b);
+            let _ = Catalog::from_snapshot(&b);
         }
         let mut huge = bytes.clone();
         huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(Catalog::decode(&huge).is_err());
+        assert!(Catalog::from_snapshot(&huge).is_err());
     }
 
     #[test]

@@ -42,7 +42,7 @@ mod reply;
 mod search;
 
 pub use crate::engine::{Client, CloseReport, OpenReport, Shop, ShopConfig};
-pub use catalog::Catalog;
+pub use catalog::{Catalog, SnapshotDecodeError};
 pub use command::{Command, MAX_LIST_LIMIT, MAX_SEARCH_LIMIT};
 pub use error::{Rejection, ShopError, ValidationError};
 pub use event::ProductEvent;
