@@ -51,7 +51,8 @@ fn shop_event_corpus_replays() {
         bytes[..n].copy_from_slice(&data[..n]);
         let event: ProductEvent = bytemuck::pod_read_unaligned(&bytes);
         if let Ok(command) = event.decode() {
-            let again = ProductEvent::encode(&command, event.request_id(), event.client());
+            let again = ProductEvent::encode(&command, event.request_id(), event.client())
+                .stamped(event.published_ns());
             assert_eq!(bytemuck::bytes_of(&again), &bytes[..], "{name}");
             decoded += 1;
         }

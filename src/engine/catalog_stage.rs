@@ -3,6 +3,7 @@
 
 use super::outcome::Outbox;
 use super::snapshotter::{SnapshotJob, SnapshotQueue};
+use super::stage_latency::StageRecorder;
 use crate::shop::{Catalog, Command, ProductEvent, Reply};
 use crate::EventHandler;
 
@@ -17,9 +18,12 @@ pub(crate) struct CatalogStage {
     snapshot_on_close: bool,
     snapshots: Option<SnapshotQueue>,
     outbox: Outbox,
+    batch: u64,
+    latency: StageRecorder,
 }
 
 impl CatalogStage {
+    #[allow(clippy::too_many_arguments)] // reason: one constructor, called once
     pub(crate) fn new(
         catalog: Catalog,
         position: u64,
@@ -28,6 +32,7 @@ impl CatalogStage {
         snapshot_on_close: bool,
         snapshots: SnapshotQueue,
         outbox: Outbox,
+        latency: StageRecorder,
     ) -> Self {
         Self {
             catalog,
@@ -37,6 +42,8 @@ impl CatalogStage {
             snapshot_on_close,
             snapshots: Some(snapshots),
             outbox,
+            batch: 0,
+            latency,
         }
     }
 
@@ -54,8 +61,13 @@ impl CatalogStage {
 }
 
 impl EventHandler<ProductEvent> for CatalogStage {
+    fn on_batch_start(&mut self, batch_size: u64) {
+        self.batch = batch_size;
+    }
+
     #[inline]
     fn on_event(&mut self, event: &ProductEvent, sequence: u64, end_of_batch: bool) {
+        self.latency.event(event);
         if event.is_write() {
             // Counted as the journal stage appends: by the command byte.
             self.position += 1;
@@ -81,6 +93,7 @@ impl EventHandler<ProductEvent> for CatalogStage {
         }
         if end_of_batch {
             self.outbox.flush();
+            self.latency.end_batch(self.batch);
             let due =
                 self.snapshot_every > 0 && self.position - self.snapshot_at >= self.snapshot_every;
             if due && !self.snapshots.as_ref().is_some_and(SnapshotQueue::is_busy) {
@@ -90,6 +103,7 @@ impl EventHandler<ProductEvent> for CatalogStage {
     }
 
     fn on_shutdown(&mut self) {
+        self.latency.finish();
         if self.snapshot_on_close && self.position > self.snapshot_at {
             self.snapshot();
         }

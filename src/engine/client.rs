@@ -1,6 +1,7 @@
 //! [`Client`]: a handle that sends commands into the shop's ring and
 //! receives their replies, blocking or pipelined.
 
+use super::clock;
 use super::registry::{Delivery, Registry};
 use crate::shop::{Command, Completion, Product, ProductEvent, Reply, SearchHit, ShopError};
 use crate::{ClaimError, MultiProducer};
@@ -133,8 +134,12 @@ impl Client {
         self.check_window(1)?;
         let request = self.next_request;
         let client = self.id;
+        let now = clock::now_ns();
         self.producer
-            .publish_with(|slot| slot.set(command, request, client))
+            .publish_with(|slot| {
+                slot.set(command, request, client);
+                slot.stamp(now);
+            })
             .map_err(closed)?;
         self.next_request += 1;
         self.in_flight += 1;
@@ -154,9 +159,11 @@ impl Client {
         let capacity = self.producer.ring().capacity() as usize;
         for chunk in commands.chunks(capacity) {
             let base = self.next_request;
+            let now = clock::now_ns();
             self.producer
                 .publish_batch_with(chunk.len() as u64, |i, slot| {
-                    slot.set(&chunk[i as usize], base + i, client)
+                    slot.set(&chunk[i as usize], base + i, client);
+                    slot.stamp(now);
                 })
                 .map_err(closed)?;
             self.next_request += chunk.len() as u64;

@@ -1,5 +1,6 @@
 //! The shop's journal stage: appends writes, skips reads, commits per batch.
 
+use super::stage_latency::StageRecorder;
 use crate::journal::JournalWriter;
 use crate::shop::ProductEvent;
 use crate::EventHandler;
@@ -17,23 +18,32 @@ use crate::EventHandler;
 pub(crate) struct JournalStage {
     writer: Option<JournalWriter>,
     uncommitted: bool,
+    batch: u64,
+    latency: StageRecorder,
 }
 
 impl JournalStage {
-    pub(crate) fn new(writer: JournalWriter) -> Self {
+    pub(crate) fn new(writer: JournalWriter, latency: StageRecorder) -> Self {
         Self {
             writer: Some(writer),
             uncommitted: false,
+            batch: 0,
+            latency,
         }
     }
 }
 
 impl EventHandler<ProductEvent> for JournalStage {
+    fn on_batch_start(&mut self, batch_size: u64) {
+        self.batch = batch_size;
+    }
+
     #[inline]
     fn on_event(&mut self, event: &ProductEvent, _sequence: u64, end_of_batch: bool) {
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
+        self.latency.event(event);
         // Events enter the ring only through `Client`, from validated
         // `Command`s: the command byte is enough to tell a write.
         if event.is_write() {
@@ -49,9 +59,14 @@ impl EventHandler<ProductEvent> for JournalStage {
             }
             self.uncommitted = false;
         }
+        if end_of_batch {
+            // After the commit: publish to durable (as the policy asks).
+            self.latency.end_batch(self.batch);
+        }
     }
 
     fn on_shutdown(&mut self) {
+        self.latency.finish();
         if let Some(writer) = self.writer.take() {
             tracing::debug!(stats = ?writer.stats(), "shop journal closing");
             if let Err(e) = writer.close() {

@@ -5,6 +5,7 @@
 
 mod catalog_stage;
 mod client;
+mod clock;
 mod config;
 mod journal_stage;
 mod outcome;
@@ -14,8 +15,10 @@ mod responder;
 mod search_stage;
 mod shop;
 mod snapshotter;
+mod stage_latency;
 
 pub use client::Client;
 pub use config::ShopConfig;
 pub use recovery::OpenReport;
 pub use shop::{CloseReport, Shop};
+pub use stage_latency::StageLatency;

@@ -3,6 +3,7 @@
 
 use super::outcome::Inbox;
 use super::registry::Delivery;
+use super::stage_latency::StageRecorder;
 use crate::shop::{Completion, ProductEvent};
 use crate::EventHandler;
 use crossbeam_channel::{Receiver, Sender};
@@ -19,9 +20,11 @@ pub(crate) struct Responder {
     catalog: Inbox,
     search: Inbox,
     registrations: Receiver<(u32, Sender<Delivery>)>,
-    clients: HashMap<u32, ClientOutbox>,
+    clients: HashMap<u32, ClientOutbox, foldhash::fast::RandomState>,
     /// Clients with pending completions in this batch.
     touched: Vec<u32>,
+    batch: u64,
+    latency: StageRecorder,
 }
 
 impl Responder {
@@ -29,13 +32,16 @@ impl Responder {
         catalog: Inbox,
         search: Inbox,
         registrations: Receiver<(u32, Sender<Delivery>)>,
+        latency: StageRecorder,
     ) -> Self {
         Self {
             catalog,
             search,
             registrations,
-            clients: HashMap::new(),
+            clients: HashMap::default(),
             touched: Vec::new(),
+            batch: 0,
+            latency,
         }
     }
 
@@ -53,8 +59,13 @@ impl Responder {
 }
 
 impl EventHandler<ProductEvent> for Responder {
+    fn on_batch_start(&mut self, batch_size: u64) {
+        self.batch = batch_size;
+    }
+
     #[inline]
     fn on_event(&mut self, event: &ProductEvent, sequence: u64, end_of_batch: bool) {
+        self.latency.event(event);
         let reply = if event.is_search() {
             self.search.take(sequence)
         } else {
@@ -85,6 +96,12 @@ impl EventHandler<ProductEvent> for Responder {
         }
         if end_of_batch {
             self.flush();
+            // After delivery: publish to the reply handed to the client.
+            self.latency.end_batch(self.batch);
         }
+    }
+
+    fn on_shutdown(&mut self) {
+        self.latency.finish();
     }
 }

@@ -2,6 +2,7 @@
 //! answers `Search`.
 
 use super::outcome::Outbox;
+use super::stage_latency::StageRecorder;
 use crate::shop::{Command, ProductEvent, Reply, SearchIndex};
 use crate::EventHandler;
 
@@ -9,17 +10,29 @@ use crate::EventHandler;
 pub(crate) struct SearchStage {
     index: SearchIndex,
     outbox: Outbox,
+    batch: u64,
+    latency: StageRecorder,
 }
 
 impl SearchStage {
-    pub(crate) fn new(index: SearchIndex, outbox: Outbox) -> Self {
-        Self { index, outbox }
+    pub(crate) fn new(index: SearchIndex, outbox: Outbox, latency: StageRecorder) -> Self {
+        Self {
+            index,
+            outbox,
+            batch: 0,
+            latency,
+        }
     }
 }
 
 impl EventHandler<ProductEvent> for SearchStage {
+    fn on_batch_start(&mut self, batch_size: u64) {
+        self.batch = batch_size;
+    }
+
     #[inline]
     fn on_event(&mut self, event: &ProductEvent, sequence: u64, end_of_batch: bool) {
+        self.latency.event(event);
         if event.is_search() {
             let reply = match event.decode() {
                 Ok(Command::Search { query, limit }) => {
@@ -36,6 +49,11 @@ impl EventHandler<ProductEvent> for SearchStage {
         }
         if end_of_batch {
             self.outbox.flush();
+            self.latency.end_batch(self.batch);
         }
+    }
+
+    fn on_shutdown(&mut self) {
+        self.latency.finish();
     }
 }

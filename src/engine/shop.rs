@@ -10,6 +10,7 @@ use super::registry::Registry;
 use super::responder::Responder;
 use super::search_stage::SearchStage;
 use super::snapshotter::Snapshotter;
+use super::stage_latency::{LatencySink, StageLatency, StageRecorder};
 use crate::journal::JournalError;
 use crate::shop::{ProductEvent, ShopError};
 use crate::{Graph, GraphBuilder, MultiProducer, PanicPolicy, RingConfig};
@@ -62,6 +63,7 @@ pub struct Shop {
     registry: Arc<Registry>,
     control: Mutex<Option<Client>>,
     snapshotter: Option<Snapshotter>,
+    latency: LatencySink,
     report: OpenReport,
     config: ShopConfig,
 }
@@ -91,6 +93,9 @@ pub struct CloseReport {
     /// The last snapshot failure, if any: not data loss (the journal holds
     /// every write), but the next open replays more.
     pub snapshot_error: Option<JournalError>,
+    /// Each stage's latency and batch sizes since open, in graph order:
+    /// journal, catalog, search, responder.
+    pub stages: Vec<StageLatency>,
 }
 
 impl Shop {
@@ -134,7 +139,12 @@ impl Shop {
             Vec::new()
         };
         let pin = |i: usize| (!cores.is_empty()).then(|| cores[i % cores.len()]);
-        let mut journal = builder.handler("journal", JournalStage::new(recovered.writer));
+        let latency: LatencySink = Arc::new(Mutex::new(Vec::new()));
+        let recorder = |name| StageRecorder::new(name, Arc::clone(&latency));
+        let mut journal = builder.handler(
+            "journal",
+            JournalStage::new(recovered.writer, recorder("journal")),
+        );
         if let Some(core) = pin(0) {
             journal = journal.pin(core);
         }
@@ -150,6 +160,7 @@ impl Shop {
                     config.snapshot_on_close,
                     snapshots,
                     catalog_out,
+                    recorder("catalog"),
                 ),
             )
             .after(&[journal]);
@@ -158,7 +169,10 @@ impl Shop {
         }
         let catalog = catalog.add();
         let mut search = builder
-            .handler("search", SearchStage::new(recovered.index, search_out))
+            .handler(
+                "search",
+                SearchStage::new(recovered.index, search_out, recorder("search")),
+            )
             .after(&[journal]);
         if let Some(core) = pin(2) {
             search = search.pin(core);
@@ -167,7 +181,7 @@ impl Shop {
         let mut responder = builder
             .handler(
                 "responder",
-                Responder::new(catalog_in, search_in, registrations),
+                Responder::new(catalog_in, search_in, registrations, recorder("responder")),
             )
             .after(&[catalog, search]);
         if let Some(core) = pin(3) {
@@ -183,6 +197,7 @@ impl Shop {
             registry,
             control: Mutex::new(Some(control)),
             snapshotter: Some(snapshotter),
+            latency,
             report,
             config,
         })
@@ -271,11 +286,16 @@ impl Shop {
         let outcome = self.snapshotter.take().map(Snapshotter::finish);
         stopped?;
         let outcome = outcome.unwrap_or_default();
+        let mut stages =
+            std::mem::take(&mut *self.latency.lock().unwrap_or_else(PoisonError::into_inner));
+        let order = ["journal", "catalog", "search", "responder"];
+        stages.sort_by_key(|s| order.iter().position(|&n| n == s.name));
         Ok(CloseReport {
             snapshots_written: outcome.written,
             newest_snapshot: outcome.newest,
             segments_removed: outcome.segments_removed,
             snapshot_error: outcome.error,
+            stages,
         })
     }
 }

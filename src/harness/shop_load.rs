@@ -201,8 +201,8 @@ impl Mix {
         list: 5,
         search: 15,
         update: 30,
-        add: 7,
-        delete: 3,
+        add: 8,
+        delete: 2,
     };
     /// The write-heavy mix of the `shop` benchmark: 90% writes.
     pub const WRITE_HEAVY: Mix = Mix {

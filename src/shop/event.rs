@@ -15,7 +15,9 @@
 //! | 44 | 1 | `command` | 1 Add, 2 Update, 3 Delete, 4 Get, 5 List, 6 Search, 7 Count, 8 Digest, 9 Snapshot |
 //! | 45 | 1 | `fields` | `Update`: bit 0 price, bit 1 stock, bit 2 name (at least one) |
 //! | 46 | 1 | `name_len` | bytes of `name` used: `Add`, `Update` with the name bit, `Search` |
-//! | 47 | 17 | reserved | zero |
+//! | 47 | 1 | reserved | zero |
+//! | 48 | 8 | `published_ns` | when a client published it (the shop's clock, ns); 0 in the journal; any value decodes |
+//! | 56 | 8 | reserved | zero |
 //! | 64 | 64 | `name` | UTF-8 name or query, zero-padded |
 //!
 //! Decoding is strict: every field a command does not use must be zero, so
@@ -71,7 +73,9 @@ pub struct ProductEvent {
     command: u8,
     fields: u8,
     name_len: u8,
-    reserved: [u8; 17],
+    reserved: u8,
+    published_ns: u64,
+    reserved_tail: [u8; 8],
     name: [u8; MAX_NAME_LEN],
 }
 
@@ -228,13 +232,34 @@ impl ProductEvent {
         self.command == SEARCH
     }
 
-    /// This event with the routing fields (request id, client) zeroed:
-    /// what the journal stores, so replay does not depend on who asked.
+    /// This event with the routing fields (request id, client) and the
+    /// publish time zeroed: what the journal stores, so a record depends
+    /// only on the command.
     pub fn for_journal(&self) -> Self {
         Self {
             request_id: 0,
             client: 0,
+            published_ns: 0,
             ..*self
+        }
+    }
+
+    /// When the client published it, in the shop's clock (0: not stamped).
+    pub fn published_ns(&self) -> u64 {
+        self.published_ns
+    }
+
+    /// Set the publish time in place (a ring slot).
+    pub fn stamp(&mut self, published_ns: u64) {
+        self.published_ns = published_ns;
+    }
+
+    /// This event stamped with a publish time (the stages measure their
+    /// latency from it).
+    pub fn stamped(self, published_ns: u64) -> Self {
+        Self {
+            published_ns,
+            ..self
         }
     }
 
@@ -270,10 +295,11 @@ impl ProductEvent {
     /// `UnknownCommand`, `BadField` for a field the command does not use
     /// that is not zero or a value out of range, and the name errors.
     pub fn decode(&self) -> Result<Command, ValidationError> {
-        if let Some(i) = self.reserved.iter().position(|&b| b != 0) {
+        must_be_zero("reserved", u64::from(self.reserved))?;
+        if let Some(i) = self.reserved_tail.iter().position(|&b| b != 0) {
             return Err(ValidationError::BadField {
                 field: "reserved",
-                value: i as u64,
+                value: 56 + i as u64,
             });
         }
         let uses_id = matches!(self.command, ADD | UPDATE | DELETE | GET);
@@ -423,6 +449,23 @@ mod tests {
         ));
         e.name[0] = 0;
         assert_eq!(e.decode(), Err(ValidationError::EmptyName));
+        let stamped = ProductEvent::encode(&Command::Count, 1, 1).stamped(12345);
+        assert_eq!(
+            stamped.decode(),
+            Ok(Command::Count),
+            "any publish time decodes"
+        );
+        assert_eq!(stamped.for_journal().published_ns(), 0);
+        let mut e = ProductEvent::default();
+        e.reserved_tail[3] = 1;
+        e.command = 7;
+        assert!(matches!(
+            e.decode(),
+            Err(ValidationError::BadField {
+                field: "reserved",
+                value: 59
+            })
+        ));
         let mut e = ProductEvent::default();
         assert_eq!(e.decode(), Err(ValidationError::UnknownCommand(0)));
         e.command = 77;

@@ -41,7 +41,7 @@ mod product;
 mod reply;
 mod search;
 
-pub use crate::engine::{Client, CloseReport, OpenReport, Shop, ShopConfig};
+pub use crate::engine::{Client, CloseReport, OpenReport, Shop, ShopConfig, StageLatency};
 pub use catalog::{Catalog, SnapshotDecodeError};
 pub use command::{Command, MAX_LIST_LIMIT, MAX_SEARCH_LIMIT};
 pub use error::{Rejection, ShopError, ValidationError};

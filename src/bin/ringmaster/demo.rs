@@ -205,6 +205,25 @@ pub(crate) fn run(o: DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     // Restart to the same state.
     let digest = shop.digest()?;
     let closed = shop.close()?;
+    println!("      per stage, publish to the end of the stage's batch (journal: committed; responder: reply handed over),");
+    println!("      every command since open, load included:");
+    println!(
+        "      {:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}",
+        "stage", "commands", "p50", "p99", "p99.9", "max", "mean batch"
+    );
+    for st in &closed.stages {
+        let h = &st.latency_ns;
+        println!(
+            "      {:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11.1}",
+            st.name,
+            h.len(),
+            us(h.value_at_quantile(0.5)),
+            us(h.value_at_quantile(0.99)),
+            us(h.value_at_quantile(0.999)),
+            us(h.max()),
+            st.batch_sizes.mean()
+        );
+    }
     let started = Instant::now();
     let shop = Shop::open(config)?;
     let report = shop.open_report().clone();
