@@ -28,7 +28,7 @@ pub const MAX_QUERIES: u64 = 50_000;
 /// Client threads.
 const CLIENTS: u64 = 2;
 /// Commands each client keeps in flight.
-const WINDOW: usize = 2048;
+const WINDOW: usize = 8192;
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ringmaster-bench-{tag}-{}", std::process::id()));
