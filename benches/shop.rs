@@ -1,0 +1,64 @@
+//! Criterion micro-benchmarks of the shop's domain, one thread, no engine:
+//! a search on a 100,000-product catalog (the generated names of the demo
+//! and the `search` scenario), a price update, and decoding an event.
+//!
+//! ```text
+//! cargo bench --bench shop
+//! ```
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ringmaster::harness::shop_load::{product_name, search_query, Rng};
+use ringmaster::shop::{Catalog, Command, ProductEvent, SearchIndex};
+use std::hint::black_box;
+use std::time::Duration;
+
+const PRODUCTS: u64 = 100_000;
+
+fn catalog_and_index() -> (Catalog, SearchIndex) {
+    let mut rng = Rng::new(42);
+    let (mut catalog, mut index) = (Catalog::default(), SearchIndex::default());
+    for id in 1..=PRODUCTS {
+        let c = Command::add(id, &product_name(&mut rng), 100, 1).expect("valid");
+        catalog.apply(&c);
+        index.apply(&c);
+    }
+    (catalog, index)
+}
+
+fn shop(c: &mut Criterion) {
+    let (mut catalog, index) = catalog_and_index();
+    let mut rng = Rng::new(7);
+    let queries: Vec<String> = (0..20_000).map(|_| search_query(&mut rng)).collect();
+
+    let mut g = c.benchmark_group("shop_100k");
+    g.throughput(Throughput::Elements(1));
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(3));
+    let mut i = 0;
+    g.bench_function("search_limit10", |b| {
+        b.iter(|| {
+            i = (i + 1) % queries.len();
+            black_box(index.search(&queries[i], 10))
+        })
+    });
+    let mut rng = Rng::new(9);
+    g.bench_function("update_price", |b| {
+        b.iter(|| {
+            let id = 1 + rng.below(PRODUCTS);
+            let c = Command::update(id, Some(rng.below(10_000) as i64), None, None).expect("valid");
+            black_box(catalog.apply(&c))
+        })
+    });
+    let event = ProductEvent::encode(
+        &Command::add(7, "Kestrel Navy Merino Sweater XL", 8_900, 12).expect("valid"),
+        1,
+        1,
+    );
+    g.bench_function("event_decode_add", |b| {
+        b.iter(|| black_box(black_box(&event).decode()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, shop);
+criterion_main!(benches);
