@@ -42,7 +42,7 @@ impl EventHandler<ProductEvent> for SearchStage {
                 Err(e) => Reply::Invalid(e),
             };
             self.outbox.push(sequence, reply);
-        } else if event.is_write() {
+        } else if event.concerns_index() {
             if let Ok(command) = event.decode() {
                 self.index.apply(&command);
             }

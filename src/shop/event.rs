@@ -225,6 +225,19 @@ impl ProductEvent {
         matches!(self.command, ADD | UPDATE | DELETE)
     }
 
+    /// Whether the search index has anything to do with it: `Add`,
+    /// `Delete`, an `Update` that renames, or a `Search`. Reads only the
+    /// command and fields bytes (price and stock updates, the most common
+    /// writes, are skipped without decoding).
+    #[inline]
+    pub fn concerns_index(&self) -> bool {
+        match self.command {
+            ADD | DELETE | SEARCH => true,
+            UPDATE => self.fields & NAME_BIT != 0,
+            _ => false,
+        }
+    }
+
     /// Whether this is a `Search` (answered by the search index, not the
     /// catalog). Reads only the command byte.
     #[inline]
@@ -410,6 +423,14 @@ mod tests {
             let e = ProductEvent::encode(c, i as u64, 9);
             assert_eq!(e.decode().unwrap(), *c, "{c:?}");
             assert_eq!(e.is_write(), c.is_write());
+            let renames = matches!(c, Command::Update { name: Some(_), .. });
+            assert_eq!(
+                e.concerns_index(),
+                matches!(
+                    c,
+                    Command::Add { .. } | Command::Delete { .. } | Command::Search { .. }
+                ) || renames
+            );
             let mut slot = ProductEvent::encode(&Command::Count, 1, 1);
             slot.set(c, i as u64, 9);
             assert_eq!(slot, e);
