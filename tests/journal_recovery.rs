@@ -2,14 +2,15 @@
 //! longest valid prefix under every kind of damage, the writer lock, live
 //! tailing, snapshots, and a crash test with a real, SIGKILLed process.
 
+mod util;
+
 use ringmaster::journal::{
     remove_segments_before, CorruptKind, Durability, JournalConfig, JournalError, JournalHandler,
     JournalReader, JournalWriter, RecoveryMode, SnapshotStore,
 };
 use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// 8 KiB segments of 24-byte records (8-byte events): 338 records each.
@@ -420,44 +421,12 @@ fn crash_rounds() -> u32 {
 #[test]
 fn sigkill_never_loses_an_acknowledged_event() {
     let dir = tempdir("crash");
-    let exe = std::env::current_exe().unwrap();
     let mut rng = 0x1234_5678u64;
     let mut total_acked = 0u64;
     for round in 0..crash_rounds() {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut last = None;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(n) = line
-                    .strip_prefix("ack ")
-                    .and_then(|n| n.parse::<u64>().ok())
-                {
-                    if last.is_none() {
-                        let _ = tx.send(());
-                    }
-                    last = Some(n);
-                }
-            }
-            last
-        });
         // Kill at a random moment after the first acknowledgement.
-        let _ = rx.recv_timeout(Duration::from_secs(30));
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(rng % 40));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let acked = reader.join().unwrap();
+        let delay = Duration::from_millis(util::xorshift(&mut rng) % 40);
+        let acked = util::run_and_kill("crash_child", CHILD_ENV, &dir, delay);
         let recovered = reopen(&dir, RecoveryMode::TruncateTornTail).unwrap();
         if let Some(acked) = acked {
             assert!(

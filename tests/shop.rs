@@ -2,6 +2,8 @@
 //! plain in-memory model, restarts (clean, from snapshots, after SIGKILL),
 //! search semantics, validation at the edge and concurrent clients.
 
+mod util;
+
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use ringmaster::journal::{Durability, JournalError};
@@ -11,9 +13,8 @@ use ringmaster::shop::{
 };
 use ringmaster::WaitStrategy;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -410,44 +411,11 @@ fn crash_child() {
 #[test]
 fn sigkill_never_loses_an_acknowledged_write() {
     let dir = tempdir("crash");
-    let exe = std::env::current_exe().unwrap();
     let mut rng = 0x9e37_79b9u64;
     let mut acked_total = 0;
     for round in 0..8 {
-        let mut child = std::process::Command::new(&exe)
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut last = None;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(k) = line
-                    .strip_prefix("ack ")
-                    .and_then(|k| k.parse::<u64>().ok())
-                {
-                    if last.is_none() {
-                        let _ = tx.send(());
-                    }
-                    last = Some(k);
-                }
-            }
-            last
-        });
-        let _ = rx.recv_timeout(Duration::from_secs(30));
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(20 + rng % 80));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let acked = reader.join().unwrap();
-
+        let delay = Duration::from_millis(20 + util::xorshift(&mut rng) % 80);
+        let acked = util::run_and_kill("crash_child", CHILD_ENV, &dir, delay);
         let shop = Shop::open(config(&dir)).unwrap();
         let applied = shop.open_report().journal_end;
         if let Some(k) = acked {

@@ -95,3 +95,57 @@ pub fn assert_per_producer_order(log: &[(u64, Tagged)], producers: u64, per_prod
     }
     assert!(next.iter().all(|&n| n == per_producer));
 }
+
+/// The crash harness: re-run this test binary as a child that runs only
+/// `child_test` with `env_var` set to `dir`; the child prints `ack N` for
+/// each acknowledged write. Once it has acknowledged something, wait
+/// `delay`, SIGKILL it, and return the last `N` it printed (None if it
+/// never acknowledged within 30 s).
+pub fn run_and_kill(
+    child_test: &str,
+    env_var: &str,
+    dir: &std::path::Path,
+    delay: std::time::Duration,
+) -> Option<u64> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = Command::new(exe)
+        .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+        .env(env_var, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the child");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut last = None;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(n) = line
+                .strip_prefix("ack ")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                if last.is_none() {
+                    let _ = tx.send(());
+                }
+                last = Some(n);
+            }
+        }
+        last
+    });
+    let _ = rx.recv_timeout(std::time::Duration::from_secs(30));
+    std::thread::sleep(delay);
+    child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
+    child.wait().expect("reap");
+    reader.join().expect("reader thread")
+}
+
+/// A xorshift step: cheap, deterministic randomness for kill moments.
+pub fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}

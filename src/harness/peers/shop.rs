@@ -127,6 +127,11 @@ fn run_shop(p: &Params, durability: Durability) -> Result<Outcome, String> {
     let elapsed_ns = now_ns() - start;
     shop.close().map_err(e)?;
     let _ = std::fs::remove_dir_all(&dir);
+    totals(results, elapsed_ns)
+}
+
+/// Sum the clients' (replies, checksum) into the run's outcome.
+fn totals(results: Vec<Result<(u64, u64), String>>, elapsed_ns: u64) -> Result<Outcome, String> {
     let (mut received, mut checksum) = (0u64, 0u64);
     for r in results {
         let (n, c) = r?;
@@ -216,19 +221,7 @@ fn run_locked(p: &Params, durability: Durability) -> Result<Outcome, String> {
     let state = state.into_inner().map_err(|_| "poisoned".to_string())?;
     state.journal.close().map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&dir);
-    let (mut received, mut checksum) = (0u64, 0u64);
-    for r in results {
-        let (n, c) = r?;
-        received += n;
-        checksum = checksum.wrapping_add(c);
-    }
-    Ok(Outcome {
-        received,
-        checksum,
-        elapsed_ns,
-        batches: 0,
-        histogram: None,
-    })
+    totals(results, elapsed_ns)
 }
 
 /// The shop, `Durability::None`.
