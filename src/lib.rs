@@ -79,6 +79,7 @@ mod config;
 mod engine;
 mod error;
 mod graph;
+pub mod ingress;
 pub mod journal;
 #[allow(unsafe_code)]
 mod producer;

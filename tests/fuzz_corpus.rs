@@ -77,3 +77,54 @@ fn catalog_snapshot_corpus_replays() {
     }
     assert!(decoded >= 1, "the seed is a valid snapshot");
 }
+
+/// The `resp_codec` target's property: requests decoded from pieces are
+/// the ones a whole-buffer decode finds, within the limits.
+#[test]
+fn resp_codec_corpus_replays() {
+    use ringmaster::ingress::{decode_request, parse_request, Limits};
+    let limits = Limits {
+        max_bulk: 64,
+        max_args: 8,
+        max_inline: 128,
+    };
+    let decode_all = |chunks: &[&[u8]]| {
+        let (mut buf, mut out, mut failed) = (Vec::new(), Vec::new(), false);
+        let mut args = Vec::new();
+        for chunk in chunks {
+            if failed {
+                break;
+            }
+            buf.extend_from_slice(chunk);
+            loop {
+                match decode_request(&buf, &limits, &mut args) {
+                    Ok(Some(n)) => {
+                        assert!(args.len() <= limits.max_args);
+                        let words: Vec<Vec<u8>> =
+                            args.iter().map(|r| buf[r.clone()].to_vec()).collect();
+                        assert!(words.iter().all(|w| w.len() <= limits.max_inline));
+                        let refs: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+                        let _ = parse_request(&refs);
+                        out.push(words);
+                        buf.drain(..n);
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        (out, failed)
+    };
+    let mut seen = 0;
+    for (name, data) in corpus("resp_codec") {
+        let whole = decode_all(&[&data]);
+        let (a, b) = data.split_at(data.len() / 3);
+        let (b, c) = b.split_at(b.len() / 2);
+        assert_eq!(decode_all(&[a, b, c]), whole, "{name}");
+        seen += whole.0.len();
+    }
+    assert!(seen > 0, "the seeds hold requests");
+}

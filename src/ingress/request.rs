@@ -1,0 +1,361 @@
+//! From a decoded request's arguments to what the server does: a shop
+//! [`Command`] or a connection-level request (`PING`, `INFO`, `QUIT`,
+//! `HELLO`, `COMMAND`). Every argument is validated here, at the edge.
+//!
+//! | request | reply |
+//! |---|---|
+//! | `PING [msg]` | `+PONG`, or `msg` as a bulk string |
+//! | `ADD id price stock name...` | the product as an array (the name's words joined by spaces) |
+//! | `UPDATE id [PRICE p] [STOCK s] [NAME n]` | the product |
+//! | `DEL id` | `:1` |
+//! | `GET id` | the product, or a null |
+//! | `LIST offset count` | an array of products |
+//! | `SEARCH words... [LIMIT n]` | an array of `[id, name]` pairs (default limit 10) |
+//! | `COUNT` | `:n` |
+//! | `INFO` | a bulk string of engine figures |
+//! | `QUIT` | `+OK`, then close |
+//! | `HELLO [2]`, `COMMAND ...` | what Redis clients expect on connect |
+//!
+//! Command names and options are case-insensitive.
+
+use crate::shop::{Command, ValidationError, MAX_SEARCH_LIMIT};
+
+/// What a request asks for.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::ingress::{parse_request, Request};
+/// use ringmaster::shop::Command;
+/// let req = parse_request(&[b"get", b"42"])?;
+/// assert_eq!(req, Some(Request::Shop(Command::get(42)?)));
+/// assert_eq!(parse_request(&[b"PING"])?, Some(Request::Ping(None)));
+/// assert_eq!(parse_request(&[])?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// A shop command, for the ring.
+    Shop(Command),
+    /// `PING [message]`.
+    Ping(Option<Vec<u8>>),
+    /// `INFO`.
+    Info,
+    /// `QUIT`.
+    Quit,
+    /// `HELLO [protover ...]`: only protocol 2 is spoken.
+    Hello {
+        /// The protocol version asked for, if any.
+        version: Option<i64>,
+    },
+    /// `COMMAND [...]` (clients probe it on connect).
+    CommandInfo,
+}
+
+/// A request that is well framed but wrong: answered with `-ERR ...`, and
+/// the connection stays usable.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::ingress::{parse_request, RequestError};
+/// let err = parse_request(&[b"ADD", b"1", b"cheap", b"3", b"Mug"]).unwrap_err();
+/// assert_eq!(err.to_string(), "ADD: price is not an integer: 'cheap'");
+/// assert!(matches!(err, RequestError::NotANumber { what: "price", .. }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No such command.
+    #[error("unknown command '{0}'")]
+    Unknown(String),
+    /// Wrong number of arguments.
+    #[error("wrong number of arguments for '{command}' (usage: {usage})")]
+    Arity {
+        /// The command.
+        command: &'static str,
+        /// How to call it.
+        usage: &'static str,
+    },
+    /// A number that does not parse.
+    #[error("{command}: {what} is not an integer: '{value}'")]
+    NotANumber {
+        /// The command.
+        command: &'static str,
+        /// Which argument.
+        what: &'static str,
+        /// What was sent (lossy UTF-8, truncated).
+        value: String,
+    },
+    /// An option that is unknown or given twice.
+    #[error("{command}: unexpected argument '{value}'")]
+    Syntax {
+        /// The command.
+        command: &'static str,
+        /// The argument.
+        value: String,
+    },
+    /// A value the shop refuses (negative price, zero id, bad name, ...).
+    #[error("{command}: {error}")]
+    Invalid {
+        /// The command.
+        command: &'static str,
+        /// What is wrong.
+        error: ValidationError,
+    },
+}
+
+fn shown(bytes: &[u8]) -> String {
+    let mut s = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned();
+    if bytes.len() > 64 {
+        s.push_str("...");
+    }
+    s
+}
+
+fn number(command: &'static str, what: &'static str, bytes: &[u8]) -> Result<i64, RequestError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or_else(|| RequestError::NotANumber {
+            command,
+            what,
+            value: shown(bytes),
+        })
+}
+
+fn id(command: &'static str, bytes: &[u8]) -> Result<u64, RequestError> {
+    let n = number(command, "id", bytes)?;
+    u64::try_from(n).map_err(|_| RequestError::Invalid {
+        command,
+        error: ValidationError::ZeroId,
+    })
+}
+
+fn text(command: &'static str, parts: &[&[u8]]) -> Result<String, RequestError> {
+    let joined = parts.join(&b' ');
+    String::from_utf8(joined).map_err(|e| RequestError::Invalid {
+        command,
+        error: ValidationError::InvalidUtf8 {
+            valid_up_to: e.utf8_error().valid_up_to(),
+        },
+    })
+}
+
+fn invalid(command: &'static str) -> impl Fn(ValidationError) -> RequestError {
+    move |error| RequestError::Invalid { command, error }
+}
+
+/// Parse a request's arguments (`None` for an empty request).
+///
+/// # Errors
+///
+/// A [`RequestError`] naming the command and the problem.
+pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
+    let Some((name, rest)) = args.split_first() else {
+        return Ok(None);
+    };
+    let upper = name.to_ascii_uppercase();
+    let arity = |command, usage, ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(RequestError::Arity { command, usage })
+        }
+    };
+    let request = match upper.as_slice() {
+        b"PING" => {
+            arity("PING", "PING [message]", rest.len() <= 1)?;
+            Request::Ping(rest.first().map(|m| m.to_vec()))
+        }
+        b"ADD" => {
+            const C: &str = "ADD";
+            arity(C, "ADD id price stock name...", rest.len() >= 4)?;
+            let product = id(C, rest[0])?;
+            let price = number(C, "price", rest[1])?;
+            let stock = number(C, "stock", rest[2])?;
+            let name = text(C, &rest[3..])?;
+            Request::Shop(Command::add(product, &name, price, stock).map_err(invalid(C))?)
+        }
+        b"UPDATE" => {
+            const C: &str = "UPDATE";
+            const USAGE: &str = "UPDATE id [PRICE p] [STOCK s] [NAME n]";
+            arity(C, USAGE, rest.len() >= 3 && rest.len() % 2 == 1)?;
+            let product = id(C, rest[0])?;
+            let (mut price, mut stock, mut name) = (None, None, None);
+            for pair in rest[1..].chunks(2) {
+                let (key, value) = (pair[0].to_ascii_uppercase(), pair[1]);
+                let duplicate = match key.as_slice() {
+                    b"PRICE" => price.replace(number(C, "price", value)?).is_some(),
+                    b"STOCK" => stock.replace(number(C, "stock", value)?).is_some(),
+                    b"NAME" => name.replace(text(C, &[value])?).is_some(),
+                    _ => true,
+                };
+                if duplicate {
+                    return Err(RequestError::Syntax {
+                        command: C,
+                        value: shown(pair[0]),
+                    });
+                }
+            }
+            Request::Shop(
+                Command::update(product, price, stock, name.as_deref()).map_err(invalid(C))?,
+            )
+        }
+        b"DEL" => {
+            arity("DEL", "DEL id", rest.len() == 1)?;
+            Request::Shop(Command::delete(id("DEL", rest[0])?).map_err(invalid("DEL"))?)
+        }
+        b"GET" => {
+            arity("GET", "GET id", rest.len() == 1)?;
+            Request::Shop(Command::get(id("GET", rest[0])?).map_err(invalid("GET"))?)
+        }
+        b"LIST" => {
+            const C: &str = "LIST";
+            arity(C, "LIST offset count", rest.len() == 2)?;
+            let offset = number(C, "offset", rest[0])?;
+            let count = number(C, "count", rest[1])?;
+            let offset = u64::try_from(offset).map_err(|_| {
+                invalid(C)(ValidationError::OffsetOutOfRange {
+                    offset: 0,
+                    max: u64::from(u32::MAX),
+                })
+            })?;
+            let count = u64::try_from(count).unwrap_or(0);
+            Request::Shop(Command::list(offset, count).map_err(invalid(C))?)
+        }
+        b"SEARCH" => {
+            const C: &str = "SEARCH";
+            arity(C, "SEARCH words... [LIMIT n]", !rest.is_empty())?;
+            let (words, limit) = match rest {
+                [words @ .., key, n] if !words.is_empty() && key.eq_ignore_ascii_case(b"LIMIT") => {
+                    (words, number(C, "limit", n)?)
+                }
+                words => (words, 10.min(i64::from(MAX_SEARCH_LIMIT))),
+            };
+            let query = text(C, words)?;
+            let limit = u64::try_from(limit).unwrap_or(0);
+            Request::Shop(Command::search(&query, limit).map_err(invalid(C))?)
+        }
+        b"COUNT" => {
+            arity("COUNT", "COUNT", rest.is_empty())?;
+            Request::Shop(Command::Count)
+        }
+        b"INFO" => Request::Info,
+        b"QUIT" => Request::Quit,
+        b"HELLO" => Request::Hello {
+            version: match rest.first() {
+                Some(v) => Some(number("HELLO", "protocol version", v)?),
+                None => None,
+            },
+        },
+        b"COMMAND" => Request::CommandInfo,
+        _ => return Err(RequestError::Unknown(shown(name))),
+    };
+    Ok(Some(request))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Option<Request>, RequestError> {
+        let words: Vec<&[u8]> = line
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::as_bytes)
+            .collect();
+        parse_request(&words)
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(
+            parse("add 7 1999 3 Blue Cotton Shirt").unwrap(),
+            Some(Request::Shop(
+                Command::add(7, "Blue Cotton Shirt", 1999, 3).unwrap()
+            ))
+        );
+        assert_eq!(
+            parse("UPDATE 7 stock 0 PRICE 5").unwrap(),
+            Some(Request::Shop(
+                Command::update(7, Some(5), Some(0), None).unwrap()
+            ))
+        );
+        assert_eq!(
+            parse_request(&[b"UPDATE", b"7", b"NAME", b"Red Scarf"]).unwrap(),
+            Some(Request::Shop(
+                Command::update(7, None, None, Some("Red Scarf")).unwrap()
+            ))
+        );
+        assert_eq!(
+            parse("DEL 3").unwrap(),
+            Some(Request::Shop(Command::delete(3).unwrap()))
+        );
+        assert_eq!(
+            parse("LIST 0 20").unwrap(),
+            Some(Request::Shop(Command::list(0, 20).unwrap()))
+        );
+        assert_eq!(
+            parse("SEARCH blue sh LIMIT 5").unwrap(),
+            Some(Request::Shop(Command::search("blue sh", 5).unwrap()))
+        );
+        assert_eq!(
+            parse("search limit").unwrap(),
+            Some(Request::Shop(Command::search("limit", 10).unwrap())),
+            "a lone LIMIT is a word"
+        );
+        assert_eq!(parse("COUNT").unwrap(), Some(Request::Shop(Command::Count)));
+        assert_eq!(
+            parse("hello 3").unwrap(),
+            Some(Request::Hello { version: Some(3) })
+        );
+        assert_eq!(parse("COMMAND DOCS").unwrap(), Some(Request::CommandInfo));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = |l: &str| parse(l).unwrap_err().to_string();
+        assert_eq!(e("FROB 1"), "unknown command 'FROB'");
+        assert_eq!(
+            e("GET"),
+            "wrong number of arguments for 'GET' (usage: GET id)"
+        );
+        assert_eq!(e("GET x"), "GET: id is not an integer: 'x'");
+        assert_eq!(e("GET 0"), "GET: product id 0 is reserved; ids start at 1");
+        assert_eq!(e("GET -4"), "GET: product id 0 is reserved; ids start at 1");
+        assert_eq!(e("ADD 1 -5 1 Mug"), "ADD: price -5 is negative");
+        assert_eq!(e("ADD 1 5 -1 Mug"), "ADD: stock -1 is negative");
+        assert_eq!(
+            e("UPDATE 1 PRICE 2 PRICE 3"),
+            "UPDATE: unexpected argument 'PRICE'"
+        );
+        assert_eq!(e("UPDATE 1 COLOR 2"), "UPDATE: unexpected argument 'COLOR'");
+        assert_eq!(
+            e("LIST 0 5000"),
+            "LIST: limit 5000 is out of range 1..=1000"
+        );
+        assert_eq!(
+            e("SEARCH -- LIMIT 5"),
+            "SEARCH: search query has no words (letters or digits)"
+        );
+        assert_eq!(
+            e("SEARCH a LIMIT 500"),
+            "SEARCH: limit 500 is out of range 1..=100"
+        );
+        assert_eq!(
+            e("GET 99999999999999999999"),
+            "GET: id is not an integer: '99999999999999999999'"
+        );
+        let bad_utf8 = parse_request(&[b"ADD", b"1", b"1", b"1", b"caf\xe9"]).unwrap_err();
+        assert!(matches!(
+            bad_utf8,
+            RequestError::Invalid {
+                error: ValidationError::InvalidUtf8 { valid_up_to: 3 },
+                ..
+            }
+        ));
+        let long = "x".repeat(65);
+        assert!(e(&format!("ADD 1 1 1 {long}")).contains("65 bytes"));
+    }
+}
