@@ -604,3 +604,26 @@ fn a_client_outliving_its_shop_gets_closed() {
     assert!(matches!(c.try_clone(), Err(ShopError::Closed)));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn unusable_configuration_is_a_typed_error() {
+    let dir = tempdir("config");
+    assert!(matches!(
+        Shop::open(config(&dir).ring_capacity(1000)),
+        Err(ShopError::Build(_))
+    ));
+    assert!(matches!(
+        Shop::open(config(&dir).segment_size(1000)),
+        Err(ShopError::Journal(JournalError::Config { .. }))
+    ));
+    assert!(matches!(
+        Shop::open(config(&dir).max_in_flight(0)),
+        Err(ShopError::Config {
+            what: "max_in_flight",
+            ..
+        })
+    ));
+    // Nothing half-open is left behind: a good configuration still opens.
+    Shop::open(config(&dir)).unwrap().close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
