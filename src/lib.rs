@@ -75,6 +75,7 @@
 #![deny(unsafe_code, missing_docs, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
+mod clock;
 mod config;
 mod engine;
 mod error;

@@ -1,8 +1,8 @@
 //! [`Client`]: a handle that sends commands into the shop's ring and
 //! receives their replies, blocking or pipelined.
 
-use super::clock;
 use super::registry::{Delivery, Registry};
+use crate::clock;
 use crate::shop::{Command, Completion, Product, ProductEvent, Reply, SearchHit, ShopError};
 use crate::{ClaimError, MultiProducer};
 use crossbeam_channel::Receiver;

@@ -5,7 +5,6 @@
 
 mod catalog_stage;
 mod client;
-mod clock;
 mod config;
 mod journal_stage;
 mod outcome;

@@ -72,7 +72,8 @@ impl EventHandler<ProductEvent> for Responder {
             self.catalog.take(sequence)
         };
         let id = event.client();
-        if !self.clients.contains_key(&id) {
+        let mut out = self.clients.get_mut(&id);
+        if out.is_none() {
             // A client registers before it publishes, so its registration
             // is in the channel by now (or it is gone).
             for (new_id, tx) in self.registrations.try_iter() {
@@ -84,8 +85,9 @@ impl EventHandler<ProductEvent> for Responder {
                     },
                 );
             }
+            out = self.clients.get_mut(&id);
         }
-        if let Some(out) = self.clients.get_mut(&id) {
+        if let Some(out) = out {
             if out.pending.is_empty() {
                 self.touched.push(id);
             }

@@ -4,7 +4,7 @@
 //! path); they are handed over when the stage shuts down and come back in
 //! [`CloseReport`](super::CloseReport).
 
-use super::clock;
+use crate::clock;
 use crate::shop::ProductEvent;
 use hdrhistogram::Histogram;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -3,7 +3,7 @@
 
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// An event the harness can send: plain data carrying a value (summed into
@@ -71,8 +71,7 @@ impl BenchEvent for Event64 {
 /// `Instant`, consistent across cores; about 25 ns per read here).
 #[inline(always)]
 pub fn now_ns() -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    crate::clock::now_ns()
 }
 
 /// A latency histogram from 1 ns to 100 s at 3 significant digits.

@@ -17,7 +17,9 @@ fn rate(v: Option<f64>) -> String {
     }
 }
 
-fn ns(v: u64) -> String {
+/// A duration in ns, in the unit that reads best (`850 ns`, `12.3 us`,
+/// `4.56 ms`).
+pub fn ns(v: u64) -> String {
     if v >= 1_000_000 {
         format!("{:.2} ms", v as f64 / 1e6)
     } else if v >= 10_000 {

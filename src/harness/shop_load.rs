@@ -2,6 +2,7 @@
 //! client threads sending a mix of commands, timing each round trip.
 //! Shared by the demo (`cargo run --release`) and the `shop` scenario.
 
+use crate::harness::event::new_histogram;
 use crate::shop::{Client, Command, Reply, ShopError};
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
@@ -232,10 +233,7 @@ pub struct ClientStats {
 impl ClientStats {
     fn new() -> Self {
         Self {
-            latency: KINDS
-                .iter()
-                .map(|_| Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"))
-                .collect(),
+            latency: KINDS.iter().map(|_| new_histogram()).collect(),
             completed: 0,
             rejected: 0,
         }
@@ -367,7 +365,7 @@ pub fn run_client(
 /// Time `n` blocking searches on an otherwise idle shop (ns per query).
 pub fn time_searches(client: &mut Client, n: u64, seed: u64) -> Result<Histogram<u64>, ShopError> {
     let mut rng = Rng::new(seed);
-    let mut h = Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
+    let mut h = new_histogram();
     for _ in 0..n {
         let q = search_query(&mut rng);
         let t = Instant::now();

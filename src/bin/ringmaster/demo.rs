@@ -3,6 +3,7 @@
 //! close, reopen and check that the state came back identical.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use ringmaster::harness::report::ns;
 use ringmaster::harness::shop_load::{self, ClientStats, Mix, KINDS};
 use ringmaster::journal::Durability;
 use ringmaster::shop::{Shop, ShopConfig};
@@ -42,16 +43,6 @@ fn prepare(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         b"created by `ringmaster demo`; safe to delete\n",
     )?;
     Ok(())
-}
-
-fn us(ns: u64) -> String {
-    if ns >= 10_000_000 {
-        format!("{:.0} ms", ns as f64 / 1e6)
-    } else if ns >= 10_000 {
-        format!("{:.0} us", ns as f64 / 1e3)
-    } else {
-        format!("{:.1} us", ns as f64 / 1e3)
-    }
 }
 
 pub(crate) fn run(o: DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
@@ -185,19 +176,19 @@ pub(crate) fn run(o: DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
             "      {:<8} {:>9} {:>9} {:>9} {:>9} {:>9}",
             kind,
             h.len(),
-            us(h.value_at_quantile(0.5)),
-            us(h.value_at_quantile(0.99)),
-            us(h.value_at_quantile(0.999)),
-            us(h.max())
+            ns(h.value_at_quantile(0.5)),
+            ns(h.value_at_quantile(0.99)),
+            ns(h.value_at_quantile(0.999)),
+            ns(h.max())
         );
     }
     let mut probe = shop.client()?;
     let searches = shop_load::time_searches(&mut probe, 2000, 7)?;
     println!(
         "      search on an idle shop, one at a time: p50 {}  p99 {}  max {}",
-        us(searches.value_at_quantile(0.5)),
-        us(searches.value_at_quantile(0.99)),
-        us(searches.max())
+        ns(searches.value_at_quantile(0.5)),
+        ns(searches.value_at_quantile(0.99)),
+        ns(searches.max())
     );
     let products = probe.count()?;
     drop(probe);
@@ -217,10 +208,10 @@ pub(crate) fn run(o: DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
             "      {:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11.1}",
             st.name,
             h.len(),
-            us(h.value_at_quantile(0.5)),
-            us(h.value_at_quantile(0.99)),
-            us(h.value_at_quantile(0.999)),
-            us(h.max()),
+            ns(h.value_at_quantile(0.5)),
+            ns(h.value_at_quantile(0.99)),
+            ns(h.value_at_quantile(0.999)),
+            ns(h.max()),
             st.batch_sizes.mean()
         );
     }

@@ -6,13 +6,12 @@
 //! commands and committing the journal per command before replying (the
 //! same guarantee: a reply means the write is as durable as asked).
 
-use crate::harness::event::now_ns;
+use crate::harness::event::{new_histogram, now_ns};
 use crate::harness::params::{Outcome, Params};
 use crate::harness::shop_load::{self, Mix, Rng};
 use crate::journal::{Durability, JournalConfig, JournalWriter};
 use crate::shop::{Catalog, Command, ProductEvent, Reply, SearchIndex, Shop, ShopConfig};
 use crate::WaitStrategy;
-use hdrhistogram::Histogram;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
@@ -249,10 +248,6 @@ fn queries(n: u64) -> Vec<String> {
     (0..n).map(|_| shop_load::search_query(&mut rng)).collect()
 }
 
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
-}
-
 /// Search round trips through the shop, one at a time (the ingress path).
 pub fn search_shop(p: &Params) -> Result<Outcome, String> {
     let n = p.events.min(MAX_QUERIES);
@@ -267,7 +262,7 @@ pub fn search_shop(p: &Params) -> Result<Outcome, String> {
     let shop = Shop::open(config).map_err(e)?;
     let mut client = shop.client().map_err(e)?;
     shop_load::load_catalog(&mut client, PRODUCTS, 42, |_| {}).map_err(e)?;
-    let mut h = histogram();
+    let mut h = new_histogram();
     let (mut checksum, start) = (0u64, now_ns());
     for (i, q) in qs.iter().enumerate() {
         let t = now_ns();
@@ -302,7 +297,7 @@ pub fn search_direct(p: &Params) -> Result<Outcome, String> {
             .map_err(|e| e.to_string())?;
         index.apply(&c);
     }
-    let mut h = histogram();
+    let mut h = new_histogram();
     let (mut checksum, start) = (0u64, now_ns());
     for (i, q) in qs.iter().enumerate() {
         let t = now_ns();

@@ -1,8 +1,8 @@
-//! The shop's clock: monotonic nanoseconds since the first read in this
+//! The process's clock: monotonic nanoseconds since the first read in this
 //! process (`Instant`, so `CLOCK_MONOTONIC` through the vDSO: consistent
 //! across cores, not across processes). About 20-25 ns per read on this
-//! machine; the shop reads it once per client batch and once per stage
-//! batch, never per event.
+//! machine. The shop reads it once per client batch and once per stage
+//! batch, never per event; the benchmark harness times its runs with it.
 
 use std::sync::OnceLock;
 use std::time::Instant;
