@@ -273,8 +273,8 @@ impl SearchIndex {
 /// Where every posting involved has a bitmap, the ids they all cover are
 /// found by AND-ing (and OR-ing, for `any`) bitmap words, 64 ids per step.
 /// Above that, the shortest required list drives and each candidate is
-/// tested against the others (a bit test, or a forward-galloping search
-/// that resumes where the last one ended). Both stop at `limit`.
+/// tested against the others (a bit test, or a B-tree lookup). Both stop
+/// at `limit`.
 fn intersect(required: &[&Posting], any: &[&Posting], limit: usize, out: &mut Vec<u64>) {
     let words = required
         .iter()
@@ -299,20 +299,13 @@ fn intersect(required: &[&Posting], any: &[&Posting], limit: usize, out: &mut Ve
     let Some(driver) = required.iter().min_by_key(|p| p.len()) else {
         return;
     };
-    let mut cursors = vec![0usize; required.len() + any.len()];
-    let (req_cursors, any_cursors) = cursors.split_at_mut(required.len());
     'ids: for id in driver.iter_from(boundary) {
-        for (p, c) in required.iter().zip(req_cursors.iter_mut()) {
-            if !std::ptr::eq(*p, *driver) && !p.contains_from(c, id) {
+        for p in required {
+            if !std::ptr::eq(*p, *driver) && !p.contains(id) {
                 continue 'ids;
             }
         }
-        if !any.is_empty()
-            && !any
-                .iter()
-                .zip(any_cursors.iter_mut())
-                .any(|(p, c)| p.contains_from(c, id))
-        {
+        if !any.is_empty() && !any.iter().any(|p| p.contains(id)) {
             continue;
         }
         out.push(id);
