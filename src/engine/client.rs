@@ -1,7 +1,7 @@
 //! [`Client`]: a handle that sends commands into the shop's ring and
 //! receives their replies, blocking or pipelined.
 
-use super::registry::{Delivery, Registry};
+use super::registry::{Delivery, Registry, Wake};
 use crate::clock;
 use crate::shop::{Command, Completion, Product, ProductEvent, Reply, SearchHit, ShopError};
 use crate::{ClaimError, MultiProducer};
@@ -78,7 +78,16 @@ impl Client {
         registry: Arc<Registry>,
         max_in_flight: u64,
     ) -> Result<Self, ShopError> {
-        let (id, replies) = registry.register().ok_or(ShopError::Closed)?;
+        Self::connect_with_wake(producer, registry, max_in_flight, None)
+    }
+
+    pub(crate) fn connect_with_wake(
+        producer: MultiProducer<ProductEvent>,
+        registry: Arc<Registry>,
+        max_in_flight: u64,
+        wake: Option<Wake>,
+    ) -> Result<Self, ShopError> {
+        let (id, replies) = registry.register(wake).ok_or(ShopError::Closed)?;
         Ok(Self {
             id,
             producer,

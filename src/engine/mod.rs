@@ -20,4 +20,5 @@ pub use client::Client;
 pub use config::ShopConfig;
 pub use recovery::OpenReport;
 pub use shop::{CloseReport, Shop};
+pub(crate) use stage_latency::LiveStages;
 pub use stage_latency::StageLatency;

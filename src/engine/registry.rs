@@ -10,19 +10,39 @@
 use crate::shop::Completion;
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// A batch of completions for one client.
 pub(crate) type Delivery = Vec<Completion>;
+
+/// Called by the responder after it delivered to a client.
+pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// What the responder learns about a new client.
+pub(crate) struct Registration {
+    pub(crate) id: u32,
+    pub(crate) tx: Sender<Delivery>,
+    pub(crate) wake: Option<Wake>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("id", &self.id)
+            .field("wake", &self.wake.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 /// Shared by the shop and its clients.
 #[derive(Debug)]
 pub(crate) struct Registry {
     next_id: AtomicU32,
-    tx: Sender<(u32, Sender<Delivery>)>,
+    tx: Sender<Registration>,
 }
 
 impl Registry {
-    pub(crate) fn new() -> (Self, Receiver<(u32, Sender<Delivery>)>) {
+    pub(crate) fn new() -> (Self, Receiver<Registration>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         (
             Self {
@@ -36,14 +56,14 @@ impl Registry {
 
     /// A fresh client id and the receiver of its replies; `None` when the
     /// responder is gone (the shop is closed).
-    pub(crate) fn register(&self) -> Option<(u32, Receiver<Delivery>)> {
+    pub(crate) fn register(&self, wake: Option<Wake>) -> Option<(u32, Receiver<Delivery>)> {
         // Relaxed: a unique-id counter; nothing is published through it.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if id == u32::MAX {
             return None;
         }
         let (tx, rx) = crossbeam_channel::unbounded();
-        self.tx.send((id, tx)).ok()?;
+        self.tx.send(Registration { id, tx, wake }).ok()?;
         Some((id, rx))
     }
 }

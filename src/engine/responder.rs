@@ -2,24 +2,33 @@
 //! index's outcomes and delivering each client's replies once per batch.
 
 use super::outcome::Inbox;
-use super::registry::Delivery;
+use super::registry::{Delivery, Registration, Wake};
 use super::stage_latency::StageRecorder;
 use crate::shop::{Completion, ProductEvent};
 use crate::EventHandler;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 
-#[derive(Debug)]
 struct ClientOutbox {
     tx: Sender<Delivery>,
     pending: Delivery,
+    wake: Option<Wake>,
+}
+
+impl std::fmt::Debug for ClientOutbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOutbox")
+            .field("pending", &self.pending.len())
+            .field("wake", &self.wake.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct Responder {
     catalog: Inbox,
     search: Inbox,
-    registrations: Receiver<(u32, Sender<Delivery>)>,
+    registrations: Receiver<Registration>,
     clients: HashMap<u32, ClientOutbox, foldhash::fast::RandomState>,
     /// Clients with pending completions in this batch.
     touched: Vec<u32>,
@@ -31,7 +40,7 @@ impl Responder {
     pub(crate) fn new(
         catalog: Inbox,
         search: Inbox,
-        registrations: Receiver<(u32, Sender<Delivery>)>,
+        registrations: Receiver<Registration>,
         latency: StageRecorder,
     ) -> Self {
         Self {
@@ -52,6 +61,8 @@ impl Responder {
                 if out.tx.send(batch).is_err() {
                     // The client was dropped: forget it.
                     self.clients.remove(&id);
+                } else if let Some(wake) = &out.wake {
+                    wake();
                 }
             }
         }
@@ -76,12 +87,18 @@ impl EventHandler<ProductEvent> for Responder {
         if out.is_none() {
             // A client registers before it publishes, so its registration
             // is in the channel by now (or it is gone).
-            for (new_id, tx) in self.registrations.try_iter() {
+            for Registration {
+                id: new_id,
+                tx,
+                wake,
+            } in self.registrations.try_iter()
+            {
                 self.clients.insert(
                     new_id,
                     ClientOutbox {
                         tx,
                         pending: Vec::new(),
+                        wake,
                     },
                 );
             }

@@ -10,11 +10,14 @@ use super::registry::Registry;
 use super::responder::Responder;
 use super::search_stage::SearchStage;
 use super::snapshotter::Snapshotter;
-use super::stage_latency::{LatencySink, StageLatency, StageRecorder};
+use super::stage_latency::{LiveStages, StageLatency, StageRecorder};
 use crate::journal::JournalError;
 use crate::shop::{ProductEvent, ShopError};
 use crate::{Graph, GraphBuilder, MultiProducer, PanicPolicy, RingConfig};
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// The shop's stages, in graph order.
+const STAGES: [&str; 4] = ["journal", "catalog", "search", "responder"];
 
 /// An open shop: a journal, a catalog, a search index and a responder as
 /// the stages of one consumer graph, fed by any number of [`Client`]s.
@@ -63,7 +66,7 @@ pub struct Shop {
     registry: Arc<Registry>,
     control: Mutex<Option<Client>>,
     snapshotter: Option<Snapshotter>,
-    latency: LatencySink,
+    latency: Arc<LiveStages>,
     report: OpenReport,
     config: ShopConfig,
 }
@@ -139,7 +142,7 @@ impl Shop {
             Vec::new()
         };
         let pin = |i: usize| (!cores.is_empty()).then(|| cores[i % cores.len()]);
-        let latency: LatencySink = Arc::new(Mutex::new(Vec::new()));
+        let latency = LiveStages::new(&STAGES);
         let recorder = |name| StageRecorder::new(name, Arc::clone(&latency));
         let mut journal = builder.handler(
             "journal",
@@ -216,6 +219,75 @@ impl Shop {
         )
     }
 
+    /// A client whose `wake` is called, on the responder's thread, each
+    /// time replies for it have been delivered (once per responder batch
+    /// with replies for it). For event loops that sleep in a poller: `wake`
+    /// typically sets a flag and nudges a `mio::Waker`. It must be cheap
+    /// and must not block.
+    ///
+    /// # Errors
+    ///
+    /// [`ShopError::Closed`] when the shop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("rm-doc-wake-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// use ringmaster::shop::{Command, Shop, ShopConfig};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// let shop = Shop::open(ShopConfig::new(&dir))?;
+    /// let wakes = Arc::new(AtomicU64::new(0));
+    /// let counter = Arc::clone(&wakes);
+    /// let mut client = shop.client_with_wake(move || {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    /// })?;
+    /// client.call(&Command::Count)?;
+    /// assert!(wakes.load(Ordering::Relaxed) >= 1);
+    /// # drop(client);
+    /// # shop.close()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn client_with_wake(
+        &self,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Client, ShopError> {
+        Client::connect_with_wake(
+            self.producer.clone(),
+            Arc::clone(&self.registry),
+            self.config.max_in_flight,
+            Some(Arc::new(wake)),
+        )
+    }
+
+    /// Every stage's latency and batch-size figures, cumulative since
+    /// open, taken while the stages run (each adds its figures about every
+    /// 50 ms, so the newest samples may not be in yet).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("rm-doc-live-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// use ringmaster::shop::{Shop, ShopConfig};
+    /// let shop = Shop::open(ShopConfig::new(&dir))?;
+    /// let names: Vec<_> = shop.stage_latency().iter().map(|s| s.name).collect();
+    /// assert_eq!(names, ["journal", "catalog", "search", "responder"]);
+    /// # shop.close()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stage_latency(&self) -> Vec<StageLatency> {
+        self.latency.snapshot()
+    }
+
+    /// The live figures themselves, for the network server's `INFO`.
+    pub(crate) fn live_stages(&self) -> Arc<LiveStages> {
+        Arc::clone(&self.latency)
+    }
+
     fn with_control<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, ShopError>,
@@ -286,10 +358,7 @@ impl Shop {
         let outcome = self.snapshotter.take().map(Snapshotter::finish);
         stopped?;
         let outcome = outcome.unwrap_or_default();
-        let mut stages =
-            std::mem::take(&mut *self.latency.lock().unwrap_or_else(PoisonError::into_inner));
-        let order = ["journal", "catalog", "search", "responder"];
-        stages.sort_by_key(|s| order.iter().position(|&n| n == s.name));
+        let stages = self.latency.snapshot();
         Ok(CloseReport {
             snapshots_written: outcome.written,
             newest_snapshot: outcome.newest,

@@ -1,8 +1,9 @@
 //! Per-stage latency of the shop: how long after a client published a
 //! command each stage had finished the batch holding it, and the sizes of
 //! the batches. Each stage owns its histograms (nothing shared on the hot
-//! path); they are handed over when the stage shuts down and come back in
-//! [`CloseReport`](super::CloseReport).
+//! path) and adds them to the shop's live figures about every 50 ms
+//! ([`Shop::stage_latency`](super::Shop::stage_latency), `INFO` over the
+//! network) and at shutdown ([`CloseReport`](super::CloseReport)).
 
 use crate::clock;
 use crate::shop::ProductEvent;
@@ -37,8 +38,65 @@ pub struct StageLatency {
     pub batch_sizes: Histogram<u64>,
 }
 
-/// Where stages leave their figures at shutdown.
-pub(crate) type LatencySink = Arc<Mutex<Vec<StageLatency>>>;
+/// Every stage's figures, cumulative since open, in graph order. Each
+/// stage records into its own histograms and adds them here about every
+/// [`PUBLISH_EVERY_NS`], taking the lock only if it is free (so a reader
+/// never stalls a stage), and for the last time at shutdown. Readers clone
+/// under the lock: a sample is counted once, in the interval it was added.
+#[derive(Debug)]
+pub(crate) struct LiveStages {
+    stages: Vec<Mutex<StageLatency>>,
+}
+
+/// How often (at most) a stage adds its figures to [`LiveStages`].
+pub(crate) const PUBLISH_EVERY_NS: u64 = 50_000_000;
+
+impl LiveStages {
+    /// One entry per name, in this order.
+    pub(crate) fn new(names: &[&'static str]) -> Arc<Self> {
+        Arc::new(Self {
+            stages: names
+                .iter()
+                .map(|&name| Mutex::new(StageLatency::empty(name)))
+                .collect(),
+        })
+    }
+
+    /// A copy of every stage's figures as last published.
+    pub(crate) fn snapshot(&self) -> Vec<StageLatency> {
+        self.stages
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .collect()
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.stages
+            .iter()
+            .position(|s| s.lock().unwrap_or_else(PoisonError::into_inner).name == name)
+    }
+}
+
+impl StageLatency {
+    fn empty(name: &'static str) -> Self {
+        Self {
+            name,
+            latency_ns: histogram(3_600_000_000_000),
+            batch_sizes: histogram(1 << 24),
+        }
+    }
+
+    fn add_from(&mut self, other: &Self) {
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.latency_ns.add(&other.latency_ns);
+        let _ = self.batch_sizes.add(&other.batch_sizes);
+    }
+
+    fn reset(&mut self) {
+        self.latency_ns.reset();
+        self.batch_sizes.reset();
+    }
+}
 
 fn histogram(max: u64) -> Histogram<u64> {
     // 3 significant digits; bounds are constants, so this cannot fail.
@@ -49,21 +107,23 @@ fn histogram(max: u64) -> Histogram<u64> {
 /// records them all against one clock read at the batch's end.
 #[derive(Debug)]
 pub(crate) struct StageRecorder {
-    figures: Option<StageLatency>,
+    /// Figures since the last publish to `live`.
+    interval: StageLatency,
     stamps: Vec<u64>,
-    sink: LatencySink,
+    live: Arc<LiveStages>,
+    index: usize,
+    last_publish_ns: u64,
 }
 
 impl StageRecorder {
-    pub(crate) fn new(name: &'static str, sink: LatencySink) -> Self {
+    pub(crate) fn new(name: &'static str, live: Arc<LiveStages>) -> Self {
+        let index = live.index_of(name).unwrap_or(0);
         Self {
-            figures: Some(StageLatency {
-                name,
-                latency_ns: histogram(3_600_000_000_000),
-                batch_sizes: histogram(1 << 24),
-            }),
+            interval: StageLatency::empty(name),
             stamps: Vec::with_capacity(1024),
-            sink,
+            live,
+            index,
+            last_publish_ns: clock::now_ns(),
         }
     }
 
@@ -78,27 +138,35 @@ impl StageRecorder {
 
     /// The batch is done: record its latencies and size.
     pub(crate) fn end_batch(&mut self, size: u64) {
-        let Some(f) = self.figures.as_mut() else {
-            return;
-        };
-        f.batch_sizes.saturating_record(size.max(1));
-        if self.stamps.is_empty() {
-            return;
-        }
+        self.interval.batch_sizes.saturating_record(size.max(1));
         let now = clock::now_ns();
         for &t in &self.stamps {
-            f.latency_ns.saturating_record(now.saturating_sub(t).max(1));
+            self.interval
+                .latency_ns
+                .saturating_record(now.saturating_sub(t).max(1));
         }
         self.stamps.clear();
+        if now.saturating_sub(self.last_publish_ns) >= PUBLISH_EVERY_NS {
+            if let Some(stage) = self.live.stages.get(self.index) {
+                // try_lock: a reader cloning the figures must never stall
+                // the stage; the interval is kept and added next time.
+                if let Ok(mut shared) = stage.try_lock() {
+                    shared.add_from(&self.interval);
+                    self.interval.reset();
+                    self.last_publish_ns = now;
+                }
+            }
+        }
     }
 
-    /// Hand the figures over (on the stage's shutdown).
+    /// Add what is left (on the stage's shutdown).
     pub(crate) fn finish(&mut self) {
-        if let Some(f) = self.figures.take() {
-            self.sink
+        if let Some(stage) = self.live.stages.get(self.index) {
+            stage
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(f);
+                .add_from(&self.interval);
+            self.interval.reset();
         }
     }
 }

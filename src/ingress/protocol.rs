@@ -294,6 +294,25 @@ fn decode_inline(
     Ok(Some(nl + 1))
 }
 
+/// Append `n` in decimal, without allocating.
+fn decimal(out: &mut Vec<u8>, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// RESP2 reply encoders, appending to a connection's output buffer.
 ///
 /// # Examples
@@ -334,14 +353,14 @@ impl Reply {
     /// `:n\r\n`.
     pub fn integer(out: &mut Vec<u8>, n: i64) {
         out.push(b':');
-        out.extend_from_slice(n.to_string().as_bytes());
+        decimal(out, n);
         out.extend_from_slice(b"\r\n");
     }
 
     /// `$len\r\nbytes\r\n`.
     pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
         out.push(b'$');
-        out.extend_from_slice(bytes.len().to_string().as_bytes());
+        decimal(out, bytes.len() as i64);
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(bytes);
         out.extend_from_slice(b"\r\n");
@@ -355,7 +374,7 @@ impl Reply {
     /// `*n\r\n`: an array of the `n` replies that follow.
     pub fn array(out: &mut Vec<u8>, n: usize) {
         out.push(b'*');
-        out.extend_from_slice(n.to_string().as_bytes());
+        decimal(out, n as i64);
         out.extend_from_slice(b"\r\n");
     }
 }

@@ -15,6 +15,8 @@
 //! | `INFO` | a bulk string of engine figures |
 //! | `QUIT` | `+OK`, then close |
 //! | `HELLO [2]`, `COMMAND ...` | what Redis clients expect on connect |
+//! | `CLIENT SETNAME/SETINFO ...`, `SELECT 0` | `+OK` |
+//! | `CONFIG GET ...` | an empty array |
 //!
 //! Command names and options are case-insensitive.
 
@@ -50,6 +52,12 @@ pub enum Request {
     },
     /// `COMMAND [...]` (clients probe it on connect).
     CommandInfo,
+    /// `CLIENT SETNAME|SETINFO ...` and `SELECT 0`: connection settings
+    /// that clients send on connect; acknowledged, nothing to do.
+    Acknowledge,
+    /// `CONFIG GET ...` (`redis-benchmark` asks on start): no settings are
+    /// exposed, so an empty array.
+    ConfigGet,
 }
 
 /// A request that is well framed but wrong: answered with `-ERR ...`, and
@@ -250,6 +258,37 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
             },
         },
         b"COMMAND" => Request::CommandInfo,
+        b"CLIENT" => {
+            const USAGE: &str = "CLIENT SETNAME|SETINFO ...";
+            arity("CLIENT", USAGE, !rest.is_empty())?;
+            if !(rest[0].eq_ignore_ascii_case(b"SETNAME")
+                || rest[0].eq_ignore_ascii_case(b"SETINFO"))
+            {
+                return Err(RequestError::Syntax {
+                    command: "CLIENT",
+                    value: shown(rest[0]),
+                });
+            }
+            Request::Acknowledge
+        }
+        b"SELECT" => {
+            arity("SELECT", "SELECT 0", rest.len() == 1)?;
+            if number("SELECT", "database", rest[0])? != 0 {
+                return Err(RequestError::Syntax {
+                    command: "SELECT",
+                    value: shown(rest[0]),
+                });
+            }
+            Request::Acknowledge
+        }
+        b"CONFIG" => {
+            arity(
+                "CONFIG",
+                "CONFIG GET parameter...",
+                rest.len() >= 2 && rest[0].eq_ignore_ascii_case(b"GET"),
+            )?;
+            Request::ConfigGet
+        }
         _ => return Err(RequestError::Unknown(shown(name))),
     };
     Ok(Some(request))

@@ -2,6 +2,7 @@
 //! benchmark harness that measures it against its peers.
 
 mod demo;
+mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -29,6 +30,9 @@ enum Command {
     Demo(DemoArgs),
     /// Benchmark ringmaster against its peers, side by side in one run.
     Bench(Box<BenchArgs>),
+    /// Serve the shop over TCP (RESP2, so redis-cli and Redis clients work)
+    /// until SIGINT or SIGTERM.
+    Serve(ServeArgs),
     /// Inspect a journal directory (never modifies it unless asked to repair).
     Journal {
         #[command(subcommand)]
@@ -125,6 +129,38 @@ impl From<DurabilityArg> for Durability {
 }
 
 #[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    addr: std::net::SocketAddr,
+    /// Data directory (journal and snapshots); created if missing.
+    #[arg(long, default_value = "ringmaster-data")]
+    data: PathBuf,
+    /// When a write is acknowledged: after the page cache (none), after a
+    /// background flush every --flush-ms (periodic), or after msync (sync).
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Sync)]
+    durability: DurabilityArg,
+    /// Interval of the periodic flush, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    flush_ms: u64,
+    /// Ring capacity (a power of two); also the most commands in flight.
+    #[arg(long, default_value_t = 16384)]
+    ring: u64,
+    /// How the engine's stages wait for work.
+    #[arg(long, value_enum, default_value_t = Wait::Blocking)]
+    wait: Wait,
+    /// Pin the engine's stages to cores.
+    #[arg(long)]
+    pin: bool,
+    /// Most open connections.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Close connections idle this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    idle_timeout: u64,
+}
+
+#[derive(clap::Args, Debug)]
 struct BenchArgs {
     /// Scenarios to run (default: all).
     #[arg(value_enum)]
@@ -213,6 +249,22 @@ fn main() -> ExitCode {
             window: a.window.max(1),
         }),
         Command::Bench(args) => bench(*args),
+        Command::Serve(a) => serve::run(serve::ServeOptions {
+            addr: a.addr,
+            data: a.data,
+            durability: match a.durability {
+                DurabilityArg::Periodic => {
+                    Durability::Periodic(std::time::Duration::from_millis(a.flush_ms.max(1)))
+                }
+                other => other.into(),
+            },
+            ring_capacity: a.ring,
+            wait: a.wait.into(),
+            pin: a.pin,
+            max_connections: a.max_connections.max(1),
+            idle_timeout: (a.idle_timeout > 0)
+                .then(|| std::time::Duration::from_secs(a.idle_timeout)),
+        }),
         Command::Journal { action } => journal(action),
     };
     match result {

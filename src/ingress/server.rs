@@ -1,0 +1,834 @@
+//! [`Server`]: the shop over TCP. One `mio` event loop thread accepts
+//! connections, reads and parses RESP2, publishes shop commands into the
+//! ring (one batch per loop turn) and writes replies back in request
+//! order per connection.
+//!
+//! # Reply path
+//!
+//! The server is one [`Client`] of the shop. Its commands are numbered in
+//! publish order and the engine answers a client in request order, so a
+//! FIFO of connection tokens (one per published command) says where each
+//! completion goes. The responder wakes the loop through a `mio::Waker`
+//! (at most one wake-up per batch of replies), so the loop sleeps in
+//! `epoll_wait` when idle. A write is acknowledged only once the journal
+//! stage has made it durable by the shop's policy, because the responder
+//! runs after the journal in the graph.
+//!
+//! # Backpressure and memory
+//!
+//! - Commands in flight are limited to a window no larger than the ring,
+//!   so publishing never waits for the ring; when the window is full the
+//!   server stops parsing (and so reading) until replies come back.
+//! - A connection stops being read while it owes `max_pending` engine
+//!   replies or holds `max_output` unwritten bytes; TCP then pushes back
+//!   on that client alone.
+//! - A request may hold at most `max_request` bytes while incomplete.
+//!
+//! So a connection holds at most about `max_request + max_output +
+//! max_pending` replies' worth of memory, whatever the client does.
+
+use super::connection::{Closing, Connection, ReadOutcome};
+use super::protocol::{decode_request, Limits, Reply as Resp};
+use super::request::{parse_request, Request};
+use super::shop_reply::encode_shop_reply;
+use crate::engine::LiveStages;
+use crate::shop::{Client, Command, Shop, ShopError};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_CONNECTION: usize = 2;
+
+/// Bytes read from one connection per turn of the loop (fairness).
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How the server listens and what it allows each client.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::ingress::ServerConfig;
+/// let config = ServerConfig::new("127.0.0.1:0".parse()?);
+/// assert_eq!(config.max_connections, 10_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen (default `127.0.0.1:7878`).
+    pub addr: SocketAddr,
+    /// Limits on one request's framing.
+    pub limits: Limits,
+    /// Most bytes an incomplete request may hold (default 1 MiB).
+    pub max_request: usize,
+    /// Open connections; more are refused with an error (default 10 000).
+    pub max_connections: usize,
+    /// Engine replies one connection may owe before it is no longer read
+    /// (default 1024).
+    pub max_pending: usize,
+    /// Unwritten reply bytes one connection may hold before it is no longer
+    /// read (default 1 MiB).
+    pub max_output: usize,
+    /// Commands in flight across all connections (default: the ring's
+    /// capacity, and never more).
+    pub window: Option<usize>,
+    /// Close connections idle this long with nothing owed (default none,
+    /// as Redis).
+    pub idle_timeout: Option<Duration>,
+    /// On shutdown, how long to keep writing owed replies to slow clients
+    /// (default 5 s).
+    pub shutdown_grace: Duration,
+}
+
+impl ServerConfig {
+    /// The defaults, listening on `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            limits: Limits::default(),
+            max_request: 1 << 20,
+            max_connections: 10_000,
+            max_pending: 1024,
+            max_output: 1 << 20,
+            window: None,
+            idle_timeout: None,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self::new(SocketAddr::from(([127, 0, 0, 1], 7878)))
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The event loop's poller failed.
+    #[error("{what}: {source}")]
+    Poll {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        source: io::Error,
+    },
+    /// The shop stopped under the server.
+    #[error(transparent)]
+    Shop(#[from] ShopError),
+}
+
+/// What the server did, returned when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServeReport {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections refused (over `max_connections`).
+    pub refused: u64,
+    /// Requests parsed (every command, including `PING` and bad ones).
+    pub requests: u64,
+    /// Shop commands published into the ring.
+    pub published: u64,
+    /// Requests answered with an error before reaching the ring.
+    pub bad_requests: u64,
+    /// Engine replies whose connection had gone (the commands took effect).
+    pub orphaned_replies: u64,
+    /// Connections still owed replies or bytes when the grace period ended.
+    pub abandoned: u64,
+}
+
+/// Stops a running [`Server`] from any thread.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl ServerHandle {
+    /// Ask the server to stop: it stops accepting and reading, writes the
+    /// replies of the commands in flight, then [`Server::run`] returns.
+    pub fn stop(&self) {
+        // Release: pairs with the Acquire load in the loop after its wake-up.
+        self.stop.store(true, Ordering::Release);
+        if let Err(e) = self.waker.wake() {
+            tracing::warn!(error = %e, "cannot wake the server to stop it");
+        }
+    }
+}
+
+/// Figures for `INFO` that do not change while serving.
+#[derive(Debug)]
+struct InfoSource {
+    live: Arc<LiveStages>,
+    engine: String,
+    started: Instant,
+}
+
+/// State the request parser updates, split from the connections so both
+/// can be borrowed at once.
+#[derive(Debug)]
+struct Intake {
+    batch: Vec<Command>,
+    /// Who each published command's reply goes to, in request order.
+    owed: VecDeque<Owed>,
+    args: Vec<Range<usize>>,
+    report: ServeReport,
+}
+
+/// A published command's reply, owed to a connection.
+#[derive(Debug, Clone, Copy)]
+struct Owed {
+    token: usize,
+    /// `DEL` answers "not found" with `:0`, the others with null.
+    delete: bool,
+}
+
+/// Why a connection's parsing stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    /// No complete request left in the buffer.
+    Incomplete,
+    /// This connection's limits (owed replies, unwritten output).
+    Paused,
+    /// The server's window is full.
+    Window,
+    /// The connection is closing.
+    Closing,
+}
+
+/// The shop's TCP server.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::ingress::{Server, ServerConfig};
+/// use ringmaster::shop::{Shop, ShopConfig};
+/// use std::io::{BufRead, BufReader, Write};
+///
+/// # let dir = std::env::temp_dir().join(format!("rm-doc-server-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let shop = Shop::open(ShopConfig::new(&dir))?;
+/// let server = Server::bind(&shop, ServerConfig::new("127.0.0.1:0".parse()?))?;
+/// let (addr, handle) = (server.local_addr(), server.handle());
+/// let running = std::thread::spawn(move || server.run());
+///
+/// let mut tcp = std::net::TcpStream::connect(addr)?;
+/// tcp.write_all(b"ADD 1 1250 3 Blue Mug\r\nCOUNT\r\n")?;
+/// let mut lines = BufReader::new(tcp).lines();
+/// let first: Vec<String> = (0..7).map(|_| lines.next().unwrap().unwrap()).collect();
+/// assert_eq!(first, ["*5", ":1", "$8", "Blue Mug", ":1250", ":3", ":1"]);
+/// assert_eq!(lines.next().unwrap()?, ":1");
+///
+/// handle.stop();
+/// let report = running.join().unwrap()?;
+/// assert_eq!(report.published, 2);
+/// shop.close()?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Server {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    local_addr: SocketAddr,
+    waker: Arc<Waker>,
+    replies_ready: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    client: Client,
+    info: InfoSource,
+    config: ServerConfig,
+    window: usize,
+    connections: HashMap<usize, Connection, foldhash::fast::RandomState>,
+    next_token: usize,
+    /// Connections with something to do this turn.
+    work: Vec<usize>,
+    /// Connections waiting for the window to open.
+    starved: Vec<usize>,
+    intake: Intake,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("connections", &self.connections.len())
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Listen on `config.addr` for `shop`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::Bind`] if the address is taken or not allowed,
+    /// [`ServerError::Poll`] if the poller cannot be made,
+    /// [`ServerError::Shop`] if the shop is closed.
+    pub fn bind(shop: &Shop, config: ServerConfig) -> Result<Self, ServerError> {
+        let poll = Poll::new().map_err(|source| ServerError::Poll {
+            what: "creating the poller",
+            source,
+        })?;
+        let mut listener = TcpListener::bind(config.addr).map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(|source| ServerError::Poll {
+                what: "registering the listener",
+                source,
+            })?;
+        let waker =
+            Arc::new(
+                Waker::new(poll.registry(), WAKER).map_err(|source| ServerError::Poll {
+                    what: "creating the waker",
+                    source,
+                })?,
+            );
+        let replies_ready = Arc::new(AtomicBool::new(false));
+        let client = {
+            let (waker, ready) = (Arc::clone(&waker), Arc::clone(&replies_ready));
+            shop.client_with_wake(move || {
+                // AcqRel: pairs with the loop's store(false) before it
+                // drains replies. Only the first delivery after that store
+                // pays for a wake-up; the loop drains everything anyway.
+                if !ready.swap(true, Ordering::AcqRel) {
+                    let _ = waker.wake();
+                }
+            })?
+        };
+        let ring = usize::try_from(shop.config().ring_capacity).unwrap_or(usize::MAX);
+        let window = config.window.unwrap_or(ring).clamp(1, ring);
+        let engine = format!(
+            "durability:{:?}\r\nring_capacity:{}\r\nwait_strategy:{:?}\r\ndata_dir:{}\r\n",
+            shop.config().durability,
+            ring,
+            shop.config().wait_strategy,
+            shop.config().data_dir().display(),
+        );
+        Ok(Self {
+            poll,
+            listener: Some(listener),
+            local_addr,
+            waker,
+            replies_ready,
+            stop: Arc::new(AtomicBool::new(false)),
+            client,
+            info: InfoSource {
+                live: shop.live_stages(),
+                engine,
+                started: Instant::now(),
+            },
+            config,
+            window,
+            connections: HashMap::default(),
+            next_token: FIRST_CONNECTION,
+            work: Vec::new(),
+            starved: Vec::new(),
+            intake: Intake {
+                batch: Vec::new(),
+                owed: VecDeque::new(),
+                args: Vec::new(),
+                report: ServeReport::default(),
+            },
+        })
+    }
+
+    /// The address it listens on (with the port chosen, for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that stops the server from another thread.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            stop: Arc::clone(&self.stop),
+            waker: Arc::clone(&self.waker),
+        }
+    }
+
+    /// Serve until [`ServerHandle::stop`]; then stop accepting and reading,
+    /// deliver the replies of every command in flight (writing for at most
+    /// `shutdown_grace` to clients that do not read), and return.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::Poll`] if the poller fails, [`ServerError::Shop`] if
+    /// the shop stops while serving.
+    pub fn run(mut self) -> Result<ServeReport, ServerError> {
+        let mut events = Events::with_capacity(1024);
+        let mut draining_since: Option<Instant> = None;
+        let mut last_idle_check = Instant::now();
+        loop {
+            let timeout = self.timeout(draining_since);
+            if let Err(source) = self.poll.poll(&mut events, timeout) {
+                if source.kind() != io::ErrorKind::Interrupted {
+                    return Err(ServerError::Poll {
+                        what: "waiting for events",
+                        source,
+                    });
+                }
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => {}
+                    Token(token) => {
+                        if let Some(c) = self.connections.get_mut(&token) {
+                            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                                c.readable = true;
+                            }
+                            enqueue(&mut self.work, c, token);
+                        }
+                    }
+                }
+            }
+            self.collect_replies()?;
+            // Acquire: pairs with the Release store in `ServerHandle::stop`.
+            if draining_since.is_none() && self.stop.load(Ordering::Acquire) {
+                draining_since = Some(now);
+                self.begin_shutdown();
+            }
+            self.serve(now, draining_since.is_some());
+            self.publish()?;
+            if let Some(since) = draining_since {
+                let waiting = !self.intake.owed.is_empty() || !self.connections.is_empty();
+                if !waiting {
+                    break;
+                }
+                if now.duration_since(since) >= self.config.shutdown_grace {
+                    self.intake.report.abandoned = self.connections.len() as u64;
+                    break;
+                }
+            }
+            if let Some(idle) = self.config.idle_timeout {
+                if now.duration_since(last_idle_check) >= Duration::from_millis(100) {
+                    last_idle_check = now;
+                    self.close_idle(now, idle);
+                }
+            }
+        }
+        // Owed replies of abandoned connections still arrive; wait for
+        // them so the client is quiet before the shop closes.
+        while !self.intake.owed.is_empty() {
+            match self.client.next_completion() {
+                Ok(Some(_)) => {
+                    self.intake.owed.pop_front();
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(self.intake.report)
+    }
+
+    fn timeout(&self, draining_since: Option<Instant>) -> Option<Duration> {
+        if !self.work.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let idle = self
+            .config
+            .idle_timeout
+            .map(|t| t.clamp(Duration::from_millis(100), Duration::from_secs(1)));
+        let grace = draining_since.map(|since| {
+            self.config
+                .shutdown_grace
+                .saturating_sub(since.elapsed())
+                .min(Duration::from_millis(50))
+        });
+        match (idle, grace) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        let Some(listener) = self.listener.as_ref() else {
+            return;
+        };
+        loop {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    if self.connections.len() >= self.config.max_connections {
+                        let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                        self.intake.report.refused += 1;
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let token = self.next_token;
+                    self.next_token += 1;
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        Token(token),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        tracing::warn!(error = %e, "cannot register a connection");
+                        continue;
+                    }
+                    self.intake.report.accepted += 1;
+                    let mut c = Connection::new(stream, now);
+                    enqueue(&mut self.work, &mut c, token);
+                    self.connections.insert(token, c);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving
+                    // the connections there are.
+                    tracing::warn!(error = %e, "accept failed");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Route every completion that arrived to its connection.
+    fn collect_replies(&mut self) -> Result<(), ServerError> {
+        // SeqCst: pairs with the responder's swap in the wake closure; a
+        // delivery after this store will wake the loop again.
+        self.replies_ready.store(false, Ordering::SeqCst);
+        let mut any = false;
+        while let Some(done) = self.client.try_completion() {
+            any = true;
+            let Some(Owed { token, delete }) = self.intake.owed.pop_front() else {
+                return Err(ServerError::Shop(ShopError::UnexpectedReply {
+                    request_id: done.request_id,
+                    reply: format!("{:?}", done.reply),
+                }));
+            };
+            match self.connections.get_mut(&token) {
+                Some(c) => {
+                    c.engine_replied(|out| encode_shop_reply(out, &done.reply, delete));
+                    enqueue(&mut self.work, c, token);
+                }
+                None => self.intake.report.orphaned_replies += 1,
+            }
+        }
+        if any {
+            for token in self.starved.drain(..) {
+                if let Some(c) = self.connections.get_mut(&token) {
+                    enqueue(&mut self.work, c, token);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn begin_shutdown(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        for (&token, c) in &mut self.connections {
+            c.closing.get_or_insert(Closing::Shutdown);
+            enqueue(&mut self.work, c, token);
+        }
+    }
+
+    fn close_idle(&mut self, now: Instant, idle: Duration) {
+        for (&token, c) in &mut self.connections {
+            if c.closing.is_none() && c.awaiting == 0 && now.duration_since(c.last_active) >= idle {
+                c.closing = Some(Closing::Idle);
+                enqueue(&mut self.work, c, token);
+            }
+        }
+    }
+
+    /// One turn for every connection with work: write, read and parse,
+    /// write again, close if done.
+    fn serve(&mut self, now: Instant, draining: bool) {
+        let work = std::mem::take(&mut self.work);
+        let in_flight = usize::try_from(self.client.in_flight()).unwrap_or(usize::MAX);
+        let mut window_left = self
+            .window
+            .saturating_sub(in_flight + self.intake.batch.len());
+        let connections = self.connections.len();
+        for token in work {
+            let Some(c) = self.connections.get_mut(&token) else {
+                continue;
+            };
+            c.queued = false;
+            let mut failed = c.write().is_err();
+            let mut stop = Stop::Incomplete;
+            if !failed && c.closing.is_none() && !draining {
+                let context = ParseContext {
+                    config: &self.config,
+                    info: &self.info,
+                    connections,
+                    in_flight,
+                };
+                stop = read_and_parse(c, token, &mut self.intake, &context, now, &mut window_left);
+                failed = c.write().is_err();
+            }
+            if failed || c.finished() {
+                if let Some(mut gone) = self.connections.remove(&token) {
+                    let _ = self.poll.registry().deregister(&mut gone.stream);
+                }
+                continue;
+            }
+            let requeue = match stop {
+                Stop::Window => {
+                    self.starved.push(token);
+                    false
+                }
+                Stop::Incomplete => c.readable && c.closing.is_none() && !draining,
+                // Output drained in this very turn: no writable event will
+                // come, so look again next turn.
+                Stop::Paused => {
+                    c.awaiting < self.config.max_pending && c.unwritten() < self.config.max_output
+                }
+                Stop::Closing => false,
+            };
+            if requeue {
+                enqueue(&mut self.work, c, token);
+            }
+        }
+    }
+
+    /// Publish this turn's commands as one batch.
+    fn publish(&mut self) -> Result<(), ServerError> {
+        if self.intake.batch.is_empty() {
+            return Ok(());
+        }
+        self.client.submit_batch(&self.intake.batch)?;
+        self.intake.report.published += self.intake.batch.len() as u64;
+        self.intake.batch.clear();
+        Ok(())
+    }
+}
+
+/// Put a connection on the work list once.
+fn enqueue(work: &mut Vec<usize>, c: &mut Connection, token: usize) {
+    if !c.queued {
+        c.queued = true;
+        work.push(token);
+    }
+}
+
+/// What parsing needs besides the connection and the intake.
+struct ParseContext<'a> {
+    config: &'a ServerConfig,
+    info: &'a InfoSource,
+    connections: usize,
+    in_flight: usize,
+}
+
+/// Parse every complete request in `c`'s buffer, reading more while the
+/// socket has bytes, until a limit says stop.
+fn read_and_parse(
+    c: &mut Connection,
+    token: usize,
+    intake: &mut Intake,
+    context: &ParseContext<'_>,
+    now: Instant,
+    window_left: &mut usize,
+) -> Stop {
+    let config = context.config;
+    let mut read = 0;
+    loop {
+        let stop = parse_buffered(c, token, intake, context, window_left);
+        if stop != Stop::Incomplete {
+            return stop;
+        }
+        if c.unparsed().len() > config.max_request {
+            let len = c.unparsed().len();
+            c.reply_now(|out| {
+                Resp::error(
+                    out,
+                    &format!(
+                        "ERR Protocol error: request over {len} bytes; the limit is {}",
+                        config.max_request
+                    ),
+                );
+            });
+            c.closing = Some(Closing::Framing);
+            intake.report.bad_requests += 1;
+            return Stop::Closing;
+        }
+        if !c.readable || read >= READ_CHUNK {
+            return Stop::Incomplete;
+        }
+        match c.read(READ_CHUNK) {
+            ReadOutcome::Data => {
+                read += READ_CHUNK;
+                c.last_active = now;
+            }
+            ReadOutcome::Drained => return Stop::Incomplete,
+            ReadOutcome::Closed => {
+                c.readable = false;
+                c.closing = Some(Closing::PeerClosed);
+                return Stop::Closing;
+            }
+        }
+    }
+}
+
+/// Most arguments looked at without allocating.
+const INLINE_ARGS: usize = 16;
+
+fn parse_buffered(
+    c: &mut Connection,
+    token: usize,
+    intake: &mut Intake,
+    context: &ParseContext<'_>,
+    window_left: &mut usize,
+) -> Stop {
+    let config = context.config;
+    loop {
+        if c.awaiting >= config.max_pending || c.unwritten() >= config.max_output {
+            return Stop::Paused;
+        }
+        if *window_left == 0 {
+            return Stop::Window;
+        }
+        let buf = c.unparsed();
+        let (used, request) = match decode_request(buf, &config.limits, &mut intake.args) {
+            Ok(None) => return Stop::Incomplete,
+            Ok(Some(used)) => {
+                let request = if intake.args.len() <= INLINE_ARGS {
+                    let mut words: [&[u8]; INLINE_ARGS] = [&[]; INLINE_ARGS];
+                    for (word, range) in words.iter_mut().zip(&intake.args) {
+                        *word = buf.get(range.clone()).unwrap_or_default();
+                    }
+                    parse_request(&words[..intake.args.len()])
+                } else {
+                    let words: Vec<&[u8]> = intake
+                        .args
+                        .iter()
+                        .map(|r| buf.get(r.clone()).unwrap_or_default())
+                        .collect();
+                    parse_request(&words)
+                };
+                (used, request)
+            }
+            Err(e) => {
+                c.parsed = c.filled;
+                c.reply_now(|out| Resp::error(out, &format!("ERR Protocol error: {e}")));
+                c.closing = Some(Closing::Framing);
+                intake.report.bad_requests += 1;
+                return Stop::Closing;
+            }
+        };
+        c.parsed += used;
+        let request = match request {
+            Ok(Some(request)) => request,
+            Ok(None) => continue,
+            Err(e) => {
+                intake.report.requests += 1;
+                intake.report.bad_requests += 1;
+                c.reply_now(|out| Resp::error(out, &format!("ERR {e}")));
+                continue;
+            }
+        };
+        intake.report.requests += 1;
+        match request {
+            Request::Shop(command) => {
+                let delete = matches!(command, Command::Delete { .. });
+                intake.batch.push(command);
+                intake.owed.push_back(Owed { token, delete });
+                c.owe_engine_reply();
+                *window_left -= 1;
+            }
+            Request::Ping(None) => c.reply_now(|out| Resp::simple(out, "PONG")),
+            Request::Ping(Some(message)) => c.reply_now(|out| Resp::bulk(out, &message)),
+            Request::Info => {
+                let text = info_text(context, &intake.report);
+                c.reply_now(|out| Resp::bulk(out, text.as_bytes()));
+            }
+            Request::Quit => {
+                c.reply_now(|out| Resp::simple(out, "OK"));
+                c.closing = Some(Closing::Quit);
+                return Stop::Closing;
+            }
+            Request::Hello { version } => match version {
+                None | Some(2) => c.reply_now(hello),
+                Some(_) => c.reply_now(|out| {
+                    Resp::error(out, "NOPROTO sorry, this protocol version is not supported");
+                }),
+            },
+            Request::CommandInfo | Request::ConfigGet => c.reply_now(|out| Resp::array(out, 0)),
+            Request::Acknowledge => c.reply_now(|out| Resp::simple(out, "OK")),
+        }
+    }
+}
+
+/// `HELLO`'s reply, as Redis gives it in RESP2: a flat array of pairs.
+fn hello(out: &mut Vec<u8>) {
+    Resp::array(out, 14);
+    Resp::bulk(out, b"server");
+    Resp::bulk(out, b"ringmaster");
+    Resp::bulk(out, b"version");
+    Resp::bulk(out, env!("CARGO_PKG_VERSION").as_bytes());
+    Resp::bulk(out, b"proto");
+    Resp::integer(out, 2);
+    Resp::bulk(out, b"id");
+    Resp::integer(out, 0);
+    Resp::bulk(out, b"mode");
+    Resp::bulk(out, b"standalone");
+    Resp::bulk(out, b"role");
+    Resp::bulk(out, b"master");
+    Resp::bulk(out, b"modules");
+    Resp::array(out, 0);
+}
+
+/// `INFO`'s text: `key:value` lines in sections, as Redis writes it.
+fn info_text(context: &ParseContext<'_>, report: &ServeReport) -> String {
+    let info = context.info;
+    let mut text = String::with_capacity(1024);
+    let _ = write!(
+        text,
+        "# Server\r\nringmaster_version:{}\r\nuptime_in_seconds:{}\r\n\r\n\
+         # Clients\r\nconnected_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\n\r\n\
+         # Stats\r\ntotal_commands_processed:{}\r\ncommands_published:{}\r\nbad_requests:{}\r\ncommands_in_flight:{}\r\n\r\n\
+         # Engine\r\n{}\r\n# Latency\r\n",
+        env!("CARGO_PKG_VERSION"),
+        info.started.elapsed().as_secs(),
+        context.connections,
+        report.accepted,
+        report.refused,
+        report.requests,
+        report.published,
+        report.bad_requests,
+        context.in_flight,
+        info.engine,
+    );
+    for stage in info.live.snapshot() {
+        let h = &stage.latency_ns;
+        let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let _ = write!(
+            text,
+            "stage_{}:count={},mean_batch={:.1},p50_us={:.1},p99_us={:.1},p999_us={:.1},max_us={:.1}\r\n",
+            stage.name,
+            h.len(),
+            stage.batch_sizes.mean(),
+            us(0.5),
+            us(0.99),
+            us(0.999),
+            h.max() as f64 / 1000.0,
+        );
+    }
+    text
+}
