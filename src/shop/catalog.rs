@@ -96,9 +96,11 @@ impl Catalog {
                 price_cents,
                 stock,
             } => {
-                if self.products.contains_key(&id) {
+                // One hash probe: the entry says whether the id is taken.
+                let std::collections::hash_map::Entry::Vacant(slot) = self.products.entry(id)
+                else {
                     return Some(Reply::Rejected(Rejection::AlreadyExists { id }));
-                }
+                };
                 let p = Product {
                     id,
                     name,
@@ -106,7 +108,7 @@ impl Catalog {
                     stock,
                     version: 1,
                 };
-                self.products.insert(id, p);
+                slot.insert(p);
                 self.order.insert(id);
                 self.digest = self.digest.wrapping_add(product_hash(&p));
                 Reply::Added(p)

@@ -16,6 +16,9 @@ pub(crate) struct OrderIndex {
     /// Sorted, non-empty blocks; every id of block i is below every id of
     /// block i + 1.
     blocks: Vec<Vec<u64>>,
+    /// `lasts[i]` is `blocks[i]`'s last id: the binary search runs over
+    /// this contiguous array, not through a pointer per probe.
+    lasts: Vec<u64>,
     len: usize,
 }
 
@@ -26,9 +29,7 @@ impl OrderIndex {
 
     /// The block that holds `id` or where it would go.
     fn block_for(&self, id: u64) -> usize {
-        let i = self
-            .blocks
-            .partition_point(|b| b.last().is_some_and(|&last| last < id));
+        let i = self.lasts.partition_point(|&last| last < id);
         i.min(self.blocks.len().saturating_sub(1))
     }
 
@@ -36,6 +37,7 @@ impl OrderIndex {
     pub(crate) fn insert(&mut self, id: u64) -> bool {
         if self.blocks.is_empty() {
             self.blocks.push(Vec::with_capacity(2 * BLOCK));
+            self.lasts.push(id);
         }
         let b = self.block_for(id);
         let block = &mut self.blocks[b];
@@ -43,10 +45,13 @@ impl OrderIndex {
             Ok(_) => return false,
             Err(pos) => block.insert(pos, id),
         }
+        self.lasts[b] = self.lasts[b].max(id);
         if block.len() >= 2 * BLOCK {
             let mut tail = Vec::with_capacity(2 * BLOCK);
             tail.extend_from_slice(&block[BLOCK..]);
             block.truncate(BLOCK);
+            self.lasts[b] = block[BLOCK - 1];
+            self.lasts.insert(b + 1, tail[tail.len() - 1]);
             self.blocks.insert(b + 1, tail);
         }
         self.len += 1;
@@ -65,11 +70,16 @@ impl OrderIndex {
         };
         block.remove(pos);
         let left = block.len();
+        if let Some(&last) = block.last() {
+            self.lasts[b] = last;
+        }
         self.len -= 1;
         if left == 0 {
             self.blocks.remove(b);
+            self.lasts.remove(b);
         } else if b + 1 < self.blocks.len() && left + self.blocks[b + 1].len() <= BLOCK {
             let next = self.blocks.remove(b + 1);
+            self.lasts.remove(b);
             self.blocks[b].extend_from_slice(&next);
         }
         true
@@ -116,6 +126,8 @@ mod tests {
                 }
                 prop_assert_eq!(index.len(), model.len());
             }
+            let lasts: Vec<u64> = index.blocks.iter().map(|b| b[b.len() - 1]).collect();
+            prop_assert_eq!(&index.lasts, &lasts);
             let got: Vec<u64> = index.page(offset, limit).collect();
             let want: Vec<u64> = model.iter().skip(offset).take(limit).copied().collect();
             prop_assert_eq!(got, want);
@@ -129,6 +141,8 @@ mod tests {
             assert!(index.insert(id));
         }
         assert!(index.blocks.len() > 10);
+        let lasts: Vec<u64> = index.blocks.iter().map(|b| b[b.len() - 1]).collect();
+        assert_eq!(index.lasts, lasts);
         assert_eq!(
             index.page(9_990, 100).collect::<Vec<_>>(),
             (9_991..=10_000).collect::<Vec<_>>()

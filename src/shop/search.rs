@@ -270,49 +270,55 @@ impl SearchIndex {
 /// Ids in every posting of `required` (not empty) and, unless `any` is
 /// empty, in at least one of `any`: up to `limit`, in id order.
 ///
-/// Where every posting involved has a bitmap, the ids they all cover are
-/// found by AND-ing (and OR-ing, for `any`) bitmap words, 64 ids per step.
-/// Above that, the shortest required list drives and each candidate is
-/// tested against the others (a bit test, or a B-tree lookup). Both stop
+/// In the words every posting's bitmap covers, ids are found by AND-ing
+/// (and OR-ing, for `any`) bitmap words, 64 ids per step. Below and above
+/// that range, the shortest required posting drives and each candidate is
+/// tested against the others (a bit test, or a B-tree lookup). All stop
 /// at `limit`.
 fn intersect(required: &[&Posting], any: &[&Posting], limit: usize, out: &mut Vec<u64>) {
-    let words = required
+    let Some(driver) = required.iter().min_by_key(|p| p.len()) else {
+        return;
+    };
+    let accept = |id: u64| {
+        required
+            .iter()
+            .all(|p| std::ptr::eq(*p, *driver) || p.contains(id))
+            && (any.is_empty() || any.iter().any(|p| p.contains(id)))
+    };
+    let common = required
         .iter()
         .chain(any)
-        .map(|p| p.words())
-        .min()
-        .unwrap_or(0);
-    for w in 0..words {
+        .map(|p| p.word_range())
+        .reduce(|a, b| a.start.max(b.start)..a.end.min(b.end))
+        .filter(|r| !r.is_empty());
+    let Some(words) = common else {
+        out.extend(driver.iter().filter(|&id| accept(id)).take(limit));
+        return;
+    };
+    let (lo, hi) = (words.start * 64, words.end * 64);
+    for id in driver.iter().take_while(|&id| id < lo) {
+        if accept(id) {
+            out.push(id);
+            if out.len() == limit {
+                return;
+            }
+        }
+    }
+    for w in words {
         let mut m = required.iter().fold(!0u64, |m, p| m & p.word(w));
         if m != 0 && !any.is_empty() {
             m &= any.iter().fold(0u64, |m, p| m | p.word(w));
         }
         while m != 0 {
-            out.push(w as u64 * 64 + u64::from(m.trailing_zeros()));
+            out.push(w * 64 + u64::from(m.trailing_zeros()));
             if out.len() == limit {
                 return;
             }
             m &= m - 1;
         }
     }
-    let boundary = words as u64 * 64;
-    let Some(driver) = required.iter().min_by_key(|p| p.len()) else {
-        return;
-    };
-    'ids: for id in driver.iter_from(boundary) {
-        for p in required {
-            if !std::ptr::eq(*p, *driver) && !p.contains(id) {
-                continue 'ids;
-            }
-        }
-        if !any.is_empty() && !any.iter().any(|p| p.contains(id)) {
-            continue;
-        }
-        out.push(id);
-        if out.len() == limit {
-            return;
-        }
-    }
+    let room = limit - out.len();
+    out.extend(driver.iter_from(hi).filter(|&id| accept(id)).take(room));
 }
 
 #[cfg(test)]

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# ringmaster serve against redis-server, in one run, both measured by
+# redis-benchmark over loopback with the same connections and pipeline depth.
+#
+#   benches/tcp_vs_redis.sh [requests-per-run] [repetitions]
+#
+# - redis-server: appendonly yes, appendfsync everysec, no RDB snapshots.
+# - ringmaster serve: --durability periodic --flush-ms 1000 (the same
+#   promise: a power loss loses about a second of acknowledged writes).
+# - write mix: SET product:<id> "<name>|<price>|<stock>"  vs  ADD <id> <price> <stock> <name>
+#   read mix:  GET product:<id>                           vs  GET <id>
+#   ids are random (-r), prefixed by the repetition so every write run
+#   writes new keys; reads go to the keys the first write run wrote.
+# - runs alternate between the two servers; the table shows each run and
+#   the median, and the ratio ringmaster / redis of the medians.
+#
+# Installs redis from Debian's packages if it is missing. Writes the table
+# to stdout and to docs/bench/tcp.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUESTS="${1:-1000000}"
+REPS="${2:-3}"
+CLIENTS=50
+PIPELINE=16
+KEYSPACE=1000000
+REDIS_PORT=6399
+RM_PORT=7879
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    echo "installing redis-server and redis-tools from Debian's packages" >&2
+    apt-get install -y redis-server redis-tools >/dev/null
+fi
+
+cargo build --release --quiet
+WORK="$(mktemp -d)"
+cleanup() {
+    [[ -n "${RM_PID:-}" ]] && kill -INT "$RM_PID" 2>/dev/null && wait "$RM_PID" 2>/dev/null
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/redis"
+redis-server --port "$REDIS_PORT" --appendonly yes --appendfsync everysec --save "" \
+    --dir "$WORK/redis" --daemonize yes --logfile "$WORK/redis.log"
+target/release/ringmaster serve --addr "127.0.0.1:$RM_PORT" --data "$WORK/ringmaster" \
+    --durability periodic --flush-ms 1000 2>"$WORK/ringmaster.log" &
+RM_PID=$!
+for _ in $(seq 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && redis-cli -p "$RM_PORT" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+# One redis-benchmark run: prints "rps p50_ms p99_ms".
+bench() {
+    local port="$1"
+    shift
+    redis-benchmark -p "$port" -c "$CLIENTS" -P "$PIPELINE" -n "$REQUESTS" -r "$KEYSPACE" --csv "$@" 2>/dev/null |
+        tail -1 | tr -d '"' | awk -F, '{ print $2, $5, $7 }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+declare -A RPS P50 P99
+run() { # name port args...
+    local name="$1"
+    shift
+    read -r rps p50 p99 < <(bench "$@")
+    RPS[$name]+="$rps "
+    P50[$name]+="$p50 "
+    P99[$name]+="$p99 "
+}
+
+for rep in $(seq "$REPS"); do
+    run redis-write "$REDIS_PORT" SET "product:${rep}__rand_int__" "Blue Mug|1250|3"
+    run ringmaster-write "$RM_PORT" ADD "${rep}__rand_int__" 1250 3 Blue Mug
+done
+for rep in $(seq "$REPS"); do
+    run redis-read "$REDIS_PORT" GET "product:1__rand_int__"
+    run ringmaster-read "$RM_PORT" GET "1__rand_int__"
+done
+
+{
+    echo "# tcp_vs_redis: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(redis-server --version | awk '{ print $3 }')"
+    echo "# $REQUESTS requests per run, $REPS runs each, -c $CLIENTS -P $PIPELINE -r $KEYSPACE"
+    printf '%-18s %-40s %12s %9s %9s\n' server runs-rps median-rps p50-ms p99-ms
+    for name in redis-write ringmaster-write redis-read ringmaster-read; do
+        printf '%-18s %-40s %12.0f %9.3f %9.3f\n' "$name" "${RPS[$name]}" \
+            "$(echo "${RPS[$name]}" | tr ' ' '\n' | grep . | median)" \
+            "$(echo "${P50[$name]}" | tr ' ' '\n' | grep . | median)" \
+            "$(echo "${P99[$name]}" | tr ' ' '\n' | grep . | median)"
+    done
+    for mix in write read; do
+        r=$(echo "${RPS[redis-$mix]}" | tr ' ' '\n' | grep . | median)
+        m=$(echo "${RPS[ringmaster-$mix]}" | tr ' ' '\n' | grep . | median)
+        awk -v m="$m" -v r="$r" -v mix="$mix" 'BEGIN { printf "ratio %s: ringmaster / redis = %.2f\n", mix, m / r }'
+    done
+} | tee docs/bench/tcp.txt
