@@ -1,0 +1,115 @@
+//! `ringmaster serve` as a process: SIGTERM with commands in flight
+//! answers them, flushes and exits 0; a restart serves the same state.
+#![cfg(feature = "cli")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Start the server on a free port; its address from its banner.
+fn serve(data: &Path, durability: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--ring",
+            "1024",
+            "--wait",
+            "yielding",
+        ])
+        .arg("--data")
+        .arg(data)
+        .args(["--durability", durability])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ringmaster serve");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).expect("banner") > 0,
+            "server exited early"
+        );
+        if let Some(rest) = line.split("serving the shop on ").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    // Keep draining stderr so the server never blocks on it.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = stderr.read_to_string(&mut sink);
+    });
+    (child, addr)
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+fn count(addr: &str) -> i64 {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.write_all(b"COUNT\r\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(tcp).read_line(&mut line).unwrap();
+    line.trim().trim_start_matches(':').parse().unwrap()
+}
+
+#[test]
+fn sigterm_answers_in_flight_commands_and_a_restart_serves_the_same_state() {
+    let data = std::env::temp_dir().join(format!("rm-serve-bin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let (child, addr) = serve(&data, "sync");
+
+    let tcp = TcpStream::connect(&addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut w = tcp.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for id in 1..=50_000u64 {
+            let line = format!("ADD {id} 100 1 Item number {id}\r\n");
+            if w.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    // Count acknowledgements (each product reply starts with "*5").
+    let mut r = BufReader::new(tcp);
+    let mut acknowledged = 0i64;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if line == "*5\r\n" {
+                    acknowledged += 1;
+                    if acknowledged == 1000 {
+                        signal(&child, "-TERM");
+                    }
+                }
+            }
+        }
+    }
+    let _ = writer.join();
+    let mut child = child;
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(acknowledged >= 1000);
+
+    let (mut again, addr) = serve(&data, "sync");
+    assert_eq!(
+        count(&addr),
+        acknowledged,
+        "every acknowledged add survived the restart"
+    );
+    signal(&again, "-INT");
+    assert!(again.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&data);
+}

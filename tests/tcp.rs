@@ -1,0 +1,716 @@
+//! The shop's TCP server over real sockets: pipelining, many connections,
+//! requests split at every byte, every kind of bad input, a client that
+//! does not read, shutdown with commands in flight, and the same through
+//! an independent client library (the `redis` crate).
+
+use ringmaster::ingress::{ServeReport, Server, ServerConfig, ServerHandle};
+use ringmaster::journal::Durability;
+use ringmaster::shop::{Shop, ShopConfig};
+use ringmaster::WaitStrategy;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+fn tempdir(tag: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "rm-tcp-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Small ring (the window) and yielding waits: tests run with threads >
+/// cores, and the window fills.
+fn shop_config(dir: &Path) -> ShopConfig {
+    ShopConfig::new(dir)
+        .durability(Durability::None)
+        .segment_size(1 << 20)
+        .ring_capacity(256)
+        .wait_strategy(WaitStrategy::Yielding)
+}
+
+struct Running {
+    shop: Option<Shop>,
+    addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<Result<ServeReport, ringmaster::ingress::ServerError>>>,
+    dir: PathBuf,
+}
+
+impl Running {
+    fn start(tag: &str, tune: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::start_in(tempdir(tag), tune)
+    }
+
+    fn start_in(dir: PathBuf, tune: impl FnOnce(&mut ServerConfig)) -> Self {
+        let shop = Shop::open(shop_config(&dir)).expect("open shop");
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+        tune(&mut config);
+        let server = Server::bind(&shop, config).expect("bind");
+        let (addr, handle) = (server.local_addr(), server.handle());
+        let thread = Some(std::thread::spawn(move || server.run()));
+        Self {
+            shop: Some(shop),
+            addr,
+            handle,
+            thread,
+            dir,
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).expect("connect");
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s
+    }
+
+    /// Stop the server and close the shop; the report and the data dir.
+    fn stop(mut self) -> (ServeReport, PathBuf) {
+        self.handle.stop();
+        let report = self.thread.take().unwrap().join().unwrap().expect("serve");
+        self.shop.take().unwrap().close().expect("close");
+        (report, self.dir.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.handle.stop();
+            let _ = t.join();
+        }
+        if let Some(shop) = self.shop.take() {
+            let _ = shop.close();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A RESP2 reply, as a test reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Resp {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Resp>),
+}
+
+fn read_reply(r: &mut impl BufRead) -> std::io::Result<Resp> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let line = line.trim_end_matches("\r\n");
+    let (kind, rest) = line.split_at(1);
+    Ok(match kind {
+        "+" => Resp::Simple(rest.into()),
+        "-" => Resp::Error(rest.into()),
+        ":" => Resp::Int(rest.parse().unwrap()),
+        "$" => {
+            let len: i64 = rest.parse().unwrap();
+            if len < 0 {
+                Resp::Bulk(None)
+            } else {
+                let mut buf = vec![0; len as usize + 2];
+                r.read_exact(&mut buf)?;
+                buf.truncate(len as usize);
+                Resp::Bulk(Some(buf))
+            }
+        }
+        "*" => {
+            let n: usize = rest.parse().unwrap();
+            Resp::Array((0..n).map(|_| read_reply(r)).collect::<Result<_, _>>()?)
+        }
+        other => panic!("not a RESP reply: {other:?}{rest}"),
+    })
+}
+
+fn product(id: i64, name: &str, price: i64, stock: i64, version: i64) -> Resp {
+    Resp::Array(vec![
+        Resp::Int(id),
+        Resp::Bulk(Some(name.as_bytes().to_vec())),
+        Resp::Int(price),
+        Resp::Int(stock),
+        Resp::Int(version),
+    ])
+}
+
+fn command(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+fn err_starts(reply: &Resp, prefix: &str) -> bool {
+    matches!(reply, Resp::Error(e) if e.starts_with(prefix))
+}
+
+#[test]
+fn every_command_has_its_documented_reply() {
+    let server = Running::start("shapes", |_| {});
+    let tcp = server.connect();
+    let mut w = tcp.try_clone().unwrap();
+    let mut r = BufReader::new(tcp);
+    let mut ask = |bytes: &[u8]| {
+        w.write_all(bytes).unwrap();
+        read_reply(&mut r).unwrap()
+    };
+    assert_eq!(ask(b"PING\r\n"), Resp::Simple("PONG".into()));
+    assert_eq!(
+        ask(&command(&["PING", "hi"])),
+        Resp::Bulk(Some(b"hi".to_vec()))
+    );
+    assert_eq!(
+        ask(b"ADD 7 1250 3 Blue   Mug\r\n"),
+        product(7, "Blue Mug", 1250, 3, 1)
+    );
+    assert_eq!(
+        ask(&command(&["ADD", "7", "1", "1", "Again"])),
+        Resp::Bulk(None)
+    );
+    assert_eq!(
+        ask(b"ADD 8 99 0 Red Mug\r\n"),
+        product(8, "Red Mug", 99, 0, 1)
+    );
+    assert_eq!(
+        ask(b"UPDATE 7 PRICE 1300 NAME Teal\r\n"),
+        product(7, "Teal", 1300, 3, 2)
+    );
+    assert_eq!(ask(b"UPDATE 9 STOCK 1\r\n"), Resp::Bulk(None));
+    assert_eq!(ask(b"GET 7\r\n"), product(7, "Teal", 1300, 3, 2));
+    assert_eq!(ask(b"GET 9\r\n"), Resp::Bulk(None));
+    assert_eq!(
+        ask(b"LIST 0 10\r\n"),
+        Resp::Array(vec![
+            product(7, "Teal", 1300, 3, 2),
+            product(8, "Red Mug", 99, 0, 1)
+        ])
+    );
+    assert_eq!(
+        ask(b"SEARCH mu LIMIT 5\r\n"),
+        Resp::Array(vec![Resp::Array(vec![
+            Resp::Int(8),
+            Resp::Bulk(Some(b"Red Mug".to_vec()))
+        ])])
+    );
+    assert_eq!(ask(b"COUNT\r\n"), Resp::Int(2));
+    assert_eq!(ask(b"DEL 8\r\n"), Resp::Int(1));
+    assert_eq!(ask(b"DEL 8\r\n"), Resp::Int(0));
+    assert_eq!(ask(b"COUNT\r\n"), Resp::Int(1));
+    assert!(matches!(ask(b"HELLO 2\r\n"), Resp::Array(a) if a.len() == 14));
+    assert!(err_starts(&ask(b"HELLO 3\r\n"), "NOPROTO"));
+    assert_eq!(ask(b"COMMAND DOCS\r\n"), Resp::Array(vec![]));
+    assert_eq!(ask(b"CLIENT SETNAME me\r\n"), Resp::Simple("OK".into()));
+    assert_eq!(ask(b"SELECT 0\r\n"), Resp::Simple("OK".into()));
+    assert_eq!(ask(b"CONFIG GET save\r\n"), Resp::Array(vec![]));
+    let Resp::Bulk(Some(info)) = ask(b"INFO\r\n") else {
+        panic!("INFO is a bulk string")
+    };
+    let info = String::from_utf8(info).unwrap();
+    for key in [
+        "connected_clients:1",
+        "stage_journal:",
+        "stage_responder:",
+        "durability:",
+    ] {
+        assert!(info.contains(key), "INFO lacks {key}:\n{info}");
+    }
+    assert_eq!(ask(b"QUIT\r\n"), Resp::Simple("OK".into()));
+    assert!(read_reply(&mut r).is_err(), "closed after QUIT");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let server = Running::start("pipeline", |_| {});
+    let tcp = server.connect();
+    let mut w = tcp.try_clone().unwrap();
+    let mut r = BufReader::new(tcp);
+    // More than the window (the ring, 256): the server must stop reading
+    // and resume, never reorder or drop.
+    let n = 3_000;
+    let mut all = Vec::new();
+    for id in 1..=n {
+        all.extend(command(&[
+            "ADD",
+            &id.to_string(),
+            "100",
+            "1",
+            &format!("Item {id}"),
+        ]));
+        if id % 3 == 0 {
+            all.extend_from_slice(b"PING\r\n");
+        }
+        if id % 7 == 0 {
+            all.extend_from_slice(b"FROB\r\n");
+        }
+        all.extend(command(&["GET", &id.to_string()]));
+    }
+    let writer = std::thread::spawn(move || w.write_all(&all).unwrap());
+    for id in 1..=n {
+        assert_eq!(
+            read_reply(&mut r).unwrap(),
+            product(id, &format!("Item {id}"), 100, 1, 1)
+        );
+        if id % 3 == 0 {
+            assert_eq!(read_reply(&mut r).unwrap(), Resp::Simple("PONG".into()));
+        }
+        if id % 7 == 0 {
+            assert!(err_starts(
+                &read_reply(&mut r).unwrap(),
+                "ERR unknown command 'FROB'"
+            ));
+        }
+        assert_eq!(
+            read_reply(&mut r).unwrap(),
+            product(id, &format!("Item {id}"), 100, 1, 1)
+        );
+    }
+    writer.join().unwrap();
+}
+
+#[test]
+fn many_concurrent_connections_each_get_their_own_replies() {
+    let server = Running::start("many", |_| {});
+    let threads: Vec<_> = (0..32i64)
+        .map(|t| {
+            let tcp = server.connect();
+            std::thread::spawn(move || {
+                let mut w = tcp.try_clone().unwrap();
+                let mut r = BufReader::new(tcp);
+                for k in 0..50i64 {
+                    let id = t * 1000 + k + 1;
+                    let mut batch = command(&[
+                        "ADD",
+                        &id.to_string(),
+                        &k.to_string(),
+                        "2",
+                        &format!("Conn {t} item {k}"),
+                    ]);
+                    batch.extend(command(&["UPDATE", &id.to_string(), "STOCK", "5"]));
+                    w.write_all(&batch).unwrap();
+                    let name = format!("Conn {t} item {k}");
+                    assert_eq!(read_reply(&mut r).unwrap(), product(id, &name, k, 2, 1));
+                    assert_eq!(read_reply(&mut r).unwrap(), product(id, &name, k, 5, 2));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let tcp = server.connect();
+    let mut w = tcp.try_clone().unwrap();
+    w.write_all(b"COUNT\r\n").unwrap();
+    assert_eq!(
+        read_reply(&mut BufReader::new(tcp)).unwrap(),
+        Resp::Int(32 * 50)
+    );
+    let (report, _) = server.stop();
+    assert_eq!(report.accepted, 33);
+}
+
+#[test]
+fn requests_split_at_every_byte_are_parsed_whole() {
+    let server = Running::start("split", |_| {});
+    let mut stream = command(&["ADD", "1", "500", "9", "Split Kettle"]);
+    stream.extend_from_slice(b"GET 1\r\n");
+    stream.extend(command(&["SEARCH", "split ke"]));
+    stream.extend_from_slice(b"COUNT\r\n");
+    for cut in 1..stream.len() {
+        let tcp = server.connect();
+        let mut w = tcp.try_clone().unwrap();
+        let mut r = BufReader::new(tcp);
+        w.write_all(&stream[..cut]).unwrap();
+        w.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        w.write_all(&stream[cut..]).unwrap();
+        let first = read_reply(&mut r).unwrap();
+        // The first connection adds; the others find the id taken.
+        assert!(
+            first == product(1, "Split Kettle", 500, 9, 1) || first == Resp::Bulk(None),
+            "cut {cut}: {first:?}"
+        );
+        assert_eq!(
+            read_reply(&mut r).unwrap(),
+            product(1, "Split Kettle", 500, 9, 1),
+            "cut {cut}"
+        );
+        assert_eq!(
+            read_reply(&mut r).unwrap(),
+            Resp::Array(vec![Resp::Array(vec![
+                Resp::Int(1),
+                Resp::Bulk(Some(b"Split Kettle".to_vec()))
+            ])]),
+            "cut {cut}"
+        );
+        assert_eq!(read_reply(&mut r).unwrap(), Resp::Int(1), "cut {cut}");
+    }
+}
+
+#[test]
+fn each_bad_request_gets_an_error_and_the_connection_stays_usable() {
+    let server = Running::start("bad", |_| {});
+    let tcp = server.connect();
+    let mut w = tcp.try_clone().unwrap();
+    let mut r = BufReader::new(tcp);
+    let cases: &[(&[u8], &str)] = &[
+        (b"FROB 1\r\n", "ERR unknown command 'FROB'"),
+        (b"GET\r\n", "ERR wrong number of arguments for 'GET'"),
+        (b"GET 1 2\r\n", "ERR wrong number of arguments for 'GET'"),
+        (
+            b"ADD 1 cheap 3 Mug\r\n",
+            "ERR ADD: price is not an integer: 'cheap'",
+        ),
+        (
+            b"ADD 1 99999999999999999999 3 Mug\r\n",
+            "ERR ADD: price is not an integer",
+        ),
+        (b"ADD 1 -5 3 Mug\r\n", "ERR ADD: price -5 is negative"),
+        (b"ADD 1 5 -3 Mug\r\n", "ERR ADD: stock -3 is negative"),
+        (b"GET 0\r\n", "ERR GET: product id 0 is reserved"),
+        (
+            b"UPDATE 1 COLOR red\r\n",
+            "ERR UPDATE: unexpected argument 'COLOR'",
+        ),
+        (
+            b"UPDATE 1 PRICE 1 PRICE 2\r\n",
+            "ERR UPDATE: unexpected argument 'PRICE'",
+        ),
+        (
+            b"LIST 0 5000\r\n",
+            "ERR LIST: limit 5000 is out of range 1..=1000",
+        ),
+        (b"LIST 0 0\r\n", "ERR LIST: limit 0 is out of range"),
+        (b"SEARCH --- \r\n", "ERR SEARCH: search query has no words"),
+        (
+            b"SEARCH mug LIMIT 1000\r\n",
+            "ERR SEARCH: limit 1000 is out of range",
+        ),
+        (
+            b"ADD 1 5 3 0123456789012345678901234567890123456789012345678901234567890123456789\r\n",
+            "ERR ADD: name is 70 bytes; the limit is 64",
+        ),
+        (
+            b"*5\r\n$3\r\nADD\r\n$1\r\n1\r\n$1\r\n5\r\n$1\r\n3\r\n$2\r\n\xff\xfe\r\n",
+            "ERR ADD: name is not valid UTF-8",
+        ),
+        (b"SELECT 3\r\n", "ERR SELECT: unexpected argument '3'"),
+    ];
+    for (request, expected) in cases {
+        w.write_all(request).unwrap();
+        let reply = read_reply(&mut r).unwrap();
+        assert!(
+            err_starts(&reply, expected),
+            "{:?}: {reply:?}",
+            String::from_utf8_lossy(request)
+        );
+        // Still usable.
+        w.write_all(b"PING\r\n").unwrap();
+        assert_eq!(read_reply(&mut r).unwrap(), Resp::Simple("PONG".into()));
+    }
+    assert_eq!(
+        {
+            w.write_all(b"COUNT\r\n").unwrap();
+            read_reply(&mut r).unwrap()
+        },
+        Resp::Int(0),
+        "no bad request changed anything"
+    );
+}
+
+#[test]
+fn framing_errors_get_an_error_then_a_close() {
+    let server = Running::start("framing", |c| c.max_request = 4096);
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"*1\r\n$999999\r\n",
+            "ERR Protocol error: bulk string of 999999 bytes",
+        ),
+        (
+            b"*5000\r\n",
+            "ERR Protocol error: request has 5000 arguments",
+        ),
+        (b"*1\r\n:12\r\n", "ERR Protocol error: expected '$'"),
+        (b"*1\r\n$2\r\nabcd\r\n", "ERR Protocol error"),
+        (b"*x\r\n", "ERR Protocol error"),
+    ];
+    for (request, expected) in cases {
+        let tcp = server.connect();
+        let mut w = tcp.try_clone().unwrap();
+        let mut r = BufReader::new(tcp);
+        w.write_all(b"PING\r\n").unwrap();
+        w.write_all(request).unwrap();
+        assert_eq!(read_reply(&mut r).unwrap(), Resp::Simple("PONG".into()));
+        let reply = read_reply(&mut r).unwrap();
+        assert!(
+            err_starts(&reply, expected),
+            "{:?}: {reply:?}",
+            String::from_utf8_lossy(request)
+        );
+        assert!(read_reply(&mut r).is_err(), "closed after a framing error");
+    }
+    // An incomplete request over the server's limit: refused, not buffered.
+    let tcp = server.connect();
+    let mut w = tcp.try_clone().unwrap();
+    let mut r = BufReader::new(tcp);
+    let mut big = b"*2\r\n$3\r\nGET\r\n$60000\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'1', 10_000));
+    let _ = w.write_all(&big);
+    assert!(err_starts(
+        &read_reply(&mut r).unwrap(),
+        "ERR Protocol error: request over"
+    ));
+}
+
+#[test]
+fn a_client_that_does_not_read_is_bounded_and_does_not_stall_others() {
+    let server = Running::start("slow", |c| {
+        c.max_output = 64 * 1024;
+        c.max_pending = 16;
+    });
+    {
+        let tcp = server.connect();
+        let mut w = tcp.try_clone().unwrap();
+        let mut r = BufReader::new(tcp);
+        let mut adds = Vec::new();
+        for id in 1..=1000 {
+            adds.extend(command(&[
+                "ADD",
+                &id.to_string(),
+                "1",
+                "1",
+                "A fairly long product name to fill",
+            ]));
+        }
+        w.write_all(&adds).unwrap();
+        for _ in 1..=1000 {
+            read_reply(&mut r).unwrap();
+        }
+    }
+    // The slow client asks for 200 pages of 1000 products (about 60 KB
+    // each, 12 MB in all) and reads nothing for a while.
+    let slow = server.connect();
+    let mut slow_w = slow.try_clone().unwrap();
+    let pages = 200;
+    let writer = std::thread::spawn(move || {
+        for _ in 0..pages {
+            if slow_w.write_all(b"LIST 0 1000\r\n").is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // Another client is served meanwhile.
+    let other = server.connect();
+    let mut ow = other.try_clone().unwrap();
+    let mut or = BufReader::new(other);
+    for _ in 0..20 {
+        ow.write_all(b"COUNT\r\n").unwrap();
+        assert_eq!(read_reply(&mut or).unwrap(), Resp::Int(1000));
+    }
+    // Then the slow client reads everything, complete and in order.
+    let mut r = BufReader::new(slow);
+    for _ in 0..pages {
+        let Resp::Array(page) = read_reply(&mut r).unwrap() else {
+            panic!("a page is an array")
+        };
+        assert_eq!(page.len(), 1000);
+        assert_eq!(
+            page[999],
+            product(1000, "A fairly long product name to fill", 1, 1, 1)
+        );
+    }
+    writer.join().unwrap();
+}
+
+#[test]
+fn connection_limit_and_idle_timeout() {
+    let server = Running::start("limits", |c| {
+        c.max_connections = 2;
+        c.idle_timeout = Some(Duration::from_millis(300));
+    });
+    let a = server.connect();
+    let b = server.connect();
+    let mut aw = a.try_clone().unwrap();
+    aw.write_all(b"PING\r\n").unwrap();
+    assert_eq!(
+        read_reply(&mut BufReader::new(a.try_clone().unwrap())).unwrap(),
+        Resp::Simple("PONG".into())
+    );
+    let c = server.connect();
+    let mut cr = BufReader::new(c);
+    assert!(err_starts(
+        &read_reply(&mut cr).unwrap(),
+        "ERR max number of clients reached"
+    ));
+    // Idle connections are closed; then there is room again.
+    let mut br = BufReader::new(b);
+    assert!(read_reply(&mut br).is_err(), "idle connection closed");
+    let d = server.connect();
+    let mut dw = d.try_clone().unwrap();
+    dw.write_all(b"PING\r\n").unwrap();
+    assert_eq!(
+        read_reply(&mut BufReader::new(d)).unwrap(),
+        Resp::Simple("PONG".into())
+    );
+    let (report, _) = server.stop();
+    assert_eq!(report.refused, 1);
+}
+
+#[test]
+fn shutdown_answers_every_command_in_flight_and_loses_no_acknowledged_write() {
+    let dir = tempdir("shutdown");
+    let server = Running::start_in(dir.clone(), |_| {});
+    let tcp = server.connect();
+    let mut w = tcp.try_clone().unwrap();
+    let r = BufReader::new(tcp);
+    let n = 20_000;
+    let reader = std::thread::spawn(move || {
+        let mut r = r;
+        let mut acknowledged = Vec::new();
+        while let Ok(reply) = read_reply(&mut r) {
+            if let Resp::Array(fields) = reply {
+                if let Some(Resp::Int(id)) = fields.first() {
+                    acknowledged.push(*id);
+                }
+            }
+        }
+        acknowledged
+    });
+    let writer = std::thread::spawn(move || {
+        for id in 1..=n {
+            if w.write_all(&command(&["ADD", &id.to_string(), "1", "1", "Inflight"]))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let (report, dir) = server.stop();
+    let acknowledged = reader.join().unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        report.published as usize,
+        acknowledged.len(),
+        "every published command was answered"
+    );
+    assert!(
+        (1..=acknowledged.len() as i64).eq(acknowledged.iter().copied()),
+        "in order"
+    );
+    // Reopen: everything acknowledged is there.
+    let shop = Shop::open(shop_config(&dir)).unwrap();
+    let mut client = shop.client().unwrap();
+    assert_eq!(client.count().unwrap(), acknowledged.len() as u64);
+    drop(client);
+    shop.close().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_independent_client_library_works() {
+    let server = Running::start("redis-crate", |_| {});
+    let client = redis::Client::open(format!("redis://{}/", server.addr)).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+    let added: (u64, String, u64, u64, u64) = redis::cmd("ADD")
+        .arg(1)
+        .arg(1250)
+        .arg(3)
+        .arg("Walnut Board")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(added, (1, "Walnut Board".into(), 1250, 3, 1));
+    let again: Option<(u64, String, u64, u64, u64)> = redis::cmd("ADD")
+        .arg(1)
+        .arg(1)
+        .arg(1)
+        .arg("X")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(again, None);
+    // A pipeline of 500 adds and a count.
+    let mut pipe = redis::pipe();
+    for id in 2..=501 {
+        pipe.cmd("ADD")
+            .arg(id)
+            .arg(id * 10)
+            .arg(1)
+            .arg(format!("Board {id}"));
+    }
+    pipe.cmd("COUNT");
+    let replies: Vec<redis::Value> = pipe.query(&mut con).unwrap();
+    assert_eq!(replies.len(), 501);
+    assert_eq!(replies[500], redis::Value::Int(501));
+    let hits: Vec<(u64, String)> = redis::cmd("SEARCH")
+        .arg("board 2")
+        .arg("LIMIT")
+        .arg(3)
+        .query(&mut con)
+        .unwrap();
+    // The last word is a prefix: ids 2, 20, 21, ... match "2".
+    assert_eq!(
+        hits,
+        vec![
+            (2, "Board 2".into()),
+            (20, "Board 20".into()),
+            (21, "Board 21".into())
+        ]
+    );
+    let page: Vec<(u64, String, u64, u64, u64)> =
+        redis::cmd("LIST").arg(10).arg(2).query(&mut con).unwrap();
+    assert_eq!(page.iter().map(|p| p.0).collect::<Vec<_>>(), [11, 12]);
+    let missing: Option<(u64, String, u64, u64, u64)> =
+        redis::cmd("GET").arg(9999).query(&mut con).unwrap();
+    assert_eq!(missing, None);
+    let deleted: u64 = redis::cmd("DEL").arg(2).query(&mut con).unwrap();
+    assert_eq!(deleted, 1);
+    // A bad request is an error reply; the connection goes on.
+    let err = redis::cmd("ADD")
+        .arg(3)
+        .arg("cheap")
+        .arg(1)
+        .arg("X")
+        .query::<redis::Value>(&mut con)
+        .unwrap_err();
+    assert!(err.to_string().contains("price is not an integer"), "{err}");
+    let count: u64 = redis::cmd("COUNT").query(&mut con).unwrap();
+    assert_eq!(count, 500);
+    // Several connections at once.
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                let mut con = client.get_connection().unwrap();
+                for k in 0..100u64 {
+                    let id = 10_000 + t * 100 + k;
+                    let p: (u64, String, u64, u64, u64) = redis::cmd("ADD")
+                        .arg(id)
+                        .arg(k)
+                        .arg(t)
+                        .arg(format!("T{t} k{k}"))
+                        .query(&mut con)
+                        .unwrap();
+                    assert_eq!(p.0, id);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let count: u64 = redis::cmd("COUNT").query(&mut con).unwrap();
+    assert_eq!(count, 1300);
+}
