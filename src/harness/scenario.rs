@@ -2,7 +2,7 @@
 
 use super::event::{BenchEvent, Event64, Event8};
 use super::params::{Outcome, Params};
-use super::peers::{channels, disruptor, journal, ringmaster, shop};
+use super::peers::{channels, disruptor, journal, ringmaster, shop, tcp};
 
 /// A benchmark shape.
 #[derive(
@@ -37,6 +37,14 @@ pub enum Scenario {
     /// Search latency on a 100,000-product catalog: a round trip through
     /// the shop against the index called directly.
     Search,
+    /// The shop over TCP (`ringmaster serve`, `Periodic` durability)
+    /// against `redis-server` (AOF, fsync every second) when installed: 50
+    /// connections, pipelines of 16, half ADD/SET, half GET.
+    Tcp,
+    /// The same mix at a paced 20,000 requests/s over 10 connections, one
+    /// request per round trip: end-to-end latency, coordinated-omission
+    /// corrected.
+    TcpLatency,
 }
 
 /// How a scenario's figures are read.
@@ -68,7 +76,7 @@ impl std::fmt::Debug for Contender {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 14] = [
         Self::Unicast,
         Self::UnicastBatch,
         Self::Pipeline,
@@ -81,6 +89,8 @@ impl Scenario {
         Self::Shop,
         Self::ShopSync,
         Self::Search,
+        Self::Tcp,
+        Self::TcpLatency,
     ];
 
     /// Name used in reports and JSON.
@@ -98,6 +108,8 @@ impl Scenario {
             Self::Shop => "shop",
             Self::ShopSync => "shop-sync",
             Self::Search => "search",
+            Self::Tcp => "tcp",
+            Self::TcpLatency => "tcp-latency",
         }
     }
 
@@ -111,13 +123,16 @@ impl Scenario {
             // Four stages and two clients; four stages and one client.
             Self::Shop | Self::ShopSync => 6,
             Self::Search => 5,
+            // The event loop, four stages, and the generator's connections.
+            Self::Tcp => 5 + super::peers::tcp::CONNECTIONS,
+            Self::TcpLatency => 5 + super::peers::tcp::PACED_CONNECTIONS,
         }
     }
 
     /// How its figures are read.
     pub fn kind(self) -> Kind {
         match self {
-            Self::Pingpong | Self::Latency | Self::Search => Kind::Latency,
+            Self::Pingpong | Self::Latency | Self::Search | Self::TcpLatency => Kind::Latency,
             _ => Kind::Throughput,
         }
     }
@@ -224,6 +239,13 @@ impl Scenario {
                 c("rtrb", channels::rtrb_latency::<Event64>),
                 c("std", channels::std_latency::<Event64>),
             ],
+            // Redis only where it is installed (the tests must not need it).
+            Self::Tcp => std::iter::once(c("ringmaster", tcp::ringmaster_tcp))
+                .chain(tcp::redis_available().then(|| c("redis", tcp::redis_tcp)))
+                .collect(),
+            Self::TcpLatency => std::iter::once(c("ringmaster", tcp::ringmaster_tcp_paced))
+                .chain(tcp::redis_available().then(|| c("redis", tcp::redis_tcp_paced)))
+                .collect(),
         }
     }
 
@@ -232,6 +254,8 @@ impl Scenario {
         match self {
             Self::Pingpong | Self::Latency => 64,
             Self::Shop | Self::ShopSync | Self::Search => 128,
+            // Requests on the wire, not events; the shop's events are 128.
+            Self::Tcp | Self::TcpLatency => 128,
             _ if requested == 8 => 8,
             _ => 64,
         }

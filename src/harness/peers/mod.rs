@@ -5,3 +5,4 @@ pub mod disruptor;
 pub mod journal;
 pub mod ringmaster;
 pub mod shop;
+pub mod tcp;

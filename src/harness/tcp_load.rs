@@ -1,0 +1,231 @@
+//! A RESP2 load generator: K connections, each sending rounds of P
+//! pipelined requests and reading the P replies, over a mix of writes and
+//! reads, against `ringmaster serve` (ADD / GET) or a Redis server
+//! (SET / GET).
+//!
+//! Latency is end to end: from the moment a round was due to be sent to
+//! the moment its reply was read. Unpaced, a round is due when the previous
+//! one completes. Paced (`rate`), round `i` of a connection is due at
+//! `start + i * interval`; a round sent late because the server was slow
+//! still counts from when it was due, so a stall shows up in every request
+//! it delayed (coordinated omission corrected, as in HdrHistogram's and
+//! wrk2's load generators). Use pacing to read a latency distribution at a
+//! given load; unpaced runs measure throughput, and their latencies only
+//! say how long a full pipeline takes to come back.
+
+use super::event::{new_histogram, now_ns};
+use super::shop_load::Rng;
+use hdrhistogram::Histogram;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Which commands the generator speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `ADD id price stock name` and `GET id` (ringmaster's shop).
+    Shop,
+    /// `SET product:id "name|price|stock"` and `GET product:id` (Redis).
+    Redis,
+}
+
+/// What to send.
+#[derive(Debug, Clone)]
+pub struct TcpLoad {
+    /// The server.
+    pub addr: SocketAddr,
+    /// Connections, each on its own thread.
+    pub connections: usize,
+    /// Requests per round on a connection (pipeline depth).
+    pub pipeline: usize,
+    /// Requests in all.
+    pub requests: u64,
+    /// Percentage of writes (the rest are reads).
+    pub write_percent: u64,
+    /// Ids are drawn from `1..=keyspace`.
+    pub keyspace: u64,
+    /// Requests per second over all connections; `None`: as fast as the
+    /// server answers.
+    pub rate: Option<u64>,
+    /// Command set.
+    pub dialect: Dialect,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub struct TcpLoadReport {
+    /// Requests answered.
+    pub requests: u64,
+    /// Answers that were RESP errors.
+    pub errors: u64,
+    /// From the first send to the last reply.
+    pub elapsed_ns: u64,
+    /// End-to-end latency per request, nanoseconds.
+    pub latency_ns: Histogram<u64>,
+}
+
+impl TcpLoadReport {
+    /// Requests per second.
+    pub fn throughput(&self) -> f64 {
+        self.requests as f64 * 1e9 / self.elapsed_ns.max(1) as f64
+    }
+}
+
+/// Append one request in RESP2.
+fn request(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn next_request(out: &mut Vec<u8>, load: &TcpLoad, rng: &mut Rng) {
+    let id = 1 + rng.below(load.keyspace.max(1));
+    let write = rng.below(100) < load.write_percent;
+    let id = id.to_string();
+    match (load.dialect, write) {
+        (Dialect::Shop, true) => request(
+            out,
+            &[b"ADD", id.as_bytes(), b"1250", b"3", b"Blue", b"Mug"],
+        ),
+        (Dialect::Shop, false) => request(out, &[b"GET", id.as_bytes()]),
+        (Dialect::Redis, true) => {
+            let key = format!("product:{id}");
+            request(out, &[b"SET", key.as_bytes(), b"Blue Mug|1250|3"]);
+        }
+        (Dialect::Redis, false) => {
+            let key = format!("product:{id}");
+            request(out, &[b"GET", key.as_bytes()]);
+        }
+    }
+}
+
+/// Read one reply (of any shape); `true` if it was an error.
+fn skip_reply(r: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<bool> {
+    line.clear();
+    if r.read_until(b'\n', line)? == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "not a RESP reply");
+    let number = |l: &[u8]| -> io::Result<i64> {
+        std::str::from_utf8(l.get(1..l.len().saturating_sub(2)).unwrap_or_default())
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)
+    };
+    match line.first() {
+        Some(b'+' | b':') => Ok(false),
+        Some(b'-') => Ok(true),
+        Some(b'$') => {
+            let len = number(line)?;
+            if len >= 0 {
+                let mut skip = vec![0; len as usize + 2];
+                r.read_exact(&mut skip)?;
+            }
+            Ok(false)
+        }
+        Some(b'*') => {
+            let n = number(line)?;
+            let mut error = false;
+            for _ in 0..n.max(0) {
+                error |= skip_reply(r, line)?;
+            }
+            Ok(error)
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// One connection's share: `(answered, errors, histogram)`.
+fn connection(
+    load: &TcpLoad,
+    index: usize,
+    requests: u64,
+    start_ns: u64,
+) -> io::Result<(u64, u64, Histogram<u64>)> {
+    let tcp = TcpStream::connect(load.addr)?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut writer = tcp.try_clone()?;
+    let mut reader = BufReader::with_capacity(64 * 1024, tcp);
+    let mut rng = Rng::new(0x5eed ^ index as u64);
+    let mut hist = new_histogram();
+    let (mut done, mut errors, mut line, mut buf) = (0u64, 0u64, Vec::new(), Vec::new());
+    let pipeline = load.pipeline.max(1) as u64;
+    // Paced: this connection's rounds are due every `interval` ns.
+    let interval = load.rate.map(|rate| {
+        let per_connection = rate as f64 / load.connections.max(1) as f64;
+        (pipeline as f64 * 1e9 / per_connection.max(1e-9)) as u64
+    });
+    let mut round = 0u64;
+    while done < requests {
+        let n = pipeline.min(requests - done);
+        buf.clear();
+        for _ in 0..n {
+            next_request(&mut buf, load, &mut rng);
+        }
+        let due = match interval {
+            Some(every) => {
+                let due = start_ns + round * every;
+                while now_ns() < due {
+                    std::thread::sleep(
+                        Duration::from_micros(50)
+                            .min(Duration::from_nanos(due.saturating_sub(now_ns()))),
+                    );
+                }
+                due
+            }
+            None => now_ns(),
+        };
+        writer.write_all(&buf)?;
+        for _ in 0..n {
+            errors += u64::from(skip_reply(&mut reader, &mut line)?);
+        }
+        let latency = now_ns().saturating_sub(due).max(1);
+        hist.saturating_record_n(latency, n);
+        done += n;
+        round += 1;
+    }
+    Ok((done, errors, hist))
+}
+
+/// Run `load` to completion.
+///
+/// # Errors
+///
+/// A connection could not be made or broke, or a reply was not RESP.
+pub fn run(load: &TcpLoad) -> io::Result<TcpLoadReport> {
+    let k = load.connections.max(1) as u64;
+    let start_ns = now_ns();
+    let results: Vec<io::Result<(u64, u64, Histogram<u64>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..k)
+            .map(|i| {
+                let share = load.requests / k + u64::from(i < load.requests % k);
+                s.spawn(move || connection(load, i as usize, share, start_ns))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("load thread panicked")))
+            })
+            .collect()
+    });
+    let elapsed_ns = now_ns() - start_ns;
+    let mut report = TcpLoadReport {
+        requests: 0,
+        errors: 0,
+        elapsed_ns,
+        latency_ns: new_histogram(),
+    };
+    for r in results {
+        let (done, errors, hist) = r?;
+        report.requests += done;
+        report.errors += errors;
+        let _ = report.latency_ns.add(&hist);
+    }
+    Ok(report)
+}
