@@ -115,6 +115,12 @@ impl Connection {
                 Ok(0) => return ReadOutcome::Closed,
                 Ok(n) => {
                     self.filled += n;
+                    if n < chunk {
+                        // A short read emptied the socket's buffer; bytes
+                        // that arrive later raise a new (edge-triggered)
+                        // readiness event, so no read to see WouldBlock.
+                        self.readable = false;
+                    }
                     return ReadOutcome::Data;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

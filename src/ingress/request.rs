@@ -150,6 +150,54 @@ fn text(command: &'static str, parts: &[&[u8]]) -> Result<String, RequestError> 
     })
 }
 
+/// Join `parts` with single spaces and hand the text to `f`, without
+/// allocating for one part or a short join (names are at most 64 bytes).
+fn with_text<R>(
+    command: &'static str,
+    parts: &[&[u8]],
+    f: impl FnOnce(&str) -> Result<R, RequestError>,
+) -> Result<R, RequestError> {
+    let utf8 = |bytes| {
+        std::str::from_utf8(bytes).map_err(|e| RequestError::Invalid {
+            command,
+            error: ValidationError::InvalidUtf8 {
+                valid_up_to: e.valid_up_to(),
+            },
+        })
+    };
+    if let [one] = parts {
+        return f(utf8(one)?);
+    }
+    let len = parts
+        .iter()
+        .map(|p| p.len() + 1)
+        .sum::<usize>()
+        .saturating_sub(1);
+    let mut stack = [0u8; 256];
+    if len > stack.len() {
+        return f(&text(command, parts)?);
+    }
+    let mut at = 0;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            stack[at] = b' ';
+            at += 1;
+        }
+        stack[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    f(utf8(&stack[..at])?)
+}
+
+/// `name` in ASCII upper case, in `buf` (`None` if longer than any
+/// command name).
+fn ascii_upper<'b>(name: &[u8], buf: &'b mut [u8; 16]) -> Option<&'b [u8]> {
+    let out = buf.get_mut(..name.len())?;
+    out.copy_from_slice(name);
+    out.make_ascii_uppercase();
+    Some(out)
+}
+
 fn invalid(command: &'static str) -> impl Fn(ValidationError) -> RequestError {
     move |error| RequestError::Invalid { command, error }
 }
@@ -163,7 +211,10 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
     let Some((name, rest)) = args.split_first() else {
         return Ok(None);
     };
-    let upper = name.to_ascii_uppercase();
+    let mut name_buf = [0u8; 16];
+    let Some(upper) = ascii_upper(name, &mut name_buf) else {
+        return Err(RequestError::Unknown(shown(name)));
+    };
     let arity = |command, usage, ok: bool| {
         if ok {
             Ok(())
@@ -171,7 +222,7 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
             Err(RequestError::Arity { command, usage })
         }
     };
-    let request = match upper.as_slice() {
+    let request = match upper {
         b"PING" => {
             arity("PING", "PING [message]", rest.len() <= 1)?;
             Request::Ping(rest.first().map(|m| m.to_vec()))
@@ -182,8 +233,9 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
             let product = id(C, rest[0])?;
             let price = number(C, "price", rest[1])?;
             let stock = number(C, "stock", rest[2])?;
-            let name = text(C, &rest[3..])?;
-            Request::Shop(Command::add(product, &name, price, stock).map_err(invalid(C))?)
+            Request::Shop(with_text(C, &rest[3..], |name| {
+                Command::add(product, name, price, stock).map_err(invalid(C))
+            })?)
         }
         b"UPDATE" => {
             const C: &str = "UPDATE";
@@ -192,8 +244,12 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
             let product = id(C, rest[0])?;
             let (mut price, mut stock, mut name) = (None, None, None);
             for pair in rest[1..].chunks(2) {
-                let (key, value) = (pair[0].to_ascii_uppercase(), pair[1]);
-                let duplicate = match key.as_slice() {
+                let mut key_buf = [0u8; 16];
+                let (key, value) = (
+                    ascii_upper(pair[0], &mut key_buf).unwrap_or_default(),
+                    pair[1],
+                );
+                let duplicate = match key {
                     b"PRICE" => price.replace(number(C, "price", value)?).is_some(),
                     b"STOCK" => stock.replace(number(C, "stock", value)?).is_some(),
                     b"NAME" => name.replace(text(C, &[value])?).is_some(),
@@ -241,9 +297,10 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
                 }
                 words => (words, 10.min(i64::from(MAX_SEARCH_LIMIT))),
             };
-            let query = text(C, words)?;
             let limit = u64::try_from(limit).unwrap_or(0);
-            Request::Shop(Command::search(&query, limit).map_err(invalid(C))?)
+            Request::Shop(with_text(C, words, |query| {
+                Command::search(query, limit).map_err(invalid(C))
+            })?)
         }
         b"COUNT" => {
             arity("COUNT", "COUNT", rest.is_empty())?;
