@@ -9,10 +9,11 @@
 #   promise: a power loss loses about a second of acknowledged writes).
 # - write mix: SET product:<id> "<name>|<price>|<stock>"  vs  ADD <id> <price> <stock> <name>
 #   read mix:  GET product:<id>                           vs  GET <id>
-#   ids are random (-r), prefixed by the repetition so every write run
-#   writes new keys; reads go to the keys the first write run wrote.
-# - runs alternate between the two servers; the table shows each run and
-#   the median, and the ratio ringmaster / redis of the medians.
+#   ids are random (-r, a million of them, prefixed with 1 so none is 0).
+# - each repetition starts both servers afresh (empty data directories),
+#   then runs, alternating between them: the write mix, then the read mix
+#   (which finds the keys the write mix wrote). The table shows each run,
+#   the medians, and the ratio ringmaster / redis of the medians.
 #
 # Installs redis from Debian's packages if it is missing. Writes the table
 # to stdout and to docs/bench/tcp.txt.
@@ -35,22 +36,34 @@ fi
 cargo build --release --quiet
 WORK="$(mktemp -d)"
 cleanup() {
-    [[ -n "${RM_PID:-}" ]] && kill -INT "$RM_PID" 2>/dev/null && wait "$RM_PID" 2>/dev/null
+    if [[ -n "${RM_PID:-}" ]]; then kill -INT "$RM_PID" 2>/dev/null; wait "$RM_PID" 2>/dev/null; fi
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-mkdir -p "$WORK/redis"
-redis-server --port "$REDIS_PORT" --appendonly yes --appendfsync everysec --save "" \
-    --dir "$WORK/redis" --daemonize yes --logfile "$WORK/redis.log"
-target/release/ringmaster serve --addr "127.0.0.1:$RM_PORT" --data "$WORK/ringmaster" \
-    --durability periodic --flush-ms 1000 2>"$WORK/ringmaster.log" &
-RM_PID=$!
-for _ in $(seq 50); do
-    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && redis-cli -p "$RM_PORT" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
+start_servers() {
+    rm -rf "$WORK/redis" "$WORK/ringmaster"
+    mkdir -p "$WORK/redis"
+    redis-server --port "$REDIS_PORT" --appendonly yes --appendfsync everysec --save "" \
+        --dir "$WORK/redis" --daemonize yes --logfile "$WORK/redis.log"
+    target/release/ringmaster serve --addr "127.0.0.1:$RM_PORT" --data "$WORK/ringmaster" \
+        --durability periodic --flush-ms 1000 2>"$WORK/ringmaster.log" &
+    RM_PID=$!
+    for _ in $(seq 100); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && redis-cli -p "$RM_PORT" ping >/dev/null 2>&1 && return
+        sleep 0.1
+    done
+    echo "servers did not start" >&2
+    exit 1
+}
+
+stop_servers() {
+    kill -INT "$RM_PID" && wait "$RM_PID" || true
+    RM_PID=
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    sleep 0.5
+}
 
 # One redis-benchmark run: prints "rps p50_ms p99_ms".
 bench() {
@@ -73,12 +86,12 @@ run() { # name port args...
 }
 
 for rep in $(seq "$REPS"); do
-    run redis-write "$REDIS_PORT" SET "product:${rep}__rand_int__" "Blue Mug|1250|3"
-    run ringmaster-write "$RM_PORT" ADD "${rep}__rand_int__" 1250 3 Blue Mug
-done
-for rep in $(seq "$REPS"); do
+    start_servers
+    run redis-write "$REDIS_PORT" SET "product:1__rand_int__" "Blue Mug|1250|3"
+    run ringmaster-write "$RM_PORT" ADD "1__rand_int__" 1250 3 Blue Mug
     run redis-read "$REDIS_PORT" GET "product:1__rand_int__"
     run ringmaster-read "$RM_PORT" GET "1__rand_int__"
+    stop_servers
 done
 
 {
