@@ -44,6 +44,27 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
 
     /// Wait until at least `next + 1` events are readable; returns the
     /// count readable.
+    /// What is available beyond `next`, or the wait channel of the
+    /// sequence that holds us back (the cursor, or the lagging upstream).
+    #[inline]
+    fn available_or_blocker(&self, next: u64) -> Result<u64, usize> {
+        let (available, channel) = match &*self.upstream {
+            [] => (self.ring.published(next), crate::wait::CURSOR),
+            // Acquire (in `get`): as in `available`.
+            [one] => (self.ring.consumer(*one).get(), crate::wait::consumer_channel(*one)),
+            many => many
+                .iter()
+                .map(|&slot| (self.ring.consumer(slot).get(), crate::wait::consumer_channel(slot)))
+                .min()
+                .unwrap_or((0, crate::wait::CURSOR)),
+        };
+        if available > next {
+            Ok(available)
+        } else {
+            Err(channel)
+        }
+    }
+
     #[inline]
     pub(crate) fn wait_for(&self, next: u64, deadline: Option<Instant>) -> Result<u64, WaitError> {
         let available = self.available(next);
@@ -51,10 +72,7 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
             return Ok(available);
         }
         self.ring.waiter().wait_until(
-            || {
-                let available = self.available(next);
-                (available > next).then_some(available)
-            },
+            || self.available_or_blocker(next),
             self.ring.alerted(),
             deadline,
         )

@@ -7,7 +7,7 @@
 //!     for seq in next..available:               // no atomics in here
 //!         handler.on_event(slot[seq], seq, seq == available - 1)
 //!     sequence.set(available)                    // one Release per batch
-//!     waiter.signal()                            // free unless Blocking
+//!     waiter.signal(our channel)                 // free unless Blocking
 //! ```
 
 use super::barrier::SequenceBarrier;
@@ -147,7 +147,7 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
             // Release (in `set`): we are done reading these slots; pairs
             // with Acquire reads by producers and downstream stages.
             sequence.set(next);
-            ring.waiter().signal();
+            ring.waiter().signal(crate::wait::consumer_channel(self.slot));
             if saturated && available - batch_start < SMALL_BATCH {
                 streak += 1;
             } else {

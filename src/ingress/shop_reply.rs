@@ -45,10 +45,10 @@ fn clamp(n: u64) -> i64 {
 /// use ringmaster::ingress::encode_shop_reply;
 /// use ringmaster::shop::{Reply, Rejection};
 /// let mut out = Vec::new();
-/// encode_shop_reply(&mut out, &Reply::Count(3), false, false);
-/// encode_shop_reply(&mut out, &Reply::Found(None), false, false);
-/// encode_shop_reply(&mut out, &Reply::Rejected(Rejection::NotFound { id: 7 }), true, false);
-/// encode_shop_reply(&mut out, &Reply::Rejected(Rejection::AlreadyExists { id: 7 }), false, false);
+/// encode_shop_reply(&mut out, &Reply::Count(3), false);
+/// encode_shop_reply(&mut out, &Reply::Found(None), false);
+/// encode_shop_reply(&mut out, &Reply::Rejected(Rejection::NotFound { id: 7 }), true);
+/// encode_shop_reply(&mut out, &Reply::Rejected(Rejection::AlreadyExists { id: 7 }), false);
 /// assert_eq!(out, b":3\r\n$-1\r\n:0\r\n$-1\r\n");
 /// ```
 pub fn encode_shop_reply(out: &mut Vec<u8>, reply: &Reply, was_delete: bool) {

@@ -78,7 +78,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
             mask: capacity - 1,
             capacity,
             shift: capacity.trailing_zeros(),
-            waiter: Waiter::new(config.strategy()),
+            waiter: Waiter::new(config.strategy(), 1 + MAX_CONSUMERS),
             gather_pauses: config.gather(),
             alerted: CachePadded::new(AtomicBool::new(false)),
         })
@@ -158,19 +158,29 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     /// claim, taken only when the cached value says "maybe full").
     #[inline]
     pub(crate) fn min_gating(&self) -> u64 {
+        self.min_gating_slot().0
+    }
+
+    /// The slowest gating consumer's progress and slot (slot 0 when none
+    /// gates).
+    #[inline]
+    pub(crate) fn min_gating_slot(&self) -> (u64, usize) {
         let control = self.region.control();
         // Acquire: pairs with the AcqRel in `add_gating`.
         let mut mask = control.shared.gating_mask.load(Ordering::Acquire);
-        let mut min = u64::MAX;
+        let (mut min, mut at) = (u64::MAX, 0);
         while mask != 0 {
             let slot = mask.trailing_zeros() as usize;
             // Acquire (in `get`): pairs with the consumer's Release `set`
             // after it finished reading the slots, so our later writes to
             // those slots cannot race its reads.
-            min = min.min(control.consumers[slot].get());
+            let seen = control.consumers[slot].get();
+            if seen < min {
+                (min, at) = (seen, slot);
+            }
             mask &= mask - 1;
         }
-        min
+        (min, at)
     }
 
     /// The availability flag value that marks `seq` as published.

@@ -71,8 +71,12 @@ fn wait_for_room<E: bytemuck::Pod + Send>(
     ring.waiter()
         .wait_until(
             || {
-                let gating = ring.min_gating();
-                (gating >= wrap).then_some(gating)
+                let (gating, slot) = ring.min_gating_slot();
+                if gating >= wrap {
+                    Ok(gating)
+                } else {
+                    Err(crate::wait::consumer_channel(slot))
+                }
             },
             ring.alerted(),
             deadline,

@@ -76,6 +76,6 @@ impl Sequencer for MultiSequencer {
         for seq in range {
             ring.mark_available(seq);
         }
-        ring.waiter().signal();
+        ring.waiter().signal(crate::wait::CURSOR);
     }
 }

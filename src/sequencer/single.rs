@@ -53,7 +53,7 @@ impl Sequencer for SingleSequencer {
         // Release (in `set`): publishes the slot writes; pairs with the
         // Acquire in `RingBuffer::published` on the consumer side.
         ring.cursor_seq().set(range.end);
-        ring.waiter().signal();
+        ring.waiter().signal(crate::wait::CURSOR);
     }
 }
 

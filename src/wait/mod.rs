@@ -22,7 +22,7 @@ use crate::error::WaitError;
 use crate::sync::{AtomicBool, Ordering};
 use std::time::Instant;
 
-pub(crate) use blocking::Blocking;
+pub(crate) use blocking::{consumer_channel, Blocking, CURSOR};
 
 /// How threads wait for events (consumers) or for free slots (producers).
 ///
@@ -63,38 +63,43 @@ pub(crate) enum Waiter {
 }
 
 impl Waiter {
-    pub(crate) fn new(strategy: WaitStrategy) -> Self {
+    /// `channels`: for `Blocking`, the cursor plus one per consumer slot.
+    pub(crate) fn new(strategy: WaitStrategy, channels: usize) -> Self {
         match strategy {
             WaitStrategy::BusySpin => Self::BusySpin,
             WaitStrategy::Yielding => Self::Yielding,
             WaitStrategy::Backoff => Self::Backoff,
-            WaitStrategy::Blocking => Self::Blocking(Blocking::new()),
+            WaitStrategy::Blocking => Self::Blocking(Blocking::new(channels)),
         }
     }
 
     /// Wait until `ready` returns a value, `alerted` is set, or `deadline`
-    /// passes. `ready` is polled at least once.
+    /// passes. `ready` is polled at least once; `Err(channel)` from it
+    /// names the sequence that blocks it (see [`CURSOR`],
+    /// [`consumer_channel`]): `Blocking` sleeps on that channel, the other
+    /// strategies spin or yield.
     #[inline]
-    pub(crate) fn wait_until<F: FnMut() -> Option<u64>>(
+    pub(crate) fn wait_until<F: FnMut() -> Result<u64, usize>>(
         &self,
-        ready: F,
+        mut ready: F,
         alerted: &AtomicBool,
         deadline: Option<Instant>,
     ) -> Result<u64, WaitError> {
         match self {
-            Self::BusySpin => busy_spin::wait_until(ready, alerted, deadline),
-            Self::Yielding => yielding::wait_until(ready, alerted, deadline),
-            Self::Backoff => backoff::wait_until(ready, alerted, deadline),
+            Self::BusySpin => busy_spin::wait_until(|| ready().ok(), alerted, deadline),
+            Self::Yielding => yielding::wait_until(|| ready().ok(), alerted, deadline),
+            Self::Backoff => backoff::wait_until(|| ready().ok(), alerted, deadline),
             Self::Blocking(b) => b.wait_until(ready, alerted, deadline),
         }
     }
 
-    /// Tell sleepers that a sequence moved. Free for every strategy but
-    /// `Blocking`, where it costs a fence unless someone sleeps.
+    /// Tell sleepers that the sequence of `channel` moved. Free for every
+    /// strategy but `Blocking`, where it costs a fence unless someone
+    /// sleeps on that channel.
     #[inline(always)]
-    pub(crate) fn signal(&self) {
+    pub(crate) fn signal(&self, channel: usize) {
         if let Self::Blocking(b) = self {
-            b.signal();
+            b.signal(channel);
         }
     }
 
@@ -127,10 +132,10 @@ mod tests {
 
     fn all() -> [Waiter; 4] {
         [
-            Waiter::new(WaitStrategy::BusySpin),
-            Waiter::new(WaitStrategy::Yielding),
-            Waiter::new(WaitStrategy::Backoff),
-            Waiter::new(WaitStrategy::Blocking),
+            Waiter::new(WaitStrategy::BusySpin, 2),
+            Waiter::new(WaitStrategy::Yielding, 2),
+            Waiter::new(WaitStrategy::Backoff, 2),
+            Waiter::new(WaitStrategy::Blocking, 2),
         ]
     }
 
@@ -138,7 +143,7 @@ mod tests {
     fn ready_value_returns_at_once() {
         let alerted = AtomicBool::new(false);
         for w in all() {
-            assert_eq!(w.wait_until(|| Some(7), &alerted, None), Ok(7));
+            assert_eq!(w.wait_until(|| Ok(7), &alerted, None), Ok(7));
         }
     }
 
@@ -147,7 +152,7 @@ mod tests {
         let alerted = AtomicBool::new(true);
         for w in all() {
             assert_eq!(
-                w.wait_until(|| None, &alerted, None),
+                w.wait_until(|| Err(CURSOR), &alerted, None),
                 Err(WaitError::Alerted)
             );
         }
@@ -155,10 +160,41 @@ mod tests {
         for w in all() {
             let deadline = Instant::now() + Duration::from_millis(5);
             assert_eq!(
-                w.wait_until(|| None, &calm, Some(deadline)),
+                w.wait_until(|| Err(consumer_channel(0)), &calm, Some(deadline)),
                 Err(WaitError::Timeout)
             );
         }
+    }
+
+    #[test]
+    fn blocking_wakes_only_the_signalled_channel() {
+        use std::sync::atomic::AtomicU64;
+        use std::sync::Arc;
+        let w = Arc::new(Waiter::new(WaitStrategy::Blocking, 3));
+        let (a, b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let alerted = Arc::new(AtomicBool::new(false));
+        // Waits for a > 0 and b > 0: sleeps on whichever lags.
+        let waiter = {
+            let (w, a, b, alerted) = (w.clone(), a.clone(), b.clone(), alerted.clone());
+            std::thread::spawn(move || {
+                w.wait_until(
+                    || match (a.load(Ordering::Acquire), b.load(Ordering::Acquire)) {
+                        (0, _) => Err(consumer_channel(0)),
+                        (_, 0) => Err(consumer_channel(1)),
+                        (x, y) => Ok(x + y),
+                    },
+                    &alerted,
+                    None,
+                )
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        a.store(1, Ordering::Release);
+        w.signal(consumer_channel(0));
+        std::thread::sleep(Duration::from_millis(20));
+        b.store(2, Ordering::Release);
+        w.signal(consumer_channel(1));
+        assert_eq!(waiter.join().unwrap(), Ok(3));
     }
 
     #[test]
@@ -169,7 +205,11 @@ mod tests {
             let got = w.wait_until(
                 || {
                     n += 1;
-                    (n > 40).then_some(n)
+                    if n > 40 {
+                        Ok(n)
+                    } else {
+                        Err(CURSOR)
+                    }
                 },
                 &alerted,
                 None,
