@@ -107,6 +107,12 @@ done
     for mix in write read; do
         r=$(echo "${RPS[redis-$mix]}" | tr ' ' '\n' | grep . | median)
         m=$(echo "${RPS[ringmaster-$mix]}" | tr ' ' '\n' | grep . | median)
-        awk -v m="$m" -v r="$r" -v mix="$mix" 'BEGIN { printf "ratio %s: ringmaster / redis = %.2f\n", mix, m / r }'
+        # Each repetition's ratio against the redis run just before it
+        # (same machine state), then their median: robust to drift.
+        paired=$(paste <(echo "${RPS[ringmaster-$mix]}" | tr ' ' '\n' | grep .) \
+            <(echo "${RPS[redis-$mix]}" | tr ' ' '\n' | grep .) |
+            awk '{ printf "%.3f\n", $1 / $2 }')
+        awk -v m="$m" -v r="$r" -v mix="$mix" -v p="$(echo "$paired" | median)" -v all="$(echo $paired)" \
+            'BEGIN { printf "ratio %s: ringmaster / redis: of medians %.2f, paired median %.2f (runs: %s)\n", mix, m / r, p, all }'
     done
 } | tee docs/bench/tcp.txt
