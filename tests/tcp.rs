@@ -537,7 +537,7 @@ fn a_client_that_does_not_read_is_bounded_and_does_not_stall_others() {
 fn connection_limit_and_idle_timeout() {
     let server = Running::start("limits", |c| {
         c.max_connections = 2;
-        c.idle_timeout = Some(Duration::from_millis(300));
+        c.idle_timeout = Some(Duration::from_secs(1));
     });
     let a = server.connect();
     let b = server.connect();

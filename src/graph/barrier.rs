@@ -51,10 +51,18 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
         let (available, channel) = match &*self.upstream {
             [] => (self.ring.published(next), crate::wait::CURSOR),
             // Acquire (in `get`): as in `available`.
-            [one] => (self.ring.consumer(*one).get(), crate::wait::consumer_channel(*one)),
+            [one] => (
+                self.ring.consumer(*one).get(),
+                crate::wait::consumer_channel(*one),
+            ),
             many => many
                 .iter()
-                .map(|&slot| (self.ring.consumer(slot).get(), crate::wait::consumer_channel(slot)))
+                .map(|&slot| {
+                    (
+                        self.ring.consumer(slot).get(),
+                        crate::wait::consumer_channel(slot),
+                    )
+                })
                 .min()
                 .unwrap_or((0, crate::wait::CURSOR)),
         };

@@ -103,7 +103,8 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
         // Release (in `set`): done reading these slots; pairs with Acquire
         // reads by producers and downstream stages.
         ring.consumer(self.slot).set(seq);
-        ring.waiter().signal(crate::wait::consumer_channel(self.slot));
+        ring.waiter()
+            .signal(crate::wait::consumer_channel(self.slot));
         seq
     }
 }

@@ -147,7 +147,8 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
             // Release (in `set`): we are done reading these slots; pairs
             // with Acquire reads by producers and downstream stages.
             sequence.set(next);
-            ring.waiter().signal(crate::wait::consumer_channel(self.slot));
+            ring.waiter()
+                .signal(crate::wait::consumer_channel(self.slot));
             if saturated && available - batch_start < SMALL_BATCH {
                 streak += 1;
             } else {
