@@ -130,11 +130,10 @@ impl Posting {
             }
             return;
         }
-        let span = w.wrapping_sub(self.base) + 1;
-        let extends = !self.bits.is_empty()
-            && w >= self.base
-            && w < MAX_WORD
-            && span <= (WORDS_PER_ID * (self.len + 1)) as u64;
+        // Checked: `w` may lie below the window (and span is then unused).
+        let span = w.checked_sub(self.base).map_or(u64::MAX, |d| d + 1);
+        let extends =
+            !self.bits.is_empty() && w < MAX_WORD && span <= (WORDS_PER_ID * (self.len + 1)) as u64;
         if extends {
             // Just above the window: grow it in place (ascending ids), and
             // move the listed ids the window now covers into it.
