@@ -627,3 +627,63 @@ fn unusable_configuration_is_a_typed_error() {
     Shop::open(config(&dir)).unwrap().close().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// ---- live stage figures -------------------------------------------------
+
+#[test]
+fn live_stage_figures_taken_while_running_agree_with_the_final_totals() {
+    let dir = tempdir("live");
+    let shop = Shop::open(config(&dir)).unwrap();
+    let n = 20_000u64;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let snapshots = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut taken = 0u64;
+            let mut last = [0u64; 4];
+            // Relaxed: a stop flag; the join below orders the rest.
+            while !stop.load(Ordering::Relaxed) {
+                let stages = shop.stage_latency();
+                assert_eq!(stages.len(), 4);
+                for (i, stage) in stages.iter().enumerate() {
+                    let seen = stage.latency_ns.len();
+                    assert!(
+                        seen >= last[i],
+                        "{}: went back from {} to {seen}",
+                        stage.name,
+                        last[i]
+                    );
+                    assert!(seen <= n, "{}: {seen} samples for {n} commands", stage.name);
+                    last[i] = seen;
+                }
+                taken += 1;
+                std::thread::yield_now();
+            }
+            taken
+        });
+        let mut client = shop.client().unwrap();
+        for id in 1..=n {
+            client
+                .submit(&Command::add(id, &format!("Live {id}"), 1, 1).unwrap())
+                .unwrap();
+            if client.in_flight() >= 256 {
+                while client.in_flight() > 128 {
+                    client.next_completion().unwrap();
+                }
+            }
+        }
+        while client.next_completion().unwrap().is_some() {}
+        stop.store(true, Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    assert!(snapshots > 0);
+    let closed = shop.close().unwrap();
+    for stage in &closed.stages {
+        assert_eq!(
+            stage.latency_ns.len(),
+            n,
+            "{}: every command counted once",
+            stage.name
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
