@@ -378,6 +378,13 @@ fn each_bad_request_gets_an_error_and_the_connection_stays_usable() {
         (b"ADD 1 -5 3 Mug\r\n", "ERR ADD: price -5 is negative"),
         (b"ADD 1 5 -3 Mug\r\n", "ERR ADD: stock -3 is negative"),
         (b"GET 0\r\n", "ERR GET: product id 0 is reserved"),
+        (b"GET -5\r\n", "ERR GET: id -5 is negative"),
+        (b"LIST -1 10\r\n", "ERR LIST: offset -1 is negative"),
+        (b"LIST 0 -3\r\n", "ERR LIST: count -3 is negative"),
+        (
+            b"SEARCH mug LIMIT -2\r\n",
+            "ERR SEARCH: limit -2 is negative",
+        ),
         (
             b"UPDATE 1 COLOR red\r\n",
             "ERR UPDATE: unexpected argument 'COLOR'",

@@ -103,6 +103,16 @@ pub enum RequestError {
         /// The argument.
         value: String,
     },
+    /// A negative id, offset, count or limit.
+    #[error("{command}: {what} {value} is negative")]
+    Negative {
+        /// The command.
+        command: &'static str,
+        /// Which argument.
+        what: &'static str,
+        /// What was sent.
+        value: i64,
+    },
     /// A value the shop refuses (negative price, zero id, bad name, ...).
     #[error("{command}: {error}")]
     Invalid {
@@ -132,12 +142,22 @@ fn number(command: &'static str, what: &'static str, bytes: &[u8]) -> Result<i64
         })
 }
 
-fn id(command: &'static str, bytes: &[u8]) -> Result<u64, RequestError> {
-    let n = number(command, "id", bytes)?;
-    u64::try_from(n).map_err(|_| RequestError::Invalid {
+/// A number that must not be negative.
+fn non_negative(
+    command: &'static str,
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<u64, RequestError> {
+    let value = number(command, what, bytes)?;
+    u64::try_from(value).map_err(|_| RequestError::Negative {
         command,
-        error: ValidationError::ZeroId,
+        what,
+        value,
     })
+}
+
+fn id(command: &'static str, bytes: &[u8]) -> Result<u64, RequestError> {
+    non_negative(command, "id", bytes)
 }
 
 fn text(command: &'static str, parts: &[&[u8]]) -> Result<String, RequestError> {
@@ -277,15 +297,8 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
         b"LIST" => {
             const C: &str = "LIST";
             arity(C, "LIST offset count", rest.len() == 2)?;
-            let offset = number(C, "offset", rest[0])?;
-            let count = number(C, "count", rest[1])?;
-            let offset = u64::try_from(offset).map_err(|_| {
-                invalid(C)(ValidationError::OffsetOutOfRange {
-                    offset: 0,
-                    max: u64::from(u32::MAX),
-                })
-            })?;
-            let count = u64::try_from(count).unwrap_or(0);
+            let offset = non_negative(C, "offset", rest[0])?;
+            let count = non_negative(C, "count", rest[1])?;
             Request::Shop(Command::list(offset, count).map_err(invalid(C))?)
         }
         b"SEARCH" => {
@@ -293,11 +306,10 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
             arity(C, "SEARCH words... [LIMIT n]", !rest.is_empty())?;
             let (words, limit) = match rest {
                 [words @ .., key, n] if !words.is_empty() && key.eq_ignore_ascii_case(b"LIMIT") => {
-                    (words, number(C, "limit", n)?)
+                    (words, non_negative(C, "limit", n)?)
                 }
-                words => (words, 10.min(i64::from(MAX_SEARCH_LIMIT))),
+                words => (words, 10.min(u64::from(MAX_SEARCH_LIMIT))),
             };
-            let limit = u64::try_from(limit).unwrap_or(0);
             Request::Shop(with_text(C, words, |query| {
                 Command::search(query, limit).map_err(invalid(C))
             })?)
@@ -419,7 +431,9 @@ mod tests {
         );
         assert_eq!(e("GET x"), "GET: id is not an integer: 'x'");
         assert_eq!(e("GET 0"), "GET: product id 0 is reserved; ids start at 1");
-        assert_eq!(e("GET -4"), "GET: product id 0 is reserved; ids start at 1");
+        assert_eq!(e("GET -4"), "GET: id -4 is negative");
+        assert_eq!(e("LIST -1 5"), "LIST: offset -1 is negative");
+        assert_eq!(e("SEARCH mug LIMIT -1"), "SEARCH: limit -1 is negative");
         assert_eq!(e("ADD 1 -5 1 Mug"), "ADD: price -5 is negative");
         assert_eq!(e("ADD 1 5 -1 Mug"), "ADD: stock -1 is negative");
         assert_eq!(
