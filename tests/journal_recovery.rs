@@ -18,13 +18,7 @@ const SEGMENT: u64 = 8192;
 const PER_SEGMENT: u64 = (8192 - 64) / 24;
 
 fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "rm-journal-{tag}-{}-{:?}",
-        std::process::id(),
-        Instant::now()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    util::tempdir("journal", tag)
 }
 
 fn config(dir: &Path) -> JournalConfig {

@@ -3,26 +3,20 @@
 //! does not read, shutdown with commands in flight, and the same through
 //! an independent client library (the `redis` crate).
 
-use ringmaster::ingress::{ServeReport, Server, ServerConfig, ServerHandle};
+mod util;
+
+use ringmaster::ingress::{encode_request, ServeReport, Server, ServerConfig, ServerHandle};
 use ringmaster::journal::Durability;
 use ringmaster::shop::{Shop, ShopConfig};
 use ringmaster::WaitStrategy;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 fn tempdir(tag: &str) -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "rm-tcp-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    util::tempdir("tcp", tag)
 }
 
 /// Small ring (the window) and yielding waits: tests run with threads >
@@ -69,6 +63,12 @@ impl Running {
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         s
+    }
+
+    /// A connection: its writing half and a buffered reader.
+    fn open(&self) -> (TcpStream, BufReader<TcpStream>) {
+        let tcp = self.connect();
+        (tcp.try_clone().unwrap(), BufReader::new(tcp))
     }
 
     /// Stop the server and close the shop; the report and the data dir.
@@ -144,10 +144,9 @@ fn product(id: i64, name: &str, price: i64, stock: i64, version: i64) -> Resp {
 }
 
 fn command(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
+    let words: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    let mut out = Vec::new();
+    encode_request(&mut out, &words);
     out
 }
 
@@ -158,9 +157,7 @@ fn err_starts(reply: &Resp, prefix: &str) -> bool {
 #[test]
 fn every_command_has_its_documented_reply() {
     let server = Running::start("shapes", |_| {});
-    let tcp = server.connect();
-    let mut w = tcp.try_clone().unwrap();
-    let mut r = BufReader::new(tcp);
+    let (mut w, mut r) = server.open();
     let mut ask = |bytes: &[u8]| {
         w.write_all(bytes).unwrap();
         read_reply(&mut r).unwrap()
@@ -232,9 +229,7 @@ fn every_command_has_its_documented_reply() {
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     let server = Running::start("pipeline", |_| {});
-    let tcp = server.connect();
-    let mut w = tcp.try_clone().unwrap();
-    let mut r = BufReader::new(tcp);
+    let (mut w, mut r) = server.open();
     // More than the window (the ring, 256): the server must stop reading
     // and resume, never reorder or drop.
     let n = 3_000;
@@ -283,10 +278,8 @@ fn many_concurrent_connections_each_get_their_own_replies() {
     let server = Running::start("many", |_| {});
     let threads: Vec<_> = (0..32i64)
         .map(|t| {
-            let tcp = server.connect();
+            let (mut w, mut r) = server.open();
             std::thread::spawn(move || {
-                let mut w = tcp.try_clone().unwrap();
-                let mut r = BufReader::new(tcp);
                 for k in 0..50i64 {
                     let id = t * 1000 + k + 1;
                     let mut batch = command(&[
@@ -308,13 +301,9 @@ fn many_concurrent_connections_each_get_their_own_replies() {
     for t in threads {
         t.join().unwrap();
     }
-    let tcp = server.connect();
-    let mut w = tcp.try_clone().unwrap();
+    let (mut w, mut r) = server.open();
     w.write_all(b"COUNT\r\n").unwrap();
-    assert_eq!(
-        read_reply(&mut BufReader::new(tcp)).unwrap(),
-        Resp::Int(32 * 50)
-    );
+    assert_eq!(read_reply(&mut r).unwrap(), Resp::Int(32 * 50));
     let (report, _) = server.stop();
     assert_eq!(report.accepted, 33);
 }
@@ -327,9 +316,7 @@ fn requests_split_at_every_byte_are_parsed_whole() {
     stream.extend(command(&["SEARCH", "split ke"]));
     stream.extend_from_slice(b"COUNT\r\n");
     for cut in 1..stream.len() {
-        let tcp = server.connect();
-        let mut w = tcp.try_clone().unwrap();
-        let mut r = BufReader::new(tcp);
+        let (mut w, mut r) = server.open();
         w.write_all(&stream[..cut]).unwrap();
         w.flush().unwrap();
         std::thread::sleep(Duration::from_millis(2));
@@ -360,9 +347,7 @@ fn requests_split_at_every_byte_are_parsed_whole() {
 #[test]
 fn each_bad_request_gets_an_error_and_the_connection_stays_usable() {
     let server = Running::start("bad", |_| {});
-    let tcp = server.connect();
-    let mut w = tcp.try_clone().unwrap();
-    let mut r = BufReader::new(tcp);
+    let (mut w, mut r) = server.open();
     let cases: &[(&[u8], &str)] = &[
         (b"FROB 1\r\n", "ERR unknown command 'FROB'"),
         (b"GET\r\n", "ERR wrong number of arguments for 'GET'"),
@@ -452,9 +437,7 @@ fn framing_errors_get_an_error_then_a_close() {
         (b"*x\r\n", "ERR Protocol error"),
     ];
     for (request, expected) in cases {
-        let tcp = server.connect();
-        let mut w = tcp.try_clone().unwrap();
-        let mut r = BufReader::new(tcp);
+        let (mut w, mut r) = server.open();
         w.write_all(b"PING\r\n").unwrap();
         w.write_all(request).unwrap();
         assert_eq!(read_reply(&mut r).unwrap(), Resp::Simple("PONG".into()));
@@ -467,9 +450,7 @@ fn framing_errors_get_an_error_then_a_close() {
         assert!(read_reply(&mut r).is_err(), "closed after a framing error");
     }
     // An incomplete request over the server's limit: refused, not buffered.
-    let tcp = server.connect();
-    let mut w = tcp.try_clone().unwrap();
-    let mut r = BufReader::new(tcp);
+    let (mut w, mut r) = server.open();
     let mut big = b"*2\r\n$3\r\nGET\r\n$60000\r\n".to_vec();
     big.extend(std::iter::repeat_n(b'1', 10_000));
     let _ = w.write_all(&big);
@@ -486,9 +467,7 @@ fn a_client_that_does_not_read_is_bounded_and_does_not_stall_others() {
         c.max_pending = 16;
     });
     {
-        let tcp = server.connect();
-        let mut w = tcp.try_clone().unwrap();
-        let mut r = BufReader::new(tcp);
+        let (mut w, mut r) = server.open();
         let mut adds = Vec::new();
         for id in 1..=1000 {
             adds.extend(command(&[
@@ -578,9 +557,7 @@ fn connection_limit_and_idle_timeout() {
 fn shutdown_answers_every_command_in_flight_and_loses_no_acknowledged_write() {
     let dir = tempdir("shutdown");
     let server = Running::start_in(dir.clone(), |_| {});
-    let tcp = server.connect();
-    let mut w = tcp.try_clone().unwrap();
-    let r = BufReader::new(tcp);
+    let (mut w, r) = server.open();
     let n = 20_000;
     let reader = std::thread::spawn(move || {
         let mut r = r;

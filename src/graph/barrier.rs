@@ -26,31 +26,14 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
     }
 
     /// Count of events readable now, for a consumer whose next sequence is
-    /// `next`.
+    /// `next`, and the wait channel of the sequence that bounds it (the
+    /// cursor, or the slowest upstream stage).
     #[inline(always)]
-    pub(crate) fn available(&self, next: u64) -> u64 {
+    fn progress(&self, next: u64) -> (u64, usize) {
         match &*self.upstream {
-            [] => self.ring.published(next),
+            [] => (self.ring.published(next), crate::wait::CURSOR),
             // Acquire (in `get`): pairs with the upstream stage's Release
             // after its batch, so its effects on shared state are visible.
-            [one] => self.ring.consumer(*one).get(),
-            many => many
-                .iter()
-                .map(|&slot| self.ring.consumer(slot).get())
-                .min()
-                .unwrap_or(0),
-        }
-    }
-
-    /// Wait until at least `next + 1` events are readable; returns the
-    /// count readable.
-    /// What is available beyond `next`, or the wait channel of the
-    /// sequence that holds us back (the cursor, or the lagging upstream).
-    #[inline]
-    fn available_or_blocker(&self, next: u64) -> Result<u64, usize> {
-        let (available, channel) = match &*self.upstream {
-            [] => (self.ring.published(next), crate::wait::CURSOR),
-            // Acquire (in `get`): as in `available`.
             [one] => (
                 self.ring.consumer(*one).get(),
                 crate::wait::consumer_channel(*one),
@@ -65,24 +48,33 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
                 })
                 .min()
                 .unwrap_or((0, crate::wait::CURSOR)),
-        };
-        if available > next {
-            Ok(available)
-        } else {
-            Err(channel)
         }
     }
 
+    /// Count of events readable now, for a consumer whose next sequence is
+    /// `next`.
+    #[inline(always)]
+    pub(crate) fn available(&self, next: u64) -> u64 {
+        self.progress(next).0
+    }
+
+    /// Wait until at least `next + 1` events are readable; returns the
+    /// count readable.
     #[inline]
     pub(crate) fn wait_for(&self, next: u64, deadline: Option<Instant>) -> Result<u64, WaitError> {
-        let available = self.available(next);
-        if available > next {
+        let ready = || {
+            let (available, channel) = self.progress(next);
+            if available > next {
+                Ok(available)
+            } else {
+                Err(channel)
+            }
+        };
+        if let Ok(available) = ready() {
             return Ok(available);
         }
-        self.ring.waiter().wait_until(
-            || self.available_or_blocker(next),
-            self.ring.alerted(),
-            deadline,
-        )
+        self.ring
+            .waiter()
+            .wait_until(ready, self.ring.alerted(), deadline)
     }
 }

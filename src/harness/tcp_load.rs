@@ -15,6 +15,7 @@
 
 use super::event::{new_histogram, now_ns};
 use super::shop_load::Rng;
+use crate::ingress::encode_request;
 use hdrhistogram::Histogram;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -71,34 +72,29 @@ impl TcpLoadReport {
     }
 }
 
-/// Append one request in RESP2.
-fn request(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
 fn next_request(out: &mut Vec<u8>, load: &TcpLoad, rng: &mut Rng) {
     let id = 1 + rng.below(load.keyspace.max(1));
     let write = rng.below(100) < load.write_percent;
-    let id = id.to_string();
+    // The key on the stack: no allocation per request.
+    let mut key = [0u8; 32];
+    let prefix = if load.dialect == Dialect::Redis {
+        "product:"
+    } else {
+        ""
+    };
+    let len = {
+        let mut rest = &mut key[..];
+        // 8 + 20 digits fit in 32 bytes: the write cannot fail.
+        let _ = write!(rest, "{prefix}{id}");
+        32 - rest.len()
+    };
+    let key = &key[..len];
     match (load.dialect, write) {
-        (Dialect::Shop, true) => request(
-            out,
-            &[b"ADD", id.as_bytes(), b"1250", b"3", b"Blue", b"Mug"],
-        ),
-        (Dialect::Shop, false) => request(out, &[b"GET", id.as_bytes()]),
-        (Dialect::Redis, true) => {
-            let key = format!("product:{id}");
-            request(out, &[b"SET", key.as_bytes(), b"Blue Mug|1250|3"]);
+        (Dialect::Shop, true) => {
+            encode_request(out, &[b"ADD", key, b"1250", b"3", b"Blue", b"Mug"])
         }
-        (Dialect::Redis, false) => {
-            let key = format!("product:{id}");
-            request(out, &[b"GET", key.as_bytes()]);
-        }
+        (Dialect::Redis, true) => encode_request(out, &[b"SET", key, b"Blue Mug|1250|3"]),
+        (_, false) => encode_request(out, &[b"GET", key]),
     }
 }
 

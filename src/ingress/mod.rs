@@ -8,7 +8,7 @@ mod request;
 mod server;
 mod shop_reply;
 
-pub use protocol::{decode_request, FrameError, Limits, Reply};
+pub use protocol::{decode_request, encode_request, FrameError, Limits, Reply};
 pub use request::{parse_request, Request, RequestError};
 pub use server::{ServeReport, Server, ServerConfig, ServerError, ServerHandle};
 pub use shop_reply::encode_shop_reply;

@@ -313,6 +313,38 @@ fn decimal(out: &mut Vec<u8>, n: i64) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// `<kind>text\r\n`, with CR and LF in `text` turned into spaces so the
+/// line cannot end early.
+fn line(out: &mut Vec<u8>, kind: u8, text: &str) {
+    out.push(kind);
+    out.extend(
+        text.bytes()
+            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Append a request as a RESP2 array of bulk strings: what a client sends
+/// (the load generator, tests), the counterpart of [`decode_request`].
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::ingress::{decode_request, encode_request, Limits};
+/// let mut out = Vec::new();
+/// encode_request(&mut out, &[b"GET", b"42"]);
+/// assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$2\r\n42\r\n");
+/// let mut args = Vec::new();
+/// assert_eq!(decode_request(&out, &Limits::default(), &mut args)?, Some(out.len()));
+/// # Ok::<(), ringmaster::ingress::FrameError>(())
+/// ```
+pub fn encode_request(out: &mut Vec<u8>, args: &[&[u8]]) {
+    Reply::array(out, args.len());
+    for arg in args {
+        Reply::bulk(out, arg);
+    }
+}
+
 /// RESP2 reply encoders, appending to a connection's output buffer.
 ///
 /// # Examples
@@ -332,22 +364,12 @@ pub struct Reply;
 impl Reply {
     /// `+text\r\n` (`text` must not contain CR or LF; they become spaces).
     pub fn simple(out: &mut Vec<u8>, text: &str) {
-        out.push(b'+');
-        out.extend(
-            text.bytes()
-                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-        );
-        out.extend_from_slice(b"\r\n");
+        line(out, b'+', text);
     }
 
     /// `-text\r\n` (CR and LF become spaces).
     pub fn error(out: &mut Vec<u8>, text: &str) {
-        out.push(b'-');
-        out.extend(
-            text.bytes()
-                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-        );
-        out.extend_from_slice(b"\r\n");
+        line(out, b'-', text);
     }
 
     /// `:n\r\n`.

@@ -75,8 +75,12 @@ impl Posting {
             .unwrap_or(0)
     }
 
-    fn in_window(&self, id: u64) -> bool {
-        self.word_range().contains(&word_of(id))
+    /// Index in `bits` of the word holding `id`, if the window covers it:
+    /// one check for both "in the bitmap?" and "where?".
+    #[inline]
+    fn slot(&self, id: u64) -> Option<usize> {
+        let k = usize::try_from(word_of(id).checked_sub(self.base)?).ok()?;
+        (k < self.bits.len()).then_some(k)
     }
 
     /// All ids, ascending.
@@ -113,17 +117,17 @@ impl Posting {
     /// Whether `id` is in the posting.
     #[inline]
     pub(crate) fn contains(&self, id: u64) -> bool {
-        if self.in_window(id) {
-            return self.word(word_of(id)) & (1 << (id % 64)) != 0;
+        match self.slot(id) {
+            Some(k) => self.bits[k] & (1 << (id % 64)) != 0,
+            None => self.list.contains(&id),
         }
-        self.list.contains(&id)
     }
 
     /// Add `id` (no effect if present).
     pub(crate) fn insert(&mut self, id: u64) {
         let w = word_of(id);
-        if self.in_window(id) {
-            let word = &mut self.bits[(w - self.base) as usize];
+        if let Some(k) = self.slot(id) {
+            let word = &mut self.bits[k];
             if *word & (1 << (id % 64)) == 0 {
                 *word |= 1 << (id % 64);
                 self.len += 1;
@@ -163,8 +167,8 @@ impl Posting {
 
     /// Remove `id` (no effect if absent).
     pub(crate) fn remove(&mut self, id: u64) {
-        if self.in_window(id) {
-            let word = &mut self.bits[(word_of(id) - self.base) as usize];
+        if let Some(k) = self.slot(id) {
+            let word = &mut self.bits[k];
             if *word & (1 << (id % 64)) != 0 {
                 *word &= !(1 << (id % 64));
                 self.len -= 1;
@@ -255,7 +259,7 @@ mod tests {
                 prop_assert_eq!(p.contains(id), model.contains(&id));
             }
             prop_assert!(p.bits.len() <= WORDS_PER_ID * p.len().max(MIN_BITMAP_LEN) * 2);
-            prop_assert!(p.list.iter().all(|&id| !p.in_window(id)));
+            prop_assert!(p.list.iter().all(|&id| p.slot(id).is_none()));
         }
     }
 

@@ -2,8 +2,23 @@
 #![allow(dead_code, unreachable_pub)]
 
 use ringmaster::EventHandler;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// A fresh, empty directory path under the system's temp dir, unique to
+/// this process and call: `rm-<suite>-<tag>-<pid>-<n>`.
+pub fn tempdir(suite: &str, tag: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "rm-{suite}-{tag}-{}-{}",
+        std::process::id(),
+        // Relaxed: a unique counter; nothing is published through it.
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
 
 /// A 16-byte test event: who produced it and its per-producer number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
