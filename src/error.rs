@@ -120,6 +120,21 @@ pub enum BuildError {
         /// Number of cores the OS reports for this process.
         available: usize,
     },
+    /// `build_consumers` on a builder from [`GraphBuilder::new`](crate::GraphBuilder::new),
+    /// whose private ring no producer could reach.
+    #[error("build_consumers needs a shared ring (SharedRing::consumers); a private ring is built with its producer by build_single_producer or build_multi_producer")]
+    NotShared,
+    /// `build_*_producer` on a builder for a shared ring.
+    #[error("a shared ring's producers come from SharedRing::single_producer or multi_producer; build its stages with build_consumers")]
+    SharedProducer,
+    /// The region has no free consumer slot for a stage.
+    #[error("no free consumer slot for stage `{stage}`: all {max} slots of the region are taken")]
+    NoFreeSlot {
+        /// The stage that found none.
+        stage: String,
+        /// Slots in the region header.
+        max: usize,
+    },
     /// The OS refused to start a handler thread.
     #[error("spawning the thread for stage `{stage}` failed: {source}")]
     Spawn {
@@ -168,6 +183,16 @@ pub enum ClaimError {
         /// Ring capacity.
         capacity: u64,
     },
+    /// A consumer process gating the ring died (shared rings under
+    /// [`DeadConsumerPolicy::Fail`](crate::shm::DeadConsumerPolicy::Fail)).
+    /// A multi-producer claim that fails this way has already taken its
+    /// sequences: the ring cannot move past them, recreate it.
+    ConsumerDead {
+        /// The dead consumer's slot in the region header.
+        slot: usize,
+        /// Its process id.
+        pid: u32,
+    },
 }
 
 /// Why a non-blocking (`try_`) or bounded (`_timeout`) claim failed.
@@ -184,6 +209,16 @@ pub enum TryClaimError {
         requested: u64,
         /// Ring capacity.
         capacity: u64,
+    },
+    /// A consumer process gating the ring died (shared rings under
+    /// [`DeadConsumerPolicy::Fail`](crate::shm::DeadConsumerPolicy::Fail)).
+    /// A multi-producer claim that fails this way has already taken its
+    /// sequences: the ring cannot move past them, recreate it.
+    ConsumerDead {
+        /// The dead consumer's slot in the region header.
+        slot: usize,
+        /// Its process id.
+        pid: u32,
     },
 }
 
@@ -235,6 +270,10 @@ impl fmt::Display for ClaimError {
                 f,
                 "claim of {requested} slots exceeds ring capacity {capacity}"
             ),
+            Self::ConsumerDead { slot, pid } => write!(
+                f,
+                "consumer slot {slot} belongs to process {pid}, which died; the ring cannot move on"
+            ),
         }
     }
 }
@@ -250,6 +289,10 @@ impl fmt::Display for TryClaimError {
             } => write!(
                 f,
                 "claim of {requested} slots exceeds ring capacity {capacity}"
+            ),
+            Self::ConsumerDead { slot, pid } => write!(
+                f,
+                "consumer slot {slot} belongs to process {pid}, which died; the ring cannot move on"
             ),
         }
     }
@@ -298,6 +341,26 @@ impl From<ClaimError> for TryClaimError {
                 requested,
                 capacity,
             },
+            ClaimError::ConsumerDead { slot, pid } => Self::ConsumerDead { slot, pid },
+        }
+    }
+}
+
+impl TryClaimError {
+    /// The blocking form of a claim's failure (a blocking claim never
+    /// reports `Full`; it maps to `Halted`, the only way such a wait ends
+    /// without room).
+    pub(crate) fn blocking(self) -> ClaimError {
+        match self {
+            Self::Full | Self::Halted => ClaimError::Halted,
+            Self::TooLarge {
+                requested,
+                capacity,
+            } => ClaimError::TooLarge {
+                requested,
+                capacity,
+            },
+            Self::ConsumerDead { slot, pid } => ClaimError::ConsumerDead { slot, pid },
         }
     }
 }

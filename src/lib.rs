@@ -90,6 +90,7 @@ mod region;
 mod ring;
 mod sequence;
 mod sequencer;
+pub mod shm;
 pub mod shop;
 mod sync;
 mod wait;
@@ -109,7 +110,7 @@ pub use graph::{
 pub use producer::{Claim, MultiProducer, Producer, SingleProducer};
 pub use region::{
     HeaderError, RegionHeader, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, MAX_CONSUMERS, MAX_EVENT_ALIGN,
-    MAX_EVENT_SIZE, MAX_REGION_LEN,
+    MAX_EVENT_SIZE, MAX_PRODUCERS, MAX_REGION_LEN,
 };
 pub use ring::RingBuffer;
 pub use sequencer::{MultiSequencer, Sequencer, SingleSequencer};

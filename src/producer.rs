@@ -52,6 +52,21 @@ use std::time::{Duration, Instant};
 pub struct Producer<E, S> {
     ring: Arc<RingBuffer<E>>,
     sequencer: S,
+    /// The producer slot held in a shared region (shared by clones).
+    lease: Option<Arc<ProducerLease<E>>>,
+}
+
+/// A producer slot in a shared region's header, given back on drop.
+#[derive(Debug)]
+pub(crate) struct ProducerLease<E> {
+    ring: Arc<RingBuffer<E>>,
+    slot: usize,
+}
+
+impl<E> Drop for ProducerLease<E> {
+    fn drop(&mut self) {
+        self.ring.unregister_producer(self.slot);
+    }
 }
 
 /// A producer for a ring with exactly one producer thread.
@@ -64,6 +79,7 @@ impl<E: bytemuck::Pod + Send> Clone for Producer<E, MultiSequencer> {
         Self {
             ring: Arc::clone(&self.ring),
             sequencer: MultiSequencer::for_ring(&self.ring),
+            lease: self.lease.clone(),
         }
     }
 }
@@ -71,7 +87,24 @@ impl<E: bytemuck::Pod + Send> Clone for Producer<E, MultiSequencer> {
 impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
     pub(crate) fn new(ring: Arc<RingBuffer<E>>) -> Self {
         let sequencer = S::for_ring(&ring);
-        Self { ring, sequencer }
+        Self {
+            ring,
+            sequencer,
+            lease: None,
+        }
+    }
+
+    /// A producer holding producer slot `slot` of a shared region.
+    #[cfg_attr(loom, allow(dead_code))] // used by shm, not built under loom
+    pub(crate) fn with_lease(ring: Arc<RingBuffer<E>>, slot: usize) -> Self {
+        let lease = Arc::new(ProducerLease {
+            ring: Arc::clone(&ring),
+            slot,
+        });
+        Self {
+            lease: Some(lease),
+            ..Self::new(ring)
+        }
     }
 
     /// The ring this producer publishes into.
@@ -107,16 +140,7 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
     pub fn claim(&mut self, n: u64) -> Result<Claim<'_, E, S>, ClaimError> {
         let range = self
             .claim_range(n, ClaimWait::Forever)
-            .map_err(|e| match e {
-                TryClaimError::TooLarge {
-                    requested,
-                    capacity,
-                } => ClaimError::TooLarge {
-                    requested,
-                    capacity,
-                },
-                _ => ClaimError::Halted,
-            })?;
+            .map_err(TryClaimError::blocking)?;
         Ok(Claim::new(self, range))
     }
 
@@ -188,7 +212,7 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
         let range = self
             .sequencer
             .claim(&self.ring, 1, ClaimWait::Forever)
-            .map_err(|_| ClaimError::Halted)?;
+            .map_err(TryClaimError::blocking)?;
         self.write_one_and_publish(range, write);
         Ok(())
     }

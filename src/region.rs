@@ -1,9 +1,9 @@
 //! The mapped region that holds a ring: header, sequence counters,
 //! availability flags and slots, in one contiguous block of memory.
 //!
-//! Today the region is an anonymous mapping private to one process; the
-//! layout is already the one a shared file uses, so a second process can
-//! find every counter at a fixed offset.
+//! The region is an anonymous mapping private to one process, or a file
+//! shared by several (see [`crate::shm`]); the layout is the same, so a
+//! second process finds every counter at a fixed offset.
 //!
 //! # Layout (version 1)
 //!
@@ -19,16 +19,18 @@
 //! | 24 | 8 | capacity | slots; a power of two |
 //! | 32 | 8 | region length | bytes, a multiple of the page size |
 //! | 40 | 4 | consumer slots | `64` |
-//! | 44 | 4 | reserved | zero |
+//! | 44 | 4 | producer slots | `64` |
 //! | 48 | 8 | type fingerprint | chosen by the creator; `0` = none |
-//! | 56 | 8 | availability offset | `8704` |
+//! | 56 | 8 | availability offset | `9728` |
 //! | 64 | 8 | slots offset | 128-aligned |
 //! | 72 | 56 | reserved | zero |
 //! | 128 | 128 | cursor | `u64` count: published (single producer) or claimed (multi) |
 //! | 256 | 128 | shared state | `u64` gating mask (consumers producers wait for), `u64` allocated mask |
 //! | 384 | 64 × 128 | consumer sequences | `u64` count of events each consumer has processed |
-//! | 8576 | 128 | reserved | zero |
-//! | 8704 | capacity × 4 | availability | multi-producer only: `u32` round flag per slot |
+//! | 8576 | 128 | region state | `u64` creator token, `u64` unblocked claims, `u64` evicted consumers, `u32` removed flag |
+//! | 8704 | 64 × 8 | consumer owners | `u64` process token of each allocated consumer slot; `0` = none |
+//! | 9216 | 64 × 8 | producer owners | `u64` process token of each producer process; `0` = free |
+//! | 9728 | capacity × 4 | availability | multi-producer only: `u32` round flag per slot (bit 31: unblocked) |
 //! | slots offset | capacity × event size | slots | the events |
 //!
 //! Every counter is an atomic `u64` alone on its 128-byte block (two cache
@@ -58,6 +60,10 @@ pub const MAX_EVENT_ALIGN: usize = 128;
 pub const MAX_CAPACITY: u64 = 1 << 30;
 /// Largest accepted region length in bytes (64 GiB).
 pub const MAX_REGION_LEN: u64 = 64 << 30;
+/// Producer-process slots in the header: the most processes that may
+/// publish into one multi-producer ring at a time (threads of one process
+/// share a slot).
+pub const MAX_PRODUCERS: usize = if cfg!(loom) { 4 } else { 64 };
 
 const HEADER_LEN: usize = 128;
 const FLAG_MULTI_PRODUCER: u32 = 1;
@@ -84,7 +90,28 @@ pub(crate) struct ControlBlock {
     pub(crate) shared: SharedState,
     /// Per-consumer processed counts; slot `i` written only by consumer `i`.
     pub(crate) consumers: [Sequence; MAX_CONSUMERS],
-    reserved: Reserved,
+    /// Who created the region and what liveness recovery has done to it.
+    pub(crate) state: RegionState,
+    /// Process token of the owner of each allocated consumer slot (`0` in
+    /// a private region, whose owner is this process).
+    pub(crate) consumer_owners: [AtomicU64; MAX_CONSUMERS],
+    /// Process token of each process registered as a producer.
+    pub(crate) producer_owners: [AtomicU64; MAX_PRODUCERS],
+}
+
+/// Region-wide state, written rarely (creation, recovery, removal).
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct RegionState {
+    /// Process token of the creator (`0` in a private region).
+    pub(crate) creator: AtomicU64,
+    /// Claims marked unblocked after their producer died; while non-zero,
+    /// consumers check each slot's unblocked bit.
+    pub(crate) unblocked: AtomicU64,
+    /// Consumers evicted after their process died.
+    pub(crate) evicted: AtomicU64,
+    /// Non-zero once the creator removed the region's file.
+    pub(crate) removed: AtomicU32,
 }
 
 /// Masks over the consumer slots.
@@ -97,17 +124,16 @@ pub(crate) struct SharedState {
     pub(crate) allocated_mask: AtomicU64,
 }
 
-#[repr(C, align(128))]
-#[derive(Debug)]
-struct Reserved([u8; 128]);
-
 // The documented offsets are the ABI of a shared region: check them.
 #[cfg(not(loom))]
 const _: () = {
     assert!(core::mem::offset_of!(ControlBlock, cursor) == 128);
     assert!(core::mem::offset_of!(ControlBlock, shared) == 256);
     assert!(core::mem::offset_of!(ControlBlock, consumers) == 384);
-    assert!(core::mem::size_of::<ControlBlock>() == 8704);
+    assert!(core::mem::offset_of!(ControlBlock, state) == 8576);
+    assert!(core::mem::offset_of!(ControlBlock, consumer_owners) == 8704);
+    assert!(core::mem::offset_of!(ControlBlock, producer_owners) == 9216);
+    assert!(core::mem::size_of::<ControlBlock>() == 9728);
 };
 
 impl ControlBlock {
@@ -121,7 +147,14 @@ impl ControlBlock {
                 allocated_mask: AtomicU64::new(0),
             },
             consumers: core::array::from_fn(|_| Sequence::new(0)),
-            reserved: Reserved([0; 128]),
+            state: RegionState {
+                creator: AtomicU64::new(0),
+                unblocked: AtomicU64::new(0),
+                evicted: AtomicU64::new(0),
+                removed: AtomicU32::new(0),
+            },
+            consumer_owners: core::array::from_fn(|_| AtomicU64::new(0)),
+            producer_owners: core::array::from_fn(|_| AtomicU64::new(0)),
         })
     }
 }
@@ -159,6 +192,8 @@ pub struct RegionHeader {
     pub region_len: u64,
     /// Consumer sequence slots in the header.
     pub max_consumers: u32,
+    /// Producer-process slots in the header.
+    pub max_producers: u32,
     /// The creator's type fingerprint (`0` = none given).
     pub fingerprint: u64,
     /// Offset of the availability flags.
@@ -220,6 +255,7 @@ impl RegionHeader {
         b[24..32].copy_from_slice(&self.capacity.to_le_bytes());
         b[32..40].copy_from_slice(&self.region_len.to_le_bytes());
         b[40..44].copy_from_slice(&self.max_consumers.to_le_bytes());
+        b[44..48].copy_from_slice(&self.max_producers.to_le_bytes());
         b[48..56].copy_from_slice(&self.fingerprint.to_le_bytes());
         b[56..64].copy_from_slice(&self.availability_offset.to_le_bytes());
         b[64..72].copy_from_slice(&self.slots_offset.to_le_bytes());
@@ -290,6 +326,14 @@ impl RegionHeader {
                 MAX_CONSUMERS.to_string(),
             ));
         }
+        let max_producers = u32_at(44);
+        if max_producers as usize != MAX_PRODUCERS {
+            return Err(bad(
+                "max_producers",
+                max_producers.into(),
+                MAX_PRODUCERS.to_string(),
+            ));
+        }
         if !event_align.is_power_of_two() || event_align as usize > MAX_EVENT_ALIGN {
             return Err(bad(
                 "event_align",
@@ -351,10 +395,27 @@ impl RegionHeader {
             capacity,
             region_len,
             max_consumers,
+            max_producers,
             fingerprint: u64_at(48),
             availability_offset,
             slots_offset,
         })
+    }
+}
+
+impl RegionHeader {
+    /// The layout a decoded header describes (`decode` checked that it is
+    /// the one its fields imply).
+    #[cfg_attr(loom, allow(dead_code))] // used by shm, not built under loom
+    pub(crate) fn layout(&self) -> RegionLayout {
+        RegionLayout {
+            capacity: self.capacity,
+            event_size: self.event_size as usize,
+            event_align: self.event_align as usize,
+            multi_producer: self.multi_producer,
+            slots_offset: self.slots_offset,
+            region_len: self.region_len,
+        }
     }
 }
 
@@ -435,6 +496,7 @@ impl RegionLayout {
             capacity: self.capacity,
             region_len: self.region_len,
             max_consumers: MAX_CONSUMERS as u32,
+            max_producers: MAX_PRODUCERS as u32,
             fingerprint,
             availability_offset: AVAILABILITY_OFFSET,
             slots_offset: self.slots_offset,
@@ -466,6 +528,9 @@ fn round_up(value: u64, to: u64) -> u64 {
 #[derive(Debug)]
 pub(crate) struct Region<E> {
     layout: RegionLayout,
+    /// The creator's type fingerprint, as validated (never re-read from
+    /// memory another process may write).
+    fingerprint: u64,
     #[cfg(not(loom))]
     map: memmap2::MmapRaw,
     #[cfg(loom)]
@@ -487,63 +552,7 @@ unsafe impl<E: Send> Send for Region<E> {}
 // through `UnsafeCell` slots guarded by the sequencing protocol.
 unsafe impl<E: Send> Sync for Region<E> {}
 
-impl<E: bytemuck::Pod> Region<E> {
-    /// Map an anonymous, zero-filled region for `layout`, prefaulted so the
-    /// first lap of the ring takes no page faults, and write its header.
-    #[cfg(not(loom))]
-    pub(crate) fn anonymous(layout: RegionLayout, fingerprint: u64) -> Result<Self, ConfigError> {
-        debug_assert_eq!(layout.event_size, core::mem::size_of::<E>());
-        debug_assert_eq!(layout.event_align, core::mem::align_of::<E>());
-        // `compute` checked region_len fits usize.
-        let len = layout.region_len as usize;
-        let map = memmap2::MmapOptions::new()
-            .len(len)
-            .map_anon()
-            .map_err(|source| ConfigError::MapFailed { len, source })?;
-        // Huge pages where the kernel allows them (THP in `madvise` mode):
-        // a 4 MiB ring then costs two TLB entries instead of 1024. Advisory;
-        // a refusal changes nothing but speed.
-        let _ = map.advise(memmap2::Advice::HugePage);
-        let map = memmap2::MmapRaw::from(map);
-        prefault(&map);
-        let header = layout.header(fingerprint).encode();
-        // SAFETY: the mapping is `len >= 8704 > 128` bytes long, writable,
-        // and not yet shared with any other thread or process, so nothing
-        // reads these bytes concurrently.
-        unsafe {
-            core::ptr::copy_nonoverlapping(header.as_ptr(), map.as_mut_ptr(), HEADER_LEN);
-        }
-        Ok(Self {
-            layout,
-            map,
-            _event: PhantomData,
-        })
-    }
-
-    /// The heap-allocated stand-in used under loom, whose atomics cannot
-    /// live in raw mapped memory.
-    #[cfg(loom)]
-    pub(crate) fn anonymous(layout: RegionLayout, _fingerprint: u64) -> Result<Self, ConfigError> {
-        let availability_len = if layout.multi_producer {
-            layout.capacity as usize
-        } else {
-            0
-        };
-        Ok(Self {
-            layout,
-            control: ControlBlock::new_boxed(),
-            availability: (0..availability_len).map(|_| AtomicU32::new(0)).collect(),
-            slots: (0..layout.capacity)
-                .map(|_| UnsafeCell::new(E::zeroed()))
-                .collect(),
-            _event: PhantomData,
-        })
-    }
-
-    pub(crate) fn layout(&self) -> &RegionLayout {
-        &self.layout
-    }
-
+impl<E> Region<E> {
     /// The counters at the front of the region.
     #[inline(always)]
     pub(crate) fn control(&self) -> &ControlBlock {
@@ -562,6 +571,113 @@ impl<E: bytemuck::Pod> Region<E> {
             &self.control
         }
     }
+}
+
+impl<E: bytemuck::Pod> Region<E> {
+    /// Map an anonymous, zero-filled region for `layout`, prefaulted so the
+    /// first lap of the ring takes no page faults, and write its header.
+    #[cfg(not(loom))]
+    pub(crate) fn anonymous(layout: RegionLayout, fingerprint: u64) -> Result<Self, ConfigError> {
+        // `compute` checked region_len fits usize.
+        let len = layout.region_len as usize;
+        let map = memmap2::MmapOptions::new()
+            .len(len)
+            .map_anon()
+            .map_err(|source| ConfigError::MapFailed { len, source })?;
+        // Huge pages where the kernel allows them (THP in `madvise` mode):
+        // a 4 MiB ring then costs two TLB entries instead of 1024. Advisory;
+        // a refusal changes nothing but speed.
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Ok(Self::initialise(
+            memmap2::MmapRaw::from(map),
+            layout,
+            fingerprint,
+        ))
+    }
+
+    /// Map `file` (already `layout.region_len` bytes long and zero-filled,
+    /// not yet visible to any other process), prefault it and write the
+    /// header: the creating side of a shared ring.
+    #[cfg(not(loom))]
+    pub(crate) fn create_shared(
+        file: &std::fs::File,
+        layout: RegionLayout,
+        fingerprint: u64,
+    ) -> std::io::Result<Self> {
+        let map = memmap2::MmapOptions::new()
+            .len(layout.region_len as usize)
+            .map_raw(file)?;
+        Ok(Self::initialise(map, layout, fingerprint))
+    }
+
+    /// Map `file`, whose header the caller has read and validated (it
+    /// decodes to `layout`) and whose length it checked to be
+    /// `layout.region_len`: the attaching side of a shared ring.
+    #[cfg(not(loom))]
+    pub(crate) fn attach_shared(
+        file: &std::fs::File,
+        layout: RegionLayout,
+        fingerprint: u64,
+    ) -> std::io::Result<Self> {
+        let map = memmap2::MmapOptions::new()
+            .len(layout.region_len as usize)
+            .map_raw(file)?;
+        if map.len() as u64 != layout.region_len {
+            return Err(std::io::Error::other("mapping shorter than the region"));
+        }
+        Ok(Self {
+            layout,
+            fingerprint,
+            map,
+            _event: PhantomData,
+        })
+    }
+
+    #[cfg(not(loom))]
+    fn initialise(map: memmap2::MmapRaw, layout: RegionLayout, fingerprint: u64) -> Self {
+        debug_assert_eq!(layout.event_size, core::mem::size_of::<E>());
+        debug_assert_eq!(layout.event_align, core::mem::align_of::<E>());
+        debug_assert_eq!(map.len() as u64, layout.region_len);
+        prefault(&map);
+        let header = layout.header(fingerprint).encode();
+        // SAFETY: the mapping is `region_len >= 9728 > 128` bytes long,
+        // writable, and not yet shared with any other thread or process,
+        // so nothing reads these bytes concurrently.
+        unsafe {
+            core::ptr::copy_nonoverlapping(header.as_ptr(), map.as_mut_ptr(), HEADER_LEN);
+        }
+        Self {
+            layout,
+            fingerprint,
+            map,
+            _event: PhantomData,
+        }
+    }
+
+    /// The heap-allocated stand-in used under loom, whose atomics cannot
+    /// live in raw mapped memory.
+    #[cfg(loom)]
+    pub(crate) fn anonymous(layout: RegionLayout, fingerprint: u64) -> Result<Self, ConfigError> {
+        let availability_len = if layout.multi_producer {
+            layout.capacity as usize
+        } else {
+            0
+        };
+        Ok(Self {
+            layout,
+            fingerprint,
+            control: ControlBlock::new_boxed(),
+            availability: (0..availability_len).map(|_| AtomicU32::new(0)).collect(),
+            slots: (0..layout.capacity)
+                .map(|_| UnsafeCell::new(E::zeroed()))
+                .collect(),
+            _event: PhantomData,
+        })
+    }
+
+    pub(crate) fn layout(&self) -> &RegionLayout {
+        &self.layout
+    }
 
     /// The decoded header.
     pub(crate) fn header(&self) -> RegionHeader {
@@ -570,15 +686,7 @@ impl<E: bytemuck::Pod> Region<E> {
     }
 
     fn fingerprint(&self) -> u64 {
-        #[cfg(not(loom))]
-        {
-            let h = &self.control().header;
-            u64::from_le_bytes([h[48], h[49], h[50], h[51], h[52], h[53], h[54], h[55]])
-        }
-        #[cfg(loom)]
-        {
-            0
-        }
+        self.fingerprint
     }
 
     /// The raw header bytes, for validation round trips.
@@ -654,10 +762,10 @@ mod tests {
     #[test]
     fn layout_places_slots_after_availability_and_rounds_to_pages() {
         let l = RegionLayout::compute(1024, 64, 8, false).unwrap();
-        assert_eq!(l.slots_offset, 8704);
-        assert_eq!(l.region_len, round_up(8704 + 64 * 1024, 4096));
+        assert_eq!(l.slots_offset, 9728);
+        assert_eq!(l.region_len, round_up(9728 + 64 * 1024, 4096));
         let m = RegionLayout::compute(1024, 64, 8, true).unwrap();
-        assert_eq!(m.slots_offset, 8704 + 4096);
+        assert_eq!(m.slots_offset, 9728 + 4096);
     }
 
     #[test]
@@ -720,6 +828,7 @@ mod tests {
         assert_eq!(field(corrupt(24, &100u64.to_le_bytes())), "capacity");
         assert_eq!(field(corrupt(32, &1u64.to_le_bytes())), "region_len");
         assert_eq!(field(corrupt(40, &1u32.to_le_bytes())), "max_consumers");
+        assert_eq!(field(corrupt(44, &1u32.to_le_bytes())), "max_producers");
         assert_eq!(
             field(corrupt(56, &0u64.to_le_bytes())),
             "availability_offset"

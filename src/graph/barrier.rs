@@ -16,13 +16,15 @@ pub(crate) struct SequenceBarrier<E> {
     upstream: Box<[usize]>,
 }
 
+impl<E> SequenceBarrier<E> {
+    pub(crate) fn ring(&self) -> &Arc<RingBuffer<E>> {
+        &self.ring
+    }
+}
+
 impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
     pub(crate) fn new(ring: Arc<RingBuffer<E>>, upstream: Box<[usize]>) -> Self {
         Self { ring, upstream }
-    }
-
-    pub(crate) fn ring(&self) -> &Arc<RingBuffer<E>> {
-        &self.ring
     }
 
     /// Count of events readable now, for a consumer whose next sequence is
@@ -73,8 +75,54 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
         if let Ok(available) = ready() {
             return Ok(available);
         }
-        self.ring
-            .waiter()
-            .wait_until(ready, self.ring.alerted(), deadline)
+        match self.ring.liveness() {
+            Some(liveness) if self.upstream.is_empty() && self.ring.is_multi_producer() => {
+                self.wait_checking_producers(next, liveness.timeout, deadline)
+            }
+            _ => self
+                .ring
+                .waiter()
+                .wait_until(ready, self.ring.alerted(), deadline),
+        }
+    }
+
+    /// A first stage of a shared multi-producer ring waits in
+    /// liveness-timeout chunks; when a claimed slot stays unpublished that
+    /// long, it checks whether a producer process died mid-claim and
+    /// unblocks its claims (see `RingBuffer::unblock_dead_producers`).
+    #[cold]
+    fn wait_checking_producers(
+        &self,
+        next: u64,
+        timeout: std::time::Duration,
+        deadline: Option<Instant>,
+    ) -> Result<u64, WaitError> {
+        // Claims made before this point will be a timeout old at the check.
+        let mut claimed_before = self.ring.cursor();
+        loop {
+            let ready = || {
+                let (available, channel) = self.progress(next);
+                if available > next {
+                    Ok(available)
+                } else {
+                    Err(channel)
+                }
+            };
+            let check_at = Instant::now() + timeout;
+            let until = deadline.map_or(check_at, |d| d.min(check_at));
+            match self
+                .ring
+                .waiter()
+                .wait_until(ready, self.ring.alerted(), Some(until))
+            {
+                Err(WaitError::Timeout) if deadline.is_none_or(|d| Instant::now() < d) => {
+                    if claimed_before > next {
+                        self.ring.unblock_dead_producers(next, claimed_before);
+                    }
+                    claimed_before = self.ring.cursor();
+                }
+                other => return other,
+            }
+        }
     }
 }

@@ -99,6 +99,9 @@ struct StageSpec<E> {
 /// ```
 pub struct GraphBuilder<E> {
     config: RingConfig,
+    /// An existing (shared) ring to attach the stages to; `None` builds a
+    /// private ring.
+    ring: Option<Arc<RingBuffer<E>>>,
     policy: PanicPolicy,
     stages: Vec<StageSpec<E>>,
 }
@@ -150,6 +153,19 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
     pub fn new(config: RingConfig) -> Self {
         Self {
             config,
+            ring: None,
+            policy: PanicPolicy::default(),
+            stages: Vec::new(),
+        }
+    }
+
+    /// A builder whose stages attach to `ring` (a shared ring; see
+    /// [`SharedRing::consumers`](crate::shm::SharedRing::consumers)).
+    #[cfg_attr(loom, allow(dead_code))] // used by shm, not built under loom
+    pub(crate) fn on_ring(ring: Arc<RingBuffer<E>>) -> Self {
+        Self {
+            config: RingConfig::new(ring.capacity()),
+            ring: Some(ring),
             policy: PanicPolicy::default(),
             stages: Vec::new(),
         }
@@ -208,6 +224,26 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
         self.build(true)
     }
 
+    /// Start the stages on a shared ring (from
+    /// [`SharedRing::consumers`](crate::shm::SharedRing::consumers)),
+    /// whose producers live elsewhere. Each stage takes a free consumer
+    /// slot of the region and starts at its current cursor.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::NotShared`] for a builder made with
+    /// [`GraphBuilder::new`] (its private ring needs a producer: use
+    /// `build_single_producer`), [`BuildError::NoFreeSlot`] when the
+    /// region's consumer slots run out, and the errors of
+    /// [`GraphBuilder::build_single_producer`].
+    pub fn build_consumers(mut self) -> Result<Graph<E>, BuildError> {
+        let Some(ring) = self.ring.take() else {
+            return Err(BuildError::NotShared);
+        };
+        self.validate()?;
+        self.start(ring)
+    }
+
     fn validate(&self) -> Result<Vec<usize>, BuildError> {
         if self.stages.is_empty() {
             return Err(BuildError::NoConsumers);
@@ -251,30 +287,54 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
         self,
         multi_producer: bool,
     ) -> Result<(Producer<E, S>, Graph<E>), BuildError> {
+        if self.ring.is_some() {
+            return Err(BuildError::SharedProducer);
+        }
         self.validate()?;
         let ring = Arc::new(RingBuffer::<E>::new(&self.config, multi_producer)?);
+        let graph = self.start(Arc::clone(&ring))?;
+        Ok((Producer::new(ring), graph))
+    }
+
+    /// Take a consumer slot per stage, start each at the cursor (gating
+    /// producers if no stage depends on it), then spawn the handlers.
+    fn start(self, ring: Arc<RingBuffer<E>>) -> Result<Graph<E>, BuildError> {
         let mut has_dependents = vec![false; self.stages.len()];
         for stage in &self.stages {
             for dep in &stage.after {
                 has_dependents[dep.0] = true;
             }
         }
-        for (slot, dependent) in has_dependents.iter().enumerate() {
-            if !dependent {
-                ring.add_gating(slot);
+        let mut slots = Vec::with_capacity(self.stages.len());
+        for stage in &self.stages {
+            match ring.allocate_consumer() {
+                Some(slot) => slots.push(slot),
+                None => {
+                    for &slot in &slots {
+                        ring.release_consumer(slot);
+                    }
+                    return Err(BuildError::NoFreeSlot {
+                        stage: stage.name.clone(),
+                        max: MAX_CONSUMERS,
+                    });
+                }
             }
+        }
+        for (index, &slot) in slots.iter().enumerate() {
+            ring.start_consumer(slot, !has_dependents[index]);
         }
         let failure: FailureSlot = Arc::new(Mutex::new(None));
         let mut graph = Graph::new(Arc::clone(&ring), Arc::clone(&failure));
-        for (slot, spec) in self.stages.into_iter().enumerate() {
-            let upstream: Box<[usize]> = spec.after.iter().map(|d| d.0).collect();
+        for (index, spec) in self.stages.into_iter().enumerate() {
+            let slot = slots[index];
+            let upstream: Box<[usize]> = spec.after.iter().map(|d| slots[d.0]).collect();
             let barrier = SequenceBarrier::new(Arc::clone(&ring), upstream);
             let info = StageInfo {
                 name: spec.name.clone(),
                 slot,
                 core: spec.core,
-                after: spec.after.iter().map(|d| d.0).collect(),
-                gating: !has_dependents[slot],
+                after: spec.after.iter().map(|d| slots[d.0]).collect(),
+                gating: !has_dependents[index],
                 poller: matches!(spec.kind, StageKind::Poller),
             };
             match spec.kind {
@@ -311,7 +371,7 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                 }
             }
         }
-        Ok((Producer::new(ring), graph))
+        Ok(graph)
     }
 }
 

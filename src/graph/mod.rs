@@ -115,19 +115,17 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
     ///
     /// When `id` does not belong to this graph (a programmer error).
     pub fn sequence(&self, id: StageId) -> u64 {
-        assert!(
-            id.index() < self.stages.len(),
-            "stage {id:?} is not in this graph"
-        );
-        self.ring.consumer(id.index()).get_relaxed()
+        let stage = self
+            .stages
+            .get(id.index())
+            .unwrap_or_else(|| panic!("stage {id:?} is not in this graph"));
+        self.ring.consumer(stage.slot).get_relaxed()
     }
 
     /// Take the poller declared as `id` (once).
     pub fn take_poller(&mut self, id: StageId) -> Option<EventPoller<E>> {
-        let at = self
-            .pollers
-            .iter()
-            .position(|(slot, _)| *slot == id.index())?;
+        let slot = self.stages.get(id.index())?.slot;
+        let at = self.pollers.iter().position(|(s, _)| *s == slot)?;
         Some(self.pollers.swap_remove(at).1)
     }
 
@@ -233,8 +231,20 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
         }
     }
 
+    /// A shared ring's handler slots go back to the region once their
+    /// threads stopped, so producers of other processes stop waiting for
+    /// them. (A private ring keeps them: it dies with the graph.)
+    fn release_handler_slots(&self) {
+        if self.ring.liveness().is_some() {
+            for stage in self.stages.iter().filter(|s| !s.poller) {
+                self.ring.release_consumer(stage.slot);
+            }
+        }
+    }
+
     fn stop(&mut self) -> Result<(), ShutdownError> {
         self.ring.alert();
+        let joined = !self.threads.is_empty();
         for (stage, handle) in self.threads.drain(..) {
             if let Err(payload) = handle.join() {
                 record_failure(
@@ -246,6 +256,9 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
                     },
                 );
             }
+        }
+        if joined {
+            self.release_handler_slots();
         }
         let failure = self
             .failure
@@ -269,6 +282,11 @@ impl<E> Drop for Graph<E> {
             self.ring.alert();
             for (_, handle) in self.threads.drain(..) {
                 let _ = handle.join();
+            }
+            if self.ring.liveness().is_some() {
+                for stage in self.stages.iter().filter(|s| !s.poller) {
+                    self.ring.release_consumer(stage.slot);
+                }
             }
         }
     }

@@ -49,6 +49,17 @@ pub struct EventPoller<E> {
     slot: usize,
 }
 
+impl<E> Drop for EventPoller<E> {
+    /// On a shared ring, give the consumer slot back so producers stop
+    /// waiting for this poller.
+    fn drop(&mut self) {
+        let ring = self.barrier.ring();
+        if ring.liveness().is_some() {
+            ring.release_consumer(self.slot);
+        }
+    }
+}
+
 impl<E: bytemuck::Pod + Send> EventPoller<E> {
     pub(crate) fn new(barrier: SequenceBarrier<E>, slot: usize) -> Self {
         Self { barrier, slot }
@@ -98,8 +109,7 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
         // SAFETY: every seq in next..available is published (barrier
         // Acquire); our sequence is <= seq and gates producers, so no slot
         // is reclaimed during the reads.
-        let seq =
-            unsafe { ring.read_range(next, available, |seq, e| f(e, seq, seq + 1 == available)) };
+        let seq = unsafe { ring.read_range(next, available, |seq, e, eob| f(e, seq, eob)) };
         // Release (in `set`): done reading these slots; pairs with Acquire
         // reads by producers and downstream stages.
         ring.consumer(self.slot).set(seq);

@@ -111,15 +111,14 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
             let handler = &mut self.handler;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 handler.on_batch_start(available - current);
-                let last = available - 1;
                 // SAFETY: every seq in next..available was seen published by
                 // the barrier (Acquire); our slot's sequence is <= seq, and
                 // it or a stage downstream of it gates producers, so no slot
                 // can be reclaimed during the reads.
                 unsafe {
-                    ring.read_range(next, available, |seq, event| {
+                    ring.read_range(next, available, |seq, event, end_of_batch| {
                         current = seq;
-                        handler.on_event(event, seq, seq == last);
+                        handler.on_event(event, seq, end_of_batch);
                         true
                     });
                 }

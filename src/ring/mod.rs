@@ -15,9 +15,10 @@
 
 use crate::config::RingConfig;
 use crate::error::ConfigError;
-use crate::region::{Region, RegionHeader, MAX_CONSUMERS};
+use crate::region::{Region, RegionHeader, MAX_CONSUMERS, MAX_PRODUCERS};
 use crate::sequence::Sequence;
-use crate::sync::{AtomicBool, Ordering};
+use crate::shm::liveness::{self, Liveness, Status};
+use crate::sync::{fence, AtomicBool, Ordering};
 use crate::wait::Waiter;
 use crossbeam_utils::CachePadded;
 
@@ -56,9 +57,58 @@ pub struct RingBuffer<E> {
     gather_pauses: u32,
     /// Set once by `alert`; never cleared.
     alerted: CachePadded<AtomicBool>,
+    /// Liveness rules, for a region shared with other processes.
+    liveness: Option<Liveness>,
+}
+
+/// Bit 31 of an availability flag: the claim was abandoned by a dead
+/// producer and unblocked; consumers pass over the slot without reading it.
+const UNBLOCKED: u32 = 1 << 31;
+
+/// A consumer slot whose process died, found by [`RingBuffer::reap_dead_consumers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeadConsumer {
+    pub(crate) slot: usize,
+    pub(crate) pid: u32,
 }
 
 impl<E> RingBuffer<E> {
+    /// Liveness rules, for a shared region.
+    pub(crate) fn liveness(&self) -> Option<&Liveness> {
+        self.liveness.as_ref()
+    }
+
+    /// Give `slot` back: producers stop waiting for it, and another stage
+    /// (of any process) may take it.
+    pub(crate) fn release_consumer(&self, slot: usize) {
+        let control = self.region.control();
+        let bit = 1u64 << slot;
+        // Release on all three: the stage finished reading slots before
+        // producers may pass it (pairs with Acquire in `min_gating_slot`
+        // and `allocate_consumer`).
+        control
+            .shared
+            .gating_mask
+            .fetch_and(!bit, Ordering::Release);
+        control.consumer_owners[slot].store(0, Ordering::Release);
+        control
+            .shared
+            .allocated_mask
+            .fetch_and(!bit, Ordering::Release);
+    }
+
+    /// Give a producer slot back.
+    pub(crate) fn unregister_producer(&self, slot: usize) {
+        if let Some(live) = &self.liveness {
+            let _ = self.region.control().producer_owners[slot].compare_exchange(
+                live.me,
+                0,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
     /// Halt: every wait returns `Alerted` from now on.
     pub(crate) fn alert(&self) {
         // Release: pairs with the Acquire in `wait::interrupted` and
@@ -72,8 +122,13 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     pub(crate) fn new(config: &RingConfig, multi_producer: bool) -> Result<Self, ConfigError> {
         let layout = config.layout::<E>(multi_producer)?;
         let region = Region::anonymous(layout, config.type_fingerprint())?;
-        let capacity = layout.capacity;
-        Ok(Self {
+        Ok(Self::over(region, config, None))
+    }
+
+    /// A ring over an existing region (a shared file's mapping).
+    pub(crate) fn over(region: Region<E>, config: &RingConfig, liveness: Option<Liveness>) -> Self {
+        let capacity = region.layout().capacity;
+        Self {
             region,
             mask: capacity - 1,
             capacity,
@@ -81,7 +136,8 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
             waiter: Waiter::new(config.strategy(), 1 + MAX_CONSUMERS),
             gather_pauses: config.gather(),
             alerted: CachePadded::new(AtomicBool::new(false)),
-        })
+            liveness,
+        }
     }
 
     /// Slots in the ring.
@@ -144,14 +200,254 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         &self.alerted
     }
 
-    /// Make consumer `slot` gate producers (set before any producer runs).
-    pub(crate) fn add_gating(&self, slot: usize) {
-        let bit = 1u64 << slot;
-        let shared = &self.region.control().shared;
-        // AcqRel: the mask is read by producers with Acquire in
-        // `min_gating`; the consumer's sequence was initialised before.
-        shared.allocated_mask.fetch_or(bit, Ordering::AcqRel);
-        shared.gating_mask.fetch_or(bit, Ordering::AcqRel);
+    #[cfg_attr(loom, allow(dead_code))] // used by shm, not built under loom
+    pub(crate) fn region(&self) -> &Region<E> {
+        &self.region
+    }
+
+    /// Consumer slots in use.
+    pub fn consumer_count(&self) -> usize {
+        // Relaxed: a count for display and polling, guarding no data.
+        let mask = self
+            .region
+            .control()
+            .shared
+            .allocated_mask
+            .load(Ordering::Relaxed);
+        mask.count_ones() as usize
+    }
+
+    /// Take a free consumer slot for a new stage, or `None` when all are
+    /// taken. In a shared region the slot records this process as owner.
+    pub(crate) fn allocate_consumer(&self) -> Option<usize> {
+        let control = self.region.control();
+        let allocated = &control.shared.allocated_mask;
+        // Acquire: pairs with the Release in `release_consumer`, so the
+        // previous owner's clean-up is complete before we reuse the slot.
+        let mut current = allocated.load(Ordering::Acquire);
+        loop {
+            let slot = (!current).trailing_zeros() as usize;
+            if slot >= MAX_CONSUMERS {
+                return None;
+            }
+            // AcqRel: one winner per bit among racing allocators.
+            match allocated.compare_exchange(
+                current,
+                current | (1 << slot),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    if let Some(live) = &self.liveness {
+                        // Release: pairs with the Acquire in
+                        // `reap_dead_consumers`.
+                        control.consumer_owners[slot].store(live.me, Ordering::Release);
+                    }
+                    return Some(slot);
+                }
+                Err(found) => current = found,
+            }
+        }
+    }
+
+    /// Start consumer `slot` at the current cursor and, for a stage no
+    /// other stage depends on, make it gate producers.
+    ///
+    /// A ring with producers already running is safe to join: the slot
+    /// gates before its start is read, with a `SeqCst` fence between (the
+    /// producers' gating refresh fences too, see `min_gating_slot`), so
+    /// either a producer sees the new gate or we see its cursor.
+    pub(crate) fn start_consumer(&self, slot: usize, gating: bool) {
+        let control = self.region.control();
+        let sequence = &control.consumers[slot];
+        let start = self.cursor_seq().get_relaxed();
+        if start > sequence.get_relaxed() {
+            sequence.set(start);
+        }
+        if gating {
+            // SeqCst with the fence below: a store-load (Dekker) pair with
+            // the producer's cursor store and fenced gating read.
+            control
+                .shared
+                .gating_mask
+                .fetch_or(1 << slot, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+        let cursor = self.cursor_seq().get();
+        if cursor > sequence.get_relaxed() {
+            sequence.set(cursor);
+        }
+    }
+
+    /// Consumer slots owned by processes that died. Under
+    /// [`DeadConsumerPolicy::Evict`](crate::shm::DeadConsumerPolicy::Evict)
+    /// (`evict`), they are released and counted; otherwise only reported.
+    /// Cold path: reads `/proc`.
+    pub(crate) fn reap_dead_consumers(&self, evict: bool) -> Vec<DeadConsumer> {
+        let control = self.region.control();
+        let mut dead = Vec::new();
+        let Some(live) = &self.liveness else {
+            return dead;
+        };
+        // Acquire: pairs with the Release of the owner store.
+        let mut mask = control.shared.allocated_mask.load(Ordering::Acquire);
+        while mask != 0 {
+            let slot = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            if slot >= MAX_CONSUMERS {
+                break;
+            }
+            let owner = control.consumer_owners[slot].load(Ordering::Acquire);
+            if owner == 0 || owner == live.me || liveness::status(owner) == Status::Alive {
+                continue;
+            }
+            if evict {
+                // One evicter per slot among racing processes.
+                if control.consumer_owners[slot]
+                    .compare_exchange(owner, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
+                    continue;
+                }
+                self.release_consumer(slot);
+                control.state.evicted.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    slot,
+                    pid = liveness::pid_of(owner),
+                    "evicted a dead consumer"
+                );
+            }
+            dead.push(DeadConsumer {
+                slot,
+                pid: liveness::pid_of(owner),
+            });
+        }
+        dead
+    }
+
+    /// Register a producer of this process; returns its producer slot.
+    /// A single-producer ring has one slot; a multi-producer ring gives
+    /// each registration its own. Slots of dead processes are taken over.
+    ///
+    /// # Errors
+    ///
+    /// The pid of a live holder (possibly this process) when no slot is
+    /// free, or `None` when there was none to name.
+    #[cfg_attr(loom, allow(dead_code))] // used by shm, not built under loom
+    pub(crate) fn register_producer(&self) -> Result<usize, Option<u32>> {
+        let Some(live) = &self.liveness else {
+            return Ok(0);
+        };
+        let owners = &self.region.control().producer_owners;
+        let slots = if self.is_multi_producer() {
+            MAX_PRODUCERS
+        } else {
+            1
+        };
+        let mut holder = None;
+        for (slot, owner) in owners.iter().enumerate().take(slots) {
+            // Acquire: pairs with the AcqRel claims below and the Release
+            // in `unregister_producer`.
+            let mut current = owner.load(Ordering::Acquire);
+            loop {
+                if current != 0
+                    && (current == live.me || liveness::status(current) == Status::Alive)
+                {
+                    holder = Some(liveness::pid_of(current));
+                    break;
+                }
+                // AcqRel: take the free or dead slot against racers.
+                match owner.compare_exchange(current, live.me, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => return Ok(slot),
+                    Err(found) => current = found,
+                }
+            }
+        }
+        Err(holder)
+    }
+
+    /// Multi-producer, shared: consumers at `next` have waited the
+    /// liveness timeout for a claimed slot to be published. If a producer
+    /// process died, it may have died between claim and publish; mark
+    /// every still-unpublished claim in `next..claimed_before` as
+    /// unblocked so consumers pass over it (Agrona's `unblock`). Returns
+    /// how many.
+    ///
+    /// `claimed_before` is the cursor seen one liveness timeout ago: only
+    /// claims at least that old are touched, so a live producer's claim in
+    /// flight now is never unblocked under it. Only slots whose previous
+    /// lap every gating consumer has finished are touched, so no slower
+    /// consumer loses the flag it waits for. The flag is set by
+    /// compare-exchange, so a publish that lands first is kept.
+    pub(crate) fn unblock_dead_producers(&self, next: u64, claimed_before: u64) -> u64 {
+        let Some(live) = &self.liveness else {
+            return 0;
+        };
+        if !self.is_multi_producer() {
+            return 0;
+        }
+        let control = self.region.control();
+        let mut any_dead = false;
+        for owner in &control.producer_owners {
+            let token = owner.load(Ordering::Acquire);
+            if token != 0 && token != live.me && liveness::status(token) == Status::Dead {
+                // Its slot is free again; its claims are unblocked below.
+                if owner
+                    .compare_exchange(token, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    tracing::warn!(pid = liveness::pid_of(token), "a producer process died");
+                }
+                any_dead = true;
+            }
+        }
+        if !any_dead {
+            return 0;
+        }
+        let limit = claimed_before.min(self.min_gating().saturating_add(self.capacity));
+        let mut unblocked = 0;
+        for seq in next..limit {
+            let flags = self.region.availability();
+            let flag = &flags[(seq & self.mask) as usize];
+            let current = flag.load(Ordering::Acquire);
+            if current & !UNBLOCKED == self.round_flag(seq) {
+                continue;
+            }
+            // Count first (Relaxed RMW), then the Release CAS: a consumer
+            // that Acquire-reads the mark also sees the count non-zero.
+            control.state.unblocked.fetch_add(1, Ordering::Relaxed);
+            if flag
+                .compare_exchange(
+                    current,
+                    self.round_flag(seq) | UNBLOCKED,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                unblocked += 1;
+            }
+        }
+        if unblocked > 0 {
+            tracing::warn!(
+                from = next,
+                count = unblocked,
+                "unblocked claims of a dead producer"
+            );
+            self.waiter.signal(crate::wait::CURSOR);
+        }
+        unblocked
+    }
+
+    /// Claims unblocked and consumers evicted in this region so far.
+    #[cfg_attr(loom, allow(dead_code))] // used by shm, not built under loom
+    pub(crate) fn recovery_counts(&self) -> (u64, u64) {
+        let state = &self.region.control().state;
+        (
+            state.unblocked.load(Ordering::Relaxed),
+            state.evicted.load(Ordering::Relaxed),
+        )
     }
 
     /// Events processed by the slowest gating consumer (the slow path of a
@@ -166,7 +462,12 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     #[inline]
     pub(crate) fn min_gating_slot(&self) -> (u64, usize) {
         let control = self.region.control();
-        // Acquire: pairs with the AcqRel in `add_gating`.
+        // SeqCst fence: orders our earlier cursor store before the mask
+        // read, pairing with the fence in `start_consumer` (a stage joining
+        // a running ring). Only on this slow path, not per claim.
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the SeqCst RMW in `start_consumer` and the
+        // Release in `release_consumer`.
         let mut mask = control.shared.gating_mask.load(Ordering::Acquire);
         let (mut min, mut at) = (u64::MAX, 0);
         while mask != 0 {
@@ -186,9 +487,9 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     /// The availability flag value that marks `seq` as published.
     #[inline(always)]
     fn round_flag(&self, seq: u64) -> u32 {
-        // Truncation intended: flags compare laps modulo 2^32, and a slot
-        // is never more than one lap behind.
-        ((seq >> self.shift) as u32).wrapping_add(1)
+        // Truncation intended: flags compare laps modulo 2^31 (bit 31 is
+        // the unblocked mark), and a slot is never more than one lap behind.
+        ((seq >> self.shift) as u32).wrapping_add(1) & !UNBLOCKED
     }
 
     /// Multi-producer: mark `seq` published.
@@ -205,7 +506,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     #[inline(always)]
     pub(crate) fn is_available(&self, seq: u64) -> bool {
         // Acquire: pairs with the Release in `mark_available`.
-        self.region.availability()[(seq & self.mask) as usize].load(Ordering::Acquire)
+        self.region.availability()[(seq & self.mask) as usize].load(Ordering::Acquire) & !UNBLOCKED
             == self.round_flag(seq)
     }
 
@@ -249,9 +550,15 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         })
     }
 
-    /// Call `f(seq, event)` for every `seq` in `from..to`, in order, until
-    /// it returns `false`, with the slot base and mask loaded once (the
-    /// batch loop's hot path). Returns the count read up to (exclusive).
+    /// Call `f(seq, event, end_of_batch)` for every `seq` in `from..to`,
+    /// in order, until it returns `false`, with the slot base and mask
+    /// loaded once (the batch loop's hot path). `end_of_batch` is true for
+    /// the last event handed over. Returns the count read up to
+    /// (exclusive).
+    ///
+    /// Claims unblocked after their producer died (shared multi-producer
+    /// rings only) are passed over; the check costs one load per batch
+    /// until the first such claim.
     ///
     /// # Safety
     ///
@@ -264,12 +571,21 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         &self,
         from: u64,
         to: u64,
-        mut f: impl FnMut(u64, &E) -> bool,
+        mut f: impl FnMut(u64, &E, bool) -> bool,
     ) -> u64 {
+        if self.region.layout().multi_producer
+            // Relaxed: the flags of this range were Acquire-read after the
+            // count was raised (see `unblock_dead_producers`).
+            && self.region.control().state.unblocked.load(Ordering::Relaxed) != 0
+        {
+            // SAFETY: forwarded contract.
+            return unsafe { self.read_range_skipping(from, to, f) };
+        }
         let slots = self.region.slots();
         debug_assert_eq!(slots.len() as u64, self.capacity);
         let base = slots.as_ptr();
         let mask = self.mask;
+        let last = to.wrapping_sub(1);
         for seq in from..to {
             // SAFETY: `seq & mask < capacity == slots.len()` (mask is
             // capacity - 1, capacity a power of two), so the cell is in
@@ -278,7 +594,42 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
             let more = cell.with(|p| {
                 // SAFETY: published and not reclaimable, by the caller's
                 // contract; pointer valid and aligned (region invariant).
-                f(seq, unsafe { &*p })
+                f(seq, unsafe { &*p }, seq == last)
+            });
+            if !more {
+                return seq + 1;
+            }
+        }
+        to
+    }
+
+    /// `read_range` for a region where some claims were unblocked.
+    ///
+    /// # Safety
+    ///
+    /// As [`RingBuffer::read_range`].
+    #[cold]
+    unsafe fn read_range_skipping(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &E, bool) -> bool,
+    ) -> u64 {
+        let flags = self.region.availability();
+        // Relaxed: the flags were Acquire-read by the barrier already.
+        let live =
+            |seq: u64| flags[(seq & self.mask) as usize].load(Ordering::Relaxed) & UNBLOCKED == 0;
+        let Some(last) = (from..to).rev().find(|&seq| live(seq)) else {
+            return to;
+        };
+        let slots = self.region.slots();
+        for seq in from..=last {
+            if !live(seq) {
+                continue;
+            }
+            let more = slots[(seq & self.mask) as usize].with(|p| {
+                // SAFETY: published, not reclaimable (caller's contract).
+                f(seq, unsafe { &*p }, seq == last)
             });
             if !more {
                 return seq + 1;

@@ -62,27 +62,54 @@ pub trait Sequencer: sealed::Sealed + Send + std::fmt::Debug + 'static {
 
 /// Wait until every gating consumer has processed `wrap` events, i.e. the
 /// slots up to `wrap + capacity` are free; returns the gating value seen.
+///
+/// On a shared ring the wait is cut into liveness-timeout chunks; after
+/// each, consumers whose process died are evicted (or reported, by
+/// policy), so a killed consumer cannot stop producers forever.
 #[inline(never)]
 fn wait_for_room<E: bytemuck::Pod + Send>(
     ring: &RingBuffer<E>,
     wrap: u64,
     deadline: Option<Instant>,
 ) -> Result<u64, TryClaimError> {
-    ring.waiter()
-        .wait_until(
-            || {
-                let (gating, slot) = ring.min_gating_slot();
-                if gating >= wrap {
-                    Ok(gating)
-                } else {
-                    Err(crate::wait::consumer_channel(slot))
+    let ready = || {
+        let (gating, slot) = ring.min_gating_slot();
+        if gating >= wrap {
+            Ok(gating)
+        } else {
+            Err(crate::wait::consumer_channel(slot))
+        }
+    };
+    let Some(liveness) = ring.liveness().copied() else {
+        return ring
+            .waiter()
+            .wait_until(ready, ring.alerted(), deadline)
+            .map_err(claim_error);
+    };
+    loop {
+        let check_at = Instant::now() + liveness.timeout;
+        let until = deadline.map_or(check_at, |d| d.min(check_at));
+        match ring.waiter().wait_until(ready, ring.alerted(), Some(until)) {
+            Ok(gating) => return Ok(gating),
+            Err(WaitError::Timeout) if deadline.is_none_or(|d| Instant::now() < d) => {
+                let evict = liveness.dead_consumer == crate::shm::DeadConsumerPolicy::Evict;
+                if let Some(dead) = ring.reap_dead_consumers(evict).first() {
+                    if !evict {
+                        return Err(TryClaimError::ConsumerDead {
+                            slot: dead.slot,
+                            pid: dead.pid,
+                        });
+                    }
                 }
-            },
-            ring.alerted(),
-            deadline,
-        )
-        .map_err(|e| match e {
-            WaitError::Alerted => TryClaimError::Halted,
-            WaitError::Timeout => TryClaimError::Full,
-        })
+            }
+            Err(e) => return Err(claim_error(e)),
+        }
+    }
+}
+
+fn claim_error(e: WaitError) -> TryClaimError {
+    match e {
+        WaitError::Alerted => TryClaimError::Halted,
+        WaitError::Timeout => TryClaimError::Full,
+    }
 }
