@@ -607,6 +607,9 @@ impl<E: bytemuck::Pod> Region<E> {
         let map = memmap2::MmapOptions::new()
             .len(layout.region_len as usize)
             .map_raw(file)?;
+        // Huge pages for a tmpfs file only where the kernel's
+        // `shmem_enabled` is `advise` (often `never`); advisory.
+        let _ = map.advise(memmap2::Advice::HugePage);
         Ok(Self::initialise(map, layout, fingerprint))
     }
 
@@ -625,6 +628,7 @@ impl<E: bytemuck::Pod> Region<E> {
         if map.len() as u64 != layout.region_len {
             return Err(std::io::Error::other("mapping shorter than the region"));
         }
+        let _ = map.advise(memmap2::Advice::HugePage);
         Ok(Self {
             layout,
             fingerprint,

@@ -67,8 +67,9 @@ impl BenchEvent for Event64 {
     }
 }
 
-/// Nanoseconds since the harness's clock base (`CLOCK_MONOTONIC` through
-/// `Instant`, consistent across cores; about 25 ns per read here).
+/// `CLOCK_MONOTONIC` nanoseconds: consistent across cores and processes
+/// (a producer process stamps, a consumer process subtracts); about 25 ns
+/// per read here.
 #[inline(always)]
 pub fn now_ns() -> u64 {
     crate::clock::now_ns()

@@ -67,13 +67,13 @@ pub fn table(report: &Report) -> String {
         let lat = |f: fn(&super::run::Percentiles) -> u64| {
             row.latency_ns.as_ref().map_or("-".into(), |l| ns(f(l)))
         };
-        let ratio = if row.peer == "ringmaster" {
+        // Ratios are against each scenario's first contender (ringmaster,
+        // or the cross-process ring in `shm`).
+        let first = report.rows.iter().find(|r| r.scenario == row.scenario);
+        let ratio = if first.is_none_or(|f| f.peer == row.peer) {
             String::new()
         } else {
-            report
-                .rows
-                .iter()
-                .find(|r| r.scenario == row.scenario && r.peer == "ringmaster")
+            first
                 .and_then(|r| r.ratio_vs.get(row.peer))
                 .map_or("-".into(), |v| format!("{v:.2}x"))
         };

@@ -86,7 +86,7 @@ impl BenchOptions {
         };
         let spin = scenario.threads() <= cores.len();
         let (events, warmup) = match scenario {
-            Scenario::Latency => {
+            Scenario::Latency | Scenario::Shm => {
                 let warm = (self.rate as f64 * self.warmup_secs) as u64;
                 (warm + (self.rate as f64 * self.latency_secs) as u64, warm)
             }

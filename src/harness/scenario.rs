@@ -2,7 +2,7 @@
 
 use super::event::{BenchEvent, Event64, Event8};
 use super::params::{Outcome, Params};
-use super::peers::{channels, disruptor, journal, ringmaster, shop, tcp};
+use super::peers::{channels, disruptor, journal, ringmaster, shm, shop, tcp};
 
 /// A benchmark shape.
 #[derive(
@@ -45,6 +45,12 @@ pub enum Scenario {
     /// request per round trip: end-to-end latency, coordinated-omission
     /// corrected.
     TcpLatency,
+    /// Paced one-way latency from a producer process to a consumer process
+    /// through a ring in `/dev/shm`, against the same in one process.
+    Shm,
+    /// 1P-1C throughput from a producer process to a consumer process,
+    /// against the same in one process.
+    ShmThroughput,
 }
 
 /// How a scenario's figures are read.
@@ -76,7 +82,7 @@ impl std::fmt::Debug for Contender {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 14] = [
+    pub const ALL: [Scenario; 16] = [
         Self::Unicast,
         Self::UnicastBatch,
         Self::Pipeline,
@@ -91,6 +97,8 @@ impl Scenario {
         Self::Search,
         Self::Tcp,
         Self::TcpLatency,
+        Self::Shm,
+        Self::ShmThroughput,
     ];
 
     /// Name used in reports and JSON.
@@ -110,15 +118,21 @@ impl Scenario {
             Self::Search => "search",
             Self::Tcp => "tcp",
             Self::TcpLatency => "tcp-latency",
+            Self::Shm => "shm",
+            Self::ShmThroughput => "shm-throughput",
         }
     }
 
     /// Threads the shape uses (producers + consumers).
     pub fn threads(self) -> usize {
         match self {
-            Self::Unicast | Self::UnicastBatch | Self::Pingpong | Self::Latency | Self::Journal => {
-                2
-            }
+            Self::Unicast
+            | Self::UnicastBatch
+            | Self::Pingpong
+            | Self::Latency
+            | Self::Journal
+            | Self::Shm
+            | Self::ShmThroughput => 2,
             Self::Pipeline | Self::Multicast | Self::Diamond | Self::Sequencer => 4,
             // Four stages and two clients; four stages and one client.
             Self::Shop | Self::ShopSync => 6,
@@ -132,7 +146,9 @@ impl Scenario {
     /// How its figures are read.
     pub fn kind(self) -> Kind {
         match self {
-            Self::Pingpong | Self::Latency | Self::Search | Self::TcpLatency => Kind::Latency,
+            Self::Pingpong | Self::Latency | Self::Search | Self::TcpLatency | Self::Shm => {
+                Kind::Latency
+            }
             _ => Kind::Throughput,
         }
     }
@@ -246,13 +262,24 @@ impl Scenario {
             Self::TcpLatency => std::iter::once(c("ringmaster", tcp::ringmaster_tcp_paced))
                 .chain(tcp::redis_available().then(|| c("redis", tcp::redis_tcp_paced)))
                 .collect(),
+            // The process boundary is what is measured: the same ring and
+            // shape in one process is the reference. The cross-process
+            // contender needs the ringmaster binary as its producer.
+            Self::Shm => std::iter::once(c("shm-process", shm::latency))
+                .filter(|_| shm::ringmaster_binary().is_some())
+                .chain(std::iter::once(c("in-process", ringmaster::latency::<Event64>)))
+                .collect(),
+            Self::ShmThroughput => std::iter::once(c("shm-process", shm::throughput))
+                .filter(|_| shm::ringmaster_binary().is_some())
+                .chain(std::iter::once(c("in-process", ringmaster::unicast::<Event64>)))
+                .collect(),
         }
     }
 
     /// Event size actually used.
     pub fn event_size(self, requested: usize) -> usize {
         match self {
-            Self::Pingpong | Self::Latency => 64,
+            Self::Pingpong | Self::Latency | Self::Shm | Self::ShmThroughput => 64,
             Self::Shop | Self::ShopSync | Self::Search => 128,
             // Requests on the wire, not events; the shop's events are 128.
             Self::Tcp | Self::TcpLatency => 128,

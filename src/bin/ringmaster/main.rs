@@ -38,6 +38,22 @@ enum Command {
         #[command(subcommand)]
         action: JournalAction,
     },
+    /// The producer process of the `shm` benchmarks (started by `bench`).
+    #[command(name = "shm-producer", hide = true)]
+    ShmProducer {
+        /// The ring file.
+        path: PathBuf,
+        /// Events to publish.
+        events: u64,
+        /// Events per second (0: flat out).
+        rate: u64,
+        /// The ring's capacity.
+        capacity: u64,
+        /// Wait strategy.
+        strategy: Wait,
+        /// Core to pin to, or `-`.
+        core: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -266,6 +282,22 @@ fn main() -> ExitCode {
                 .then(|| std::time::Duration::from_secs(a.idle_timeout)),
         }),
         Command::Journal { action } => journal(action),
+        Command::ShmProducer {
+            path,
+            events,
+            rate,
+            capacity,
+            strategy,
+            core,
+        } => harness::peers::shm::producer_main(
+            &path,
+            events,
+            rate,
+            capacity,
+            strategy.into(),
+            core.parse().ok(),
+        )
+        .map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,5 +4,6 @@ pub mod channels;
 pub mod disruptor;
 pub mod journal;
 pub mod ringmaster;
+pub mod shm;
 pub mod shop;
 pub mod tcp;

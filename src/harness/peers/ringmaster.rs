@@ -40,7 +40,7 @@ impl<E: BenchEvent> EventHandler<E> for Pass {
     }
 }
 
-fn config(p: &Params) -> RingConfig {
+pub(super) fn config(p: &Params) -> RingConfig {
     RingConfig::new(p.capacity).wait_strategy(if p.spin {
         p.strategy
     } else {
@@ -48,7 +48,7 @@ fn config(p: &Params) -> RingConfig {
     })
 }
 
-fn sink(
+pub(super) fn sink(
     p: &Params,
     tally: &Arc<Tally>,
     expected: u64,
@@ -66,7 +66,7 @@ fn sink(
     )
 }
 
-fn add<E: BenchEvent, H: EventHandler<E>>(
+pub(super) fn add<E: BenchEvent, H: EventHandler<E>>(
     b: &mut GraphBuilder<E>,
     p: &Params,
     thread: usize,
@@ -81,7 +81,7 @@ fn add<E: BenchEvent, H: EventHandler<E>>(
     }
 }
 
-fn finish<E: BenchEvent>(
+pub(super) fn finish<E: BenchEvent>(
     p: &Params,
     tally: &Tally,
     start: u64,
