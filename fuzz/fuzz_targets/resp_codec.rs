@@ -74,5 +74,9 @@ fuzz_target!(|input: Input| {
         drain(&mut buf, &mut pieces);
     }
     assert_eq!(pieces.0, whole.0, "requests differ when split");
-    assert_eq!(pieces.1.is_some(), whole.1.is_some(), "errors differ when split");
+    assert_eq!(
+        pieces.1.is_some(),
+        whole.1.is_some(),
+        "errors differ when split"
+    );
 });

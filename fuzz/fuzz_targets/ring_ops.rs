@@ -36,7 +36,11 @@ fuzz_target!(|input: Input| {
     let capacity = 1u64 << (input.capacity_log % 5);
     let mut b = GraphBuilder::<Ev>::new(RingConfig::new(capacity));
     let c0 = b.poller("c0").add();
-    let c1 = if input.pipeline { b.poller("c1").after(&[c0]).add() } else { b.poller("c1").add() };
+    let c1 = if input.pipeline {
+        b.poller("c1").after(&[c0]).add()
+    } else {
+        b.poller("c1").add()
+    };
     let (mut single, mut multi, mut graph) = if input.multi {
         let (p, g) = b.build_multi_producer().unwrap();
         (None, Some((p.clone(), p)), g)
@@ -44,22 +48,35 @@ fuzz_target!(|input: Input| {
         let (p, g) = b.build_single_producer().unwrap();
         (Some(p), None, g)
     };
-    let mut pollers = [graph.take_poller(c0).unwrap(), graph.take_poller(c1).unwrap()];
+    let mut pollers = [
+        graph.take_poller(c0).unwrap(),
+        graph.take_poller(c1).unwrap(),
+    ];
     let mut published = 0u64;
     let mut consumed = [0u64; 2];
     for op in input.ops.iter().take(512) {
         match *op {
             Op::TryClaim { producer, n } => {
                 let n = u64::from(n % (capacity as u8 + 2));
-                let gating = if input.pipeline { consumed[1] } else { consumed[0].min(consumed[1]) };
+                let gating = if input.pipeline {
+                    consumed[1]
+                } else {
+                    consumed[0].min(consumed[1])
+                };
                 let room = capacity - (published - gating);
                 let start = published;
                 let fill = |i: u64, slot: &mut Ev| *slot = ev(start + i);
                 let got = match (&mut single, &mut multi) {
-                    (Some(p), _) => p.try_claim(n).map(|mut c| { c.fill_with(fill); c.publish(); }),
+                    (Some(p), _) => p.try_claim(n).map(|mut c| {
+                        c.fill_with(fill);
+                        c.publish();
+                    }),
                     (_, Some((a, b))) => {
                         let p = if producer { a } else { b };
-                        p.try_claim(n).map(|mut c| { c.fill_with(fill); c.publish(); })
+                        p.try_claim(n).map(|mut c| {
+                            c.fill_with(fill);
+                            c.publish();
+                        })
                     }
                     _ => unreachable!(),
                 };
@@ -75,7 +92,11 @@ fuzz_target!(|input: Input| {
             }
             Op::Poll { consumer, max } => {
                 let c = usize::from(consumer);
-                let limit = if input.pipeline && c == 1 { consumed[0] } else { published };
+                let limit = if input.pipeline && c == 1 {
+                    consumed[0]
+                } else {
+                    published
+                };
                 let readable = limit - consumed[c];
                 let max = u64::from(max % (capacity as u8 + 1)).max(1);
                 let mut taken = 0u64;

@@ -14,6 +14,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(command) = event.decode() {
         let again = ProductEvent::encode(&command, event.request_id(), event.client())
             .stamped(event.published_ns());
-        assert_eq!(bytemuck::bytes_of(&again), &bytes[..], "non-canonical encoding accepted");
+        assert_eq!(
+            bytemuck::bytes_of(&again),
+            &bytes[..],
+            "non-canonical encoding accepted"
+        );
     }
 });

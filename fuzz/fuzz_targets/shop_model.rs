@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 use ringmaster::shop::{tokenize, Catalog, Command, Reply, SearchIndex};
 use std::collections::BTreeMap;
 
-const WORDS: [&str; 8] = ["red", "Read", "blue", "BL", "shirt", "shirts", "ärmel", "x1"];
+const WORDS: [&str; 8] = [
+    "red", "Read", "blue", "BL", "shirt", "shirts", "ärmel", "x1",
+];
 
 #[derive(Debug, Arbitrary)]
 enum Op {
@@ -22,7 +24,11 @@ enum Op {
 fn name(code: u8) -> String {
     let a = WORDS[(code & 7) as usize];
     let b = WORDS[((code >> 3) & 7) as usize];
-    if code & 0x40 != 0 { format!("{a} {b}") } else { a.to_string() }
+    if code & 0x40 != 0 {
+        format!("{a} {b}")
+    } else {
+        a.to_string()
+    }
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -42,10 +48,18 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Price(id, p) => Command::update(u64::from(id) + 1, Some(i64::from(p)), None, None),
             Op::Delete(id) => Command::delete(u64::from(id) + 1),
             Op::Search(n, space, limit) => {
-                let q = if space { format!("{} ", name(n)) } else { name(n) };
+                let q = if space {
+                    format!("{} ", name(n))
+                } else {
+                    name(n)
+                };
                 let limit = u64::from(limit % 20) + 1;
                 let c = Command::search(&q, limit).expect("valid query");
-                let got: Vec<u64> = index.search(&q, limit as usize).iter().map(|h| h.id).collect();
+                let got: Vec<u64> = index
+                    .search(&q, limit as usize)
+                    .iter()
+                    .map(|h| h.id)
+                    .collect();
                 let mut qw = words(&q);
                 let prefix = if space { None } else { qw.pop() };
                 let want: Vec<u64> = model
@@ -53,7 +67,9 @@ fuzz_target!(|ops: Vec<Op>| {
                     .filter(|(_, n)| {
                         let nw = words(n);
                         qw.iter().all(|w| nw.contains(w))
-                            && prefix.as_ref().is_none_or(|p| nw.iter().any(|w| w.starts_with(p.as_str())))
+                            && prefix
+                                .as_ref()
+                                .is_none_or(|p| nw.iter().any(|w| w.starts_with(p.as_str())))
                     })
                     .map(|(&id, _)| id)
                     .take(limit as usize)
@@ -78,7 +94,10 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
             }
             Command::Delete { id } => {
-                assert_eq!(matches!(reply, Reply::Deleted { .. }), model.remove(&id).is_some());
+                assert_eq!(
+                    matches!(reply, Reply::Deleted { .. }),
+                    model.remove(&id).is_some()
+                );
             }
             _ => {}
         }

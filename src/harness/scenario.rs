@@ -267,11 +267,17 @@ impl Scenario {
             // contender needs the ringmaster binary as its producer.
             Self::Shm => std::iter::once(c("shm-process", shm::latency))
                 .filter(|_| shm::ringmaster_binary().is_some())
-                .chain(std::iter::once(c("in-process", ringmaster::latency::<Event64>)))
+                .chain(std::iter::once(c(
+                    "in-process",
+                    ringmaster::latency::<Event64>,
+                )))
                 .collect(),
             Self::ShmThroughput => std::iter::once(c("shm-process", shm::throughput))
                 .filter(|_| shm::ringmaster_binary().is_some())
-                .chain(std::iter::once(c("in-process", ringmaster::unicast::<Event64>)))
+                .chain(std::iter::once(c(
+                    "in-process",
+                    ringmaster::unicast::<Event64>,
+                )))
                 .collect(),
         }
     }
