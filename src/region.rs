@@ -504,6 +504,43 @@ impl RegionLayout {
     }
 }
 
+/// A read-only view of a shared region's control block, for observers
+/// (`ringmaster stat`) that must not write to a ring they watch.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct ControlView {
+    map: memmap2::Mmap,
+}
+
+#[cfg(not(loom))]
+impl ControlView {
+    /// Map the control block of `file`, which the caller checked is at
+    /// least `size_of::<ControlBlock>()` long (a validated header's region
+    /// length always is).
+    pub(crate) fn map(file: &std::fs::File) -> std::io::Result<Self> {
+        let len = core::mem::size_of::<ControlBlock>();
+        // SAFETY: a read-only shared mapping of `len` bytes; other
+        // processes may change the bytes, which is why they are only ever
+        // read through atomics (`control`).
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(file)? };
+        if map.len() < len {
+            return Err(std::io::Error::other("file shorter than a control block"));
+        }
+        Ok(Self { map })
+    }
+
+    /// The counters, read with atomic loads only.
+    pub(crate) fn control(&self) -> &ControlBlock {
+        // SAFETY: the mapping is page-aligned (>= align_of ControlBlock),
+        // `len >= size_of::<ControlBlock>()` (checked in `map`), every bit
+        // pattern is a valid ControlBlock (atomics and bytes), and the
+        // reference lives no longer than the mapping. Loads from read-only
+        // memory are sound for atomics no wider than a word; nothing here
+        // stores (a store would fault, not corrupt).
+        unsafe { &*self.map.as_ptr().cast::<ControlBlock>() }
+    }
+}
+
 /// Touch one byte per page so the kernel allocates (zeroed) pages now
 /// rather than on the producer's first lap.
 #[cfg(not(loom))]

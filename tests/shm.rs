@@ -4,7 +4,7 @@
 //! `child_process` does nothing in a normal run, and plays the role named
 //! by `RINGMASTER_SHM_ROLE` when a test here spawns it.
 
-use ringmaster::shm::{DeadConsumerPolicy, SharedOptions, SharedRing, ShmError};
+use ringmaster::shm::{DeadConsumerPolicy, RingStat, SharedOptions, SharedRing, ShmError};
 use ringmaster::{handler_fn, ClaimError, HeaderError, RingConfig, WaitStrategy};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -296,7 +296,7 @@ fn ring_with_slow_consumer(
 
 #[test]
 fn a_killed_consumer_is_evicted_and_producers_carry_on() {
-    let (_path, ring, mut child) = ring_with_slow_consumer("evict", DeadConsumerPolicy::Evict);
+    let (path, ring, mut child) = ring_with_slow_consumer("evict", DeadConsumerPolicy::Evict);
     // A live consumer in this process sees every event throughout.
     let seen = Arc::new(AtomicU64::new(0));
     let s = seen.clone();
@@ -317,12 +317,37 @@ fn a_killed_consumer_is_evicted_and_producers_carry_on() {
     for n in 0..200 {
         producer.publish(Msg::new(0, n)).unwrap();
     }
+    // Another process's view (no slot taken): both consumers, the slow
+    // one alive and lagging, this process the producer.
+    let stat = RingStat::read(&path).unwrap();
+    assert_eq!(stat.consumers.len(), 2);
+    let slow = stat
+        .consumers
+        .iter()
+        .find(|c| c.owner.is_some_and(|o| o.pid == child.id()))
+        .expect("the child's slot");
+    assert!(slow.gating && slow.owner.unwrap().alive);
+    assert_eq!(stat.producers[0].pid, std::process::id());
+    assert!(stat.occupancy() > 0);
+
     child.kill().unwrap(); // SIGKILL; left unreaped (a zombie) on purpose
+    wait_until(
+        "the killed consumer to show as dead",
+        Duration::from_secs(30),
+        || {
+            RingStat::read(&path)
+                .unwrap()
+                .consumers
+                .iter()
+                .any(|c| c.owner.is_some_and(|o| !o.alive))
+        },
+    );
     for n in 200..20_000 {
         producer.publish(Msg::new(0, n)).unwrap();
     }
     assert_eq!(ring.recovery_counts().1, 1, "one consumer evicted");
     assert_eq!(ring.consumer_count(), 1);
+    assert_eq!(RingStat::read(&path).unwrap().evicted, 1);
     child.wait().unwrap();
     graph.shutdown().unwrap();
     assert_eq!(seen.load(Ordering::Relaxed), 20_000);

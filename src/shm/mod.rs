@@ -66,6 +66,8 @@ pub(crate) mod liveness;
 mod options;
 #[cfg(not(loom))]
 mod shared_ring;
+#[cfg(not(loom))]
+mod stat;
 
 pub use error::ShmError;
 pub use liveness::DeadConsumerPolicy;
@@ -73,3 +75,5 @@ pub use liveness::DeadConsumerPolicy;
 pub use options::{SharedOptions, DEFAULT_LIVENESS_TIMEOUT};
 #[cfg(not(loom))]
 pub use shared_ring::SharedRing;
+#[cfg(not(loom))]
+pub use stat::{ConsumerStat, ProcessStat, RingStat};

@@ -362,7 +362,7 @@ fn liveness_of(options: &SharedOptions) -> Liveness {
     }
 }
 
-fn io(op: &'static str, path: &Path, source: std::io::Error) -> ShmError {
+pub(super) fn io(op: &'static str, path: &Path, source: std::io::Error) -> ShmError {
     ShmError::Io {
         op,
         path: path.to_path_buf(),
@@ -380,7 +380,7 @@ fn temp_path(path: &Path) -> PathBuf {
 
 /// Read and validate the header with plain reads (a hostile file cannot
 /// make this read out of bounds or fault).
-fn read_header(file: &mut std::fs::File, path: &Path) -> Result<RegionHeader, ShmError> {
+pub(super) fn read_header(file: &mut std::fs::File, path: &Path) -> Result<RegionHeader, ShmError> {
     let mut head = [0u8; 128];
     let mut filled = 0;
     while filled < head.len() {

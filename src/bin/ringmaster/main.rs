@@ -38,6 +38,17 @@ enum Command {
         #[command(subcommand)]
         action: JournalAction,
     },
+    /// Show a shared ring's progress from its file: cursor, each consumer's
+    /// sequence and lag, producers and their liveness. Read-only: takes no
+    /// slot and writes nothing.
+    Stat {
+        /// The ring file (e.g. under /dev/shm).
+        path: PathBuf,
+        /// Print again every this many seconds, with rates, until
+        /// interrupted.
+        #[arg(long)]
+        watch: Option<f64>,
+    },
     /// The producer process of the `shm` benchmarks (started by `bench`).
     #[command(name = "shm-producer", hide = true)]
     ShmProducer {
@@ -282,6 +293,7 @@ fn main() -> ExitCode {
                 .then(|| std::time::Duration::from_secs(a.idle_timeout)),
         }),
         Command::Journal { action } => journal(action),
+        Command::Stat { path, watch } => stat(&path, watch),
         Command::ShmProducer {
             path,
             events,
@@ -483,5 +495,40 @@ fn journal(action: JournalAction) -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
+    }
+}
+
+fn stat(path: &std::path::Path, watch: Option<f64>) -> Result<(), Box<dyn std::error::Error>> {
+    use ringmaster::shm::RingStat;
+    let mut last = RingStat::read(path)?;
+    print!("{last}");
+    let Some(every) = watch else {
+        return Ok(());
+    };
+    let every = std::time::Duration::from_secs_f64(every.max(0.05));
+    loop {
+        std::thread::sleep(every);
+        let now = RingStat::read(path)?;
+        let per_s = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / every.as_secs_f64();
+        println!();
+        print!("{now}");
+        let rates: Vec<String> = now
+            .consumers
+            .iter()
+            .map(|c| {
+                let before = last
+                    .consumers
+                    .iter()
+                    .find(|p| p.slot == c.slot)
+                    .map_or(c.sequence, |p| p.sequence);
+                format!("slot {} {:.0}/s", c.slot, per_s(before, c.sequence))
+            })
+            .collect();
+        println!(
+            "rates: published {:.0}/s; {}",
+            per_s(last.cursor, now.cursor),
+            rates.join(", ")
+        );
+        last = now;
     }
 }
