@@ -25,9 +25,9 @@
 //! | 64 | 8 | slots offset | 128-aligned |
 //! | 72 | 56 | reserved | zero |
 //! | 128 | 128 | cursor | `u64` count: published (single producer) or claimed (multi) |
-//! | 256 | 128 | shared state | `u64` gating mask (consumers producers wait for), `u64` allocated mask |
+//! | 256 | 128 | shared state | `u64` gating mask (consumers producers wait for), `u64` allocated mask, `u64` attached mask (started stages) |
 //! | 384 | 64 × 128 | consumer sequences | `u64` count of events each consumer has processed |
-//! | 8576 | 128 | region state | `u64` creator token, `u64` unblocked claims, `u64` evicted consumers, `u32` removed flag |
+//! | 8576 | 128 | region state | `u64` creator token, `u64` unblocked claims, `u64` evicted consumers, `u64` producer deaths, `u32` removed flag |
 //! | 8704 | 64 × 8 | consumer owners | `u64` process token of each allocated consumer slot; `0` = none |
 //! | 9216 | 64 × 8 | producer owners | `u64` process token of each producer process; `0` = free |
 //! | 9728 | capacity × 4 | availability | multi-producer only: `u32` round flag per slot (bit 31: unblocked) |
@@ -110,6 +110,9 @@ pub(crate) struct RegionState {
     pub(crate) unblocked: AtomicU64,
     /// Consumers evicted after their process died.
     pub(crate) evicted: AtomicU64,
+    /// Producer processes found dead (by a consumer's check, or by a new
+    /// producer taking over the slot); while zero, no claim is unblocked.
+    pub(crate) producer_deaths: AtomicU64,
     /// Non-zero once the creator removed the region's file.
     pub(crate) removed: AtomicU32,
 }
@@ -122,6 +125,9 @@ pub(crate) struct SharedState {
     pub(crate) gating_mask: AtomicU64,
     /// Bit `i` set: consumer slot `i` is in use.
     pub(crate) allocated_mask: AtomicU64,
+    /// Bit `i` set: consumer slot `i`'s stage has started (its sequence
+    /// and gating bit are set): what `consumer_count` counts.
+    pub(crate) attached_mask: AtomicU64,
 }
 
 // The documented offsets are the ABI of a shared region: check them.
@@ -145,12 +151,14 @@ impl ControlBlock {
             shared: SharedState {
                 gating_mask: AtomicU64::new(0),
                 allocated_mask: AtomicU64::new(0),
+                attached_mask: AtomicU64::new(0),
             },
             consumers: core::array::from_fn(|_| Sequence::new(0)),
             state: RegionState {
                 creator: AtomicU64::new(0),
                 unblocked: AtomicU64::new(0),
                 evicted: AtomicU64::new(0),
+                producer_deaths: AtomicU64::new(0),
                 removed: AtomicU32::new(0),
             },
             consumer_owners: core::array::from_fn(|_| AtomicU64::new(0)),

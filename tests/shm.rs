@@ -376,9 +376,13 @@ fn under_the_fail_policy_a_dead_consumer_is_reported() {
     ring.remove().unwrap();
 }
 
-#[test]
-fn a_producer_killed_mid_claim_does_not_wedge_consumers() {
-    let path = ring_path("unblock");
+/// A producer process dies between claim and publish; this process
+/// publishes on. `register_first`: this process holds its producer slot
+/// before the child starts (the consumer's own liveness check finds the
+/// dead producer); otherwise it registers after the child was reaped and
+/// takes over the dead producer's slot (the takeover records the death).
+fn producer_killed_mid_claim(tag: &str, register_first: bool) {
+    let path = ring_path(tag);
     let ring = SharedRing::<Msg>::create(&path, &config(1024), &options(true)).unwrap();
     let tally = Arc::new(Mutex::new(Tally::default()));
     let t = tally.clone();
@@ -390,27 +394,44 @@ fn a_producer_killed_mid_claim_does_not_wedge_consumers() {
         )
         .add();
     let graph = consumers.build_consumers().unwrap();
+    let mut early = register_first.then(|| ring.multi_producer().unwrap());
 
     let mut child = spawn(&format!("claim-and-hang {} 100", path.display()));
-    wait_until("the child's claim", Duration::from_secs(30), || {
+    wait_until("the child's claim", Duration::from_secs(60), || {
         ring.ring().cursor() == 103
     });
     child.kill().unwrap();
+    if !register_first {
+        child.wait().unwrap();
+    }
     // This process publishes on while the consumer waits at the hole.
-    let mut producer = ring.multi_producer().unwrap();
+    let mut producer = early
+        .take()
+        .unwrap_or_else(|| ring.multi_producer().unwrap());
     for n in 0..500 {
         producer.publish(Msg::new(2, n)).unwrap();
     }
-    wait_until("every live event", Duration::from_secs(30), || {
+    wait_until("every live event", Duration::from_secs(60), || {
         tally.lock().unwrap().total == 600
     });
-    child.wait().unwrap();
+    let _ = child.wait();
     graph.shutdown().unwrap();
     let tally = tally.lock().unwrap();
     assert!(tally.errors.is_empty(), "{:?}", tally.errors);
     assert_eq!(tally.next, [0, 100, 500]);
     assert_eq!(ring.recovery_counts().0, 3, "the three abandoned claims");
+    assert_eq!(RingStat::read(&path).unwrap().producer_deaths, 1);
     ring.remove().unwrap();
+}
+
+#[test]
+fn a_producer_killed_mid_claim_does_not_wedge_consumers() {
+    producer_killed_mid_claim("unblock", true);
+}
+
+#[test]
+fn a_dead_producers_slot_taken_over_still_unblocks_its_claims() {
+    producer_killed_mid_claim("takeover", false);
 }
 
 fn header_error(path: &Path) -> HeaderError {

@@ -88,6 +88,10 @@ impl<E> RingBuffer<E> {
         // and `allocate_consumer`).
         control
             .shared
+            .attached_mask
+            .fetch_and(!bit, Ordering::Release);
+        control
+            .shared
             .gating_mask
             .fetch_and(!bit, Ordering::Release);
         control.consumer_owners[slot].store(0, Ordering::Release);
@@ -205,15 +209,17 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         &self.region
     }
 
-    /// Consumer slots in use.
+    /// Consumer stages attached and started (their sequences set, and
+    /// gating producers where nothing depends on them).
     pub fn consumer_count(&self) -> usize {
-        // Relaxed: a count for display and polling, guarding no data.
+        // Acquire: pairs with the Release in `start_consumer`: a caller
+        // that sees the stage also sees its gating bit.
         let mask = self
             .region
             .control()
             .shared
-            .allocated_mask
-            .load(Ordering::Relaxed);
+            .attached_mask
+            .load(Ordering::Acquire);
         mask.count_ones() as usize
     }
 
@@ -277,6 +283,11 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         if cursor > sequence.get_relaxed() {
             sequence.set(cursor);
         }
+        // Release: pairs with the Acquire in `consumer_count`.
+        control
+            .shared
+            .attached_mask
+            .fetch_or(1 << slot, Ordering::Release);
     }
 
     /// Consumer slots owned by processes that died. Under
@@ -359,7 +370,18 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
                 // AcqRel: take the free or dead slot against racers.
                 match owner.compare_exchange(current, live.me, Ordering::AcqRel, Ordering::Acquire)
                 {
-                    Ok(_) => return Ok(slot),
+                    Ok(_) => {
+                        if current != 0 {
+                            // The dead holder may have left claims behind:
+                            // record the death so consumers may unblock them.
+                            self.region
+                                .control()
+                                .state
+                                .producer_deaths
+                                .fetch_add(1, Ordering::AcqRel);
+                        }
+                        return Ok(slot);
+                    }
                     Err(found) => current = found,
                 }
             }
@@ -369,10 +391,10 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
 
     /// Multi-producer, shared: consumers at `next` have waited the
     /// liveness timeout for a claimed slot to be published. If a producer
-    /// process died, it may have died between claim and publish; mark
-    /// every still-unpublished claim in `next..claimed_before` as
-    /// unblocked so consumers pass over it (Agrona's `unblock`). Returns
-    /// how many.
+    /// process has died (now or earlier in the region's life), it may have
+    /// died between claim and publish; mark every still-unpublished claim
+    /// in `next..claimed_before` as unblocked so consumers pass over it
+    /// (Agrona's `unblock`). Returns how many.
     ///
     /// `claimed_before` is the cursor seen one liveness timeout ago: only
     /// claims at least that old are touched, so a live producer's claim in
@@ -388,7 +410,6 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
             return 0;
         }
         let control = self.region.control();
-        let mut any_dead = false;
         for owner in &control.producer_owners {
             let token = owner.load(Ordering::Acquire);
             if token != 0 && token != live.me && liveness::status(token) == Status::Dead {
@@ -397,12 +418,15 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
                     .compare_exchange(token, 0, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
+                    control.state.producer_deaths.fetch_add(1, Ordering::AcqRel);
                     tracing::warn!(pid = liveness::pid_of(token), "a producer process died");
                 }
-                any_dead = true;
             }
         }
-        if !any_dead {
+        // A death found now, earlier by another consumer, or by a producer
+        // that took the dead one's slot: only then can an old claim be
+        // abandoned rather than slow.
+        if control.state.producer_deaths.load(Ordering::Acquire) == 0 {
             return 0;
         }
         let limit = claimed_before.min(self.min_gating().saturating_add(self.capacity));

@@ -222,7 +222,7 @@ impl<E: bytemuck::Pod + Send> SharedRing<E> {
         self.creator
     }
 
-    /// Consumer stages (of every process) attached now.
+    /// Consumer stages (of every process) attached and started now.
     pub fn consumer_count(&self) -> usize {
         self.ring.consumer_count()
     }

@@ -79,6 +79,8 @@ pub struct RingStat {
     pub unblocked: u64,
     /// Consumers evicted after their process died.
     pub evicted: u64,
+    /// Producer processes found dead.
+    pub producer_deaths: u64,
     /// Whether the creator removed the ring.
     pub removed: bool,
 }
@@ -147,6 +149,7 @@ impl RingStat {
             creator: process(control.state.creator.load(Ordering::Relaxed)),
             unblocked: control.state.unblocked.load(Ordering::Relaxed),
             evicted: control.state.evicted.load(Ordering::Relaxed),
+            producer_deaths: control.state.producer_deaths.load(Ordering::Relaxed),
             removed: control.state.removed.load(Ordering::Relaxed) != 0,
         })
     }
@@ -184,12 +187,13 @@ impl fmt::Display for RingStat {
         )?;
         writeln!(
             f,
-            "cursor: {}  occupancy: {}/{}  unblocked claims: {}  evicted consumers: {}",
+            "cursor: {}  occupancy: {}/{}  unblocked claims: {}  evicted consumers: {}  dead producers: {}",
             self.cursor,
             self.occupancy(),
             h.capacity,
             self.unblocked,
-            self.evicted
+            self.evicted,
+            self.producer_deaths
         )?;
         let producers: Vec<String> = self.producers.iter().map(|p| who(Some(*p))).collect();
         writeln!(
