@@ -498,6 +498,12 @@ fn journal(action: JournalAction) -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
+#[cfg(loom)]
+fn stat(_: &std::path::Path, _: Option<f64>) -> Result<(), Box<dyn std::error::Error>> {
+    Err("no shared rings under loom".into())
+}
+
+#[cfg(not(loom))]
 fn stat(path: &std::path::Path, watch: Option<f64>) -> Result<(), Box<dyn std::error::Error>> {
     use ringmaster::shm::RingStat;
     let mut last = RingStat::read(path)?;
