@@ -134,13 +134,15 @@ fn proc_stat() -> Option<(u64, u64)> {
     Some((total, total - idle))
 }
 
+/// CPU ticks of this process and of its children it has reaped (a
+/// contender's own server or producer process is not "other" load).
 fn own_ticks() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are
-    // fields 14 and 15 overall, 12 and 13 after ')'.
+    // Fields after the parenthesised command name; utime, stime, cutime
+    // and cstime are fields 14-17 overall, 12-15 after ')'.
     let rest = s.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    (11..15).map(|i| f.get(i)?.parse::<u64>().ok()).sum()
 }
 
 impl LoadSampler {
