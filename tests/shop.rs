@@ -680,3 +680,54 @@ fn live_stage_figures_taken_while_running_agree_with_the_final_totals() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With `ring_file`, the engine's ring is a shared file: another process's
+/// view (`RingStat`) sees the four stages advance; the file goes on close;
+/// `Blocking` cannot serve a shared ring and is refused with a typed error.
+#[test]
+fn a_shop_ring_in_a_file_is_watchable_from_outside() {
+    use ringmaster::shm::{RingStat, ShmError};
+    let dir = tempdir("ring-file");
+    let file = dir.with_extension("ring");
+    let _ = std::fs::remove_file(&file);
+    let shop = Shop::open(config(&dir).ring_file(&file)).unwrap();
+    let mut c = shop.client().unwrap();
+    for id in 1..=20 {
+        c.add(id, "Blue Mug", 100, 1).unwrap();
+    }
+    assert_eq!(c.get(7).unwrap().map(|p| p.id), Some(7));
+    // The responder replies within its batch and advances its sequence
+    // just after: wait (bounded) for every stage to pass the 21 commands.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let stat = loop {
+        let stat = RingStat::read(&file).unwrap();
+        if stat.consumers.iter().all(|s| s.sequence == 21) {
+            break stat;
+        }
+        assert!(std::time::Instant::now() < deadline, "stages stuck: {stat}");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(stat.cursor, 21);
+    assert_eq!(stat.consumers.len(), 4);
+    assert!(stat
+        .consumers
+        .iter()
+        .all(|s| s.sequence == 21 && s.lag == 0));
+    assert_eq!(stat.consumers.iter().filter(|s| s.gating).count(), 1);
+    assert_eq!(stat.header.event_size, 128);
+    shop.close().unwrap();
+    assert!(!file.exists(), "the ring file is removed on close");
+
+    let refused = Shop::open(
+        config(&dir)
+            .ring_file(&file)
+            .wait_strategy(WaitStrategy::Blocking),
+    );
+    assert!(matches!(
+        refused,
+        Err(ShopError::RingFile(
+            ShmError::UnsupportedWaitStrategy { .. }
+        ))
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}

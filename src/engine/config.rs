@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 /// | snapshots kept | 2 (older ones, and journal segments before the oldest kept, are removed) |
 /// | journal segment | 64 MiB |
 /// | recovery | `TruncateTornTail` |
+/// | ring file | none (the ring is private to the process) |
 ///
 /// # Examples
 ///
@@ -44,6 +45,7 @@ pub struct ShopConfig {
     pub(crate) segment_size: u64,
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) max_in_flight: u64,
+    pub(crate) ring_file: Option<PathBuf>,
 }
 
 impl ShopConfig {
@@ -62,6 +64,7 @@ impl ShopConfig {
             segment_size: 64 << 20,
             recovery_mode: RecoveryMode::TruncateTornTail,
             max_in_flight: 1 << 20,
+            ring_file: None,
         }
     }
 
@@ -128,6 +131,35 @@ impl ShopConfig {
     pub fn max_in_flight(mut self, requests: u64) -> Self {
         self.max_in_flight = requests;
         self
+    }
+
+    /// Put the engine's ring in a shared file (e.g. `/dev/shm/shop`), so
+    /// `ringmaster stat FILE` can watch every stage's progress and lag from
+    /// another process. The file is created on open (replacing one a
+    /// crashed run left; refusing one a live process uses) and removed on
+    /// close. Shared rings cannot use `WaitStrategy::Blocking`: pick
+    /// `Yielding`, `Backoff` or `BusySpin`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::shop::ShopConfig;
+    /// use ringmaster::WaitStrategy;
+    ///
+    /// let config = ShopConfig::new("/var/lib/shop")
+    ///     .ring_file("/dev/shm/shop-ring")
+    ///     .wait_strategy(WaitStrategy::Backoff);
+    /// assert!(config.ring_path().is_some());
+    /// ```
+    #[must_use]
+    pub fn ring_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ring_file = Some(path.into());
+        self
+    }
+
+    /// The shared ring file, if the ring is in one.
+    pub fn ring_path(&self) -> Option<&Path> {
+        self.ring_file.as_deref()
     }
 
     /// The data directory.

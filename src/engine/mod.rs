@@ -11,6 +11,7 @@ mod outcome;
 mod recovery;
 mod registry;
 mod responder;
+mod ring_file;
 mod search_stage;
 mod shop;
 mod snapshotter;

@@ -8,13 +8,17 @@ use super::outcome::outcome_channel;
 use super::recovery::{recover, OpenReport};
 use super::registry::Registry;
 use super::responder::Responder;
+use super::ring_file;
 use super::search_stage::SearchStage;
 use super::snapshotter::Snapshotter;
 use super::stage_latency::{LiveStages, StageLatency, StageRecorder};
 use crate::journal::JournalError;
 use crate::shop::{ProductEvent, ShopError};
-use crate::{Graph, GraphBuilder, MultiProducer, PanicPolicy, RingConfig};
+use crate::{Graph, MultiProducer, PanicPolicy, RingConfig};
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// Type fingerprint of the shop's ring: `ProductEvent`, layout 1.
+const RING_FINGERPRINT: u64 = 0x5348_4f50_4556_0001;
 
 /// The shop's stages, in graph order.
 const STAGES: [&str; 4] = ["journal", "catalog", "search", "responder"];
@@ -69,6 +73,8 @@ pub struct Shop {
     latency: Arc<LiveStages>,
     report: OpenReport,
     config: ShopConfig,
+    /// The ring's file, when `ShopConfig::ring_file` put it in one.
+    ring_file: Option<ring_file::RingFile>,
 }
 
 /// What closing a shop did.
@@ -134,8 +140,12 @@ impl Shop {
         let (search_out, search_in) = outcome_channel();
         let (registry, registrations) = Registry::new();
 
-        let ring = RingConfig::new(config.ring_capacity).wait_strategy(config.wait_strategy);
-        let mut builder = GraphBuilder::<ProductEvent>::new(ring).panic_policy(PanicPolicy::Halt);
+        let ring = RingConfig::new(config.ring_capacity)
+            .wait_strategy(config.wait_strategy)
+            .fingerprint(RING_FINGERPRINT);
+        let shared = ring_file::create(&config, &ring)?;
+        let builder = ring_file::builder(shared.as_ref(), ring);
+        let mut builder = builder.panic_policy(PanicPolicy::Halt);
         let cores = if config.pin {
             crate::graph::available_cores()
         } else {
@@ -191,7 +201,7 @@ impl Shop {
             responder = responder.pin(core);
         }
         responder.add();
-        let (producer, graph) = builder.build_multi_producer()?;
+        let (producer, graph) = ring_file::build(shared.as_ref(), builder)?;
         let registry = Arc::new(registry);
         let control = Client::connect(producer.clone(), Arc::clone(&registry), 1)?;
         Ok(Self {
@@ -203,6 +213,7 @@ impl Shop {
             latency,
             report,
             config,
+            ring_file: shared,
         })
     }
 
@@ -356,6 +367,9 @@ impl Shop {
             None => Ok(()),
         };
         let outcome = self.snapshotter.take().map(Snapshotter::finish);
+        if let Some(file) = self.ring_file.take() {
+            ring_file::remove(file);
+        }
         stopped?;
         let outcome = outcome.unwrap_or_default();
         let stages = self.latency.snapshot();

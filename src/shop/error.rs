@@ -174,6 +174,9 @@ pub enum ShopError {
     /// The engine could not be built.
     #[error("engine: {0}")]
     Build(#[from] crate::BuildError),
+    /// The shared ring file could not be created or used.
+    #[error("ring file: {0}")]
+    RingFile(#[from] crate::shm::ShmError),
     /// A stage failed; the engine stopped.
     #[error("engine stopped: {0}")]
     Stopped(#[from] crate::ShutdownError),

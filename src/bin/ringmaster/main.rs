@@ -173,12 +173,18 @@ struct ServeArgs {
     /// Ring capacity (a power of two); also the most commands in flight.
     #[arg(long, default_value_t = 16384)]
     ring: u64,
-    /// How the engine's stages wait for work.
-    #[arg(long, value_enum, default_value_t = Wait::Blocking)]
-    wait: Wait,
+    /// How the engine's stages wait for work (default: blocking; backoff
+    /// with --ring-file, whose ring other processes read).
+    #[arg(long, value_enum)]
+    wait: Option<Wait>,
     /// Pin the engine's stages to cores.
     #[arg(long)]
     pin: bool,
+    /// Put the engine's ring in this file (e.g. /dev/shm/ringmaster), so
+    /// `ringmaster stat FILE` shows each stage's progress and lag from
+    /// another terminal. Removed when the server stops.
+    #[arg(long)]
+    ring_file: Option<PathBuf>,
     /// Most open connections.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
@@ -286,7 +292,12 @@ fn main() -> ExitCode {
                 other => other.into(),
             },
             ring_capacity: a.ring,
-            wait: a.wait.into(),
+            wait: match (a.wait, &a.ring_file) {
+                (Some(w), _) => w.into(),
+                (None, Some(_)) => WaitStrategy::Backoff,
+                (None, None) => WaitStrategy::Blocking,
+            },
+            ring_file: a.ring_file,
             pin: a.pin,
             max_connections: a.max_connections.max(1),
             idle_timeout: (a.idle_timeout > 0)

@@ -21,14 +21,18 @@ pub(crate) struct ServeOptions {
     pub(crate) pin: bool,
     pub(crate) max_connections: usize,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) ring_file: Option<PathBuf>,
 }
 
 pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
-    let config = ShopConfig::new(&o.data)
+    let mut config = ShopConfig::new(&o.data)
         .durability(o.durability)
         .ring_capacity(o.ring_capacity)
         .wait_strategy(o.wait)
         .pin(o.pin);
+    if let Some(path) = &o.ring_file {
+        config = config.ring_file(path);
+    }
     let shop = Shop::open(config)?;
     let opened = shop.open_report();
     eprintln!(
