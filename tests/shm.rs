@@ -434,6 +434,47 @@ fn a_dead_producers_slot_taken_over_still_unblocks_its_claims() {
     producer_killed_mid_claim("takeover", false);
 }
 
+/// The same with a poller, which never waits: polls that keep finding the
+/// hole make the liveness check themselves.
+#[test]
+fn a_poller_passes_over_a_dead_producers_claims() {
+    let path = ring_path("poller");
+    let ring = SharedRing::<Msg>::create(&path, &config(1024), &options(true)).unwrap();
+    let mut consumers = ring.consumers();
+    let id = consumers.poller("reader").add();
+    let mut graph = consumers.build_consumers().unwrap();
+    let mut poller = graph.take_poller(id).unwrap();
+    let mut tally = Tally::default();
+    let mut producer = ring.multi_producer().unwrap();
+
+    let mut child = spawn(&format!("claim-and-hang {} 100", path.display()));
+    wait_until("the child's claim", Duration::from_secs(60), || {
+        ring.ring().cursor() == 103
+    });
+    child.kill().unwrap();
+    for n in 0..500 {
+        producer.publish(Msg::new(2, n)).unwrap();
+    }
+    wait_until("every live event", Duration::from_secs(60), || {
+        poller.poll(|m, _, _| {
+            tally.see(m);
+            true
+        });
+        tally.total == 600
+    });
+    child.wait().unwrap();
+    assert!(tally.errors.is_empty(), "{:?}", tally.errors);
+    assert_eq!(tally.next, [0, 100, 500]);
+    assert_eq!(ring.recovery_counts().0, 3);
+    drop(poller);
+    assert_eq!(
+        ring.consumer_count(),
+        0,
+        "a dropped poller gives its slot back"
+    );
+    ring.remove().unwrap();
+}
+
 fn header_error(path: &Path) -> HeaderError {
     match SharedRing::<Msg>::attach(path, &config(64), &options(false)) {
         Err(ShmError::Header { source, .. }) => source,

@@ -53,6 +53,13 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
         }
     }
 
+    /// Whether this consumer reads the producers' claims directly on a
+    /// shared multi-producer ring, where a dead producer can leave a claim
+    /// unpublished (see `RingBuffer::unblock_dead_producers`).
+    pub(crate) fn may_meet_abandoned_claims(&self) -> bool {
+        self.upstream.is_empty() && self.ring.is_multi_producer() && self.ring.liveness().is_some()
+    }
+
     /// Count of events readable now, for a consumer whose next sequence is
     /// `next`.
     #[inline(always)]

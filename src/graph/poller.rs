@@ -47,6 +47,9 @@ pub enum PollState {
 pub struct EventPoller<E> {
     barrier: SequenceBarrier<E>,
     slot: usize,
+    /// Shared multi-producer rings: where polls found a claimed but
+    /// unpublished slot, since when, and the cursor then (see `stalled`).
+    stall: Option<(u64, Instant, u64)>,
 }
 
 impl<E> Drop for EventPoller<E> {
@@ -62,7 +65,11 @@ impl<E> Drop for EventPoller<E> {
 
 impl<E: bytemuck::Pod + Send> EventPoller<E> {
     pub(crate) fn new(barrier: SequenceBarrier<E>, slot: usize) -> Self {
-        Self { barrier, slot }
+        Self {
+            barrier,
+            slot,
+            stall: None,
+        }
     }
 
     /// Hand every readable event to `f(event, sequence, end_of_batch)`
@@ -74,6 +81,9 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
             self.consume(next, available, f);
             PollState::Processing
         } else if self.barrier.ring().cursor_seq().get() > next {
+            if self.barrier.may_meet_abandoned_claims() {
+                self.stalled(next);
+            }
             PollState::Gating
         } else {
             PollState::Idle
@@ -97,6 +107,28 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
             .barrier
             .wait_for(next, Some(Instant::now() + timeout))?;
         Ok(self.consume(next, available, f) - next)
+    }
+
+    /// A poll found `next` claimed but not published. A poller never
+    /// waits, so the liveness check a waiting stage makes happens here:
+    /// once polls have found the same hole for the liveness timeout, claims
+    /// of a dead producer that were outstanding then are unblocked.
+    #[cold]
+    fn stalled(&mut self, next: u64) {
+        let ring = self.barrier.ring();
+        let Some(timeout) = ring.liveness().map(|l| l.timeout) else {
+            return;
+        };
+        let now = Instant::now();
+        match self.stall {
+            Some((at, since, claimed_before)) if at == next => {
+                if now.duration_since(since) >= timeout {
+                    ring.unblock_dead_producers(next, claimed_before);
+                    self.stall = Some((next, now, ring.cursor()));
+                }
+            }
+            _ => self.stall = Some((next, now, ring.cursor())),
+        }
     }
 
     fn consume<F: FnMut(&E, u64, bool) -> bool>(
