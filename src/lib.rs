@@ -20,6 +20,10 @@
 //!   [`Graph::halt`], a [`PanicPolicy`] for handlers that panic.
 //! * **Journal** ([`journal`]): a memory-mapped, checksummed, segmented log
 //!   as a graph stage, with group commit, recovery, replay and snapshots.
+//! * **Shared-memory rings** ([`shm`]): a ring in a file (under `/dev/shm`)
+//!   that producers and consumer graphs of other processes attach to by
+//!   path, with header validation, liveness recovery and
+//!   [`shm::RingStat`] for watching it from outside.
 //!
 //! ## Example: a three-stage pipeline
 //!
