@@ -201,6 +201,20 @@ impl Tally {
     }
 }
 
+/// A handler that feeds every event to `tally`.
+fn tally_handler(tally: &Arc<Mutex<Tally>>) -> impl ringmaster::EventHandler<Msg> {
+    let tally = tally.clone();
+    handler_fn(move |m: &Msg, _, _| tally.lock().unwrap().see(m))
+}
+
+/// A one-stage consumer graph in this process that tallies every event.
+fn tally_stage(ring: &SharedRing<Msg>) -> (Arc<Mutex<Tally>>, ringmaster::Graph<Msg>) {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let mut consumers = ring.consumers();
+    consumers.handler("tally", tally_handler(&tally)).add();
+    (tally, consumers.build_consumers().unwrap())
+}
+
 #[test]
 fn events_from_a_producer_process_arrive_once_and_in_order() {
     const N: u64 = 200_000;
@@ -209,13 +223,7 @@ fn events_from_a_producer_process_arrive_once_and_in_order() {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let after = Arc::new(AtomicU64::new(0));
     let mut consumers = ring.consumers();
-    let t = tally.clone();
-    let first = consumers
-        .handler(
-            "tally",
-            handler_fn(move |m: &Msg, _, _| t.lock().unwrap().see(m)),
-        )
-        .add();
+    let first = consumers.handler("tally", tally_handler(&tally)).add();
     let a = after.clone();
     consumers
         .handler(
@@ -252,16 +260,7 @@ fn two_producer_processes_share_a_multi_producer_ring() {
     const N: u64 = 50_000;
     let path = ring_path("multi");
     let ring = SharedRing::<Msg>::create(&path, &config(1024), &options(true)).unwrap();
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let mut consumers = ring.consumers();
-    let t = tally.clone();
-    consumers
-        .handler(
-            "tally",
-            handler_fn(move |m: &Msg, _, _| t.lock().unwrap().see(m)),
-        )
-        .add();
-    let graph = consumers.build_consumers().unwrap();
+    let (tally, graph) = tally_stage(&ring);
 
     let a = spawn(&format!("produce {} 1 {N} multi", path.display()));
     let b = spawn(&format!("produce {} 2 {N} multi", path.display()));
@@ -384,16 +383,7 @@ fn under_the_fail_policy_a_dead_consumer_is_reported() {
 fn producer_killed_mid_claim(tag: &str, register_first: bool) {
     let path = ring_path(tag);
     let ring = SharedRing::<Msg>::create(&path, &config(1024), &options(true)).unwrap();
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let t = tally.clone();
-    let mut consumers = ring.consumers();
-    consumers
-        .handler(
-            "tally",
-            handler_fn(move |m: &Msg, _, _| t.lock().unwrap().see(m)),
-        )
-        .add();
-    let graph = consumers.build_consumers().unwrap();
+    let (tally, graph) = tally_stage(&ring);
     let mut early = register_first.then(|| ring.multi_producer().unwrap());
 
     let mut child = spawn(&format!("claim-and-hang {} 100", path.display()));

@@ -7,6 +7,7 @@
 use crate::error::WaitError;
 use crate::ring::RingBuffer;
 use crate::sync::Arc;
+use crate::wait::Interrupted;
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -67,69 +68,58 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
         self.progress(next).0
     }
 
-    /// Wait until at least `next + 1` events are readable; returns the
-    /// count readable.
-    #[inline]
-    pub(crate) fn wait_for(&self, next: u64, deadline: Option<Instant>) -> Result<u64, WaitError> {
-        let ready = || {
-            let (available, channel) = self.progress(next);
-            if available > next {
-                Ok(available)
-            } else {
-                Err(channel)
-            }
-        };
-        if let Ok(available) = ready() {
-            return Ok(available);
-        }
-        match self.ring.liveness() {
-            Some(liveness) if self.upstream.is_empty() && self.ring.is_multi_producer() => {
-                self.wait_checking_producers(next, liveness.timeout, deadline)
-            }
-            _ => self
-                .ring
-                .waiter()
-                .wait_until(ready, self.ring.alerted(), deadline),
+    /// `Ok(readable count)` when `next` is readable, else `Err(channel)`
+    /// of the sequence that holds it back.
+    #[inline(always)]
+    fn readiness(&self, next: u64) -> Result<u64, usize> {
+        let (available, channel) = self.progress(next);
+        if available > next {
+            Ok(available)
+        } else {
+            Err(channel)
         }
     }
 
+    /// Wait until at least `next + 1` events are readable; returns the
+    /// count readable.
+    ///
     /// A first stage of a shared multi-producer ring waits in
     /// liveness-timeout chunks; when a claimed slot stays unpublished that
     /// long, it checks whether a producer process died mid-claim and
     /// unblocks its claims (see `RingBuffer::unblock_dead_producers`).
-    #[cold]
-    fn wait_checking_producers(
-        &self,
-        next: u64,
-        timeout: std::time::Duration,
-        deadline: Option<Instant>,
-    ) -> Result<u64, WaitError> {
-        // Claims made before this point will be a timeout old at the check.
-        let mut claimed_before = self.ring.cursor();
-        loop {
-            let ready = || {
-                let (available, channel) = self.progress(next);
-                if available > next {
-                    Ok(available)
-                } else {
-                    Err(channel)
-                }
-            };
-            let check_at = Instant::now() + timeout;
-            let until = deadline.map_or(check_at, |d| d.min(check_at));
-            match self
-                .ring
-                .waiter()
-                .wait_until(ready, self.ring.alerted(), Some(until))
-            {
-                Err(WaitError::Timeout) if deadline.is_none_or(|d| Instant::now() < d) => {
+    #[inline]
+    pub(crate) fn wait_for(&self, next: u64, deadline: Option<Instant>) -> Result<u64, WaitError> {
+        if let Ok(available) = self.readiness(next) {
+            return Ok(available);
+        }
+        let ready = || self.readiness(next);
+        let waiter = self.ring.waiter();
+        match self.ring.liveness() {
+            Some(liveness) if self.may_meet_abandoned_claims() => {
+                // Claims made before this point are a timeout old at the
+                // first check.
+                let mut claimed_before = self.ring.cursor();
+                let check = || {
                     if claimed_before > next {
                         self.ring.unblock_dead_producers(next, claimed_before);
                     }
                     claimed_before = self.ring.cursor();
-                }
-                other => return other,
+                    Ok::<(), std::convert::Infallible>(())
+                };
+                waiter
+                    .wait_checking(
+                        ready,
+                        self.ring.alerted(),
+                        deadline,
+                        liveness.timeout,
+                        check,
+                    )
+                    .map_err(|e| match e {
+                        Interrupted::Wait(e) => e,
+                        Interrupted::Check(never) => match never {},
+                    })
             }
+            _ => waiter.wait_until(ready, self.ring.alerted(), deadline),
         }
     }
 }

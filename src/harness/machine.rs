@@ -137,12 +137,11 @@ fn proc_stat() -> Option<(u64, u64)> {
 /// CPU ticks of this process and of its children it has reaped (a
 /// contender's own server or producer process is not "other" load).
 fn own_ticks() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime, stime, cutime
-    // and cstime are fields 14-17 overall, 12-15 after ')'.
-    let rest = s.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    (11..15).map(|i| f.get(i)?.parse::<u64>().ok()).sum()
+    let text = std::fs::read("/proc/self/stat").ok()?;
+    // utime, stime, cutime and cstime: fields 14-17, the 12th-15th after
+    // the name (field 3 first).
+    let fields = crate::shm::liveness::stat_fields(&text)?;
+    fields.skip(11).take(4).map(|f| f.parse::<u64>().ok()).sum()
 }
 
 impl LoadSampler {

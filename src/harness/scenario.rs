@@ -263,22 +263,9 @@ impl Scenario {
                 .chain(tcp::redis_available().then(|| c("redis", tcp::redis_tcp_paced)))
                 .collect(),
             // The process boundary is what is measured: the same ring and
-            // shape in one process is the reference. The cross-process
-            // contender needs the ringmaster binary as its producer.
-            Self::Shm => std::iter::once(c("shm-process", shm::latency))
-                .filter(|_| shm::ringmaster_binary().is_some())
-                .chain(std::iter::once(c(
-                    "in-process",
-                    ringmaster::latency::<Event64>,
-                )))
-                .collect(),
-            Self::ShmThroughput => std::iter::once(c("shm-process", shm::throughput))
-                .filter(|_| shm::ringmaster_binary().is_some())
-                .chain(std::iter::once(c(
-                    "in-process",
-                    ringmaster::unicast::<Event64>,
-                )))
-                .collect(),
+            // shape in one process is the reference.
+            Self::Shm => shm_pair(shm::latency, ringmaster::latency::<Event64>),
+            Self::ShmThroughput => shm_pair(shm::throughput, ringmaster::unicast::<Event64>),
         }
     }
 
@@ -293,4 +280,22 @@ impl Scenario {
             _ => 64,
         }
     }
+}
+
+type Run = fn(&Params) -> Result<Outcome, String>;
+
+/// A producer process against the same shape in one process; the
+/// cross-process contender needs the ringmaster binary as its producer and
+/// drops out where it is not found.
+fn shm_pair(cross: Run, local: Run) -> Vec<Contender> {
+    let c = |peer, run| Contender {
+        peer,
+        run,
+        max_events: None,
+    };
+    shm::ringmaster_binary()
+        .map(|_| c("shm-process", cross))
+        .into_iter()
+        .chain([c("in-process", local)])
+        .collect()
 }

@@ -431,8 +431,8 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         }
         let limit = claimed_before.min(self.min_gating().saturating_add(self.capacity));
         let mut unblocked = 0;
+        let flags = self.region.availability();
         for seq in next..limit {
-            let flags = self.region.availability();
             let flag = &flags[(seq & self.mask) as usize];
             let current = flag.load(Ordering::Acquire);
             if current & !UNBLOCKED == self.round_flag(seq) {

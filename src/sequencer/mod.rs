@@ -21,6 +21,7 @@ pub use single::SingleSequencer;
 
 use crate::error::{TryClaimError, WaitError};
 use crate::ring::RingBuffer;
+use crate::wait::Interrupted;
 use std::ops::Range;
 use std::time::Instant;
 
@@ -86,25 +87,25 @@ fn wait_for_room<E: bytemuck::Pod + Send>(
             .wait_until(ready, ring.alerted(), deadline)
             .map_err(claim_error);
     };
-    loop {
-        let check_at = Instant::now() + liveness.timeout;
-        let until = deadline.map_or(check_at, |d| d.min(check_at));
-        match ring.waiter().wait_until(ready, ring.alerted(), Some(until)) {
-            Ok(gating) => return Ok(gating),
-            Err(WaitError::Timeout) if deadline.is_none_or(|d| Instant::now() < d) => {
-                let evict = liveness.dead_consumer == crate::shm::DeadConsumerPolicy::Evict;
-                if let Some(dead) = ring.reap_dead_consumers(evict).first() {
-                    if !evict {
-                        return Err(TryClaimError::ConsumerDead {
-                            slot: dead.slot,
-                            pid: dead.pid,
-                        });
-                    }
-                }
-            }
-            Err(e) => return Err(claim_error(e)),
-        }
-    }
+    let evict = liveness.dead_consumer == crate::shm::DeadConsumerPolicy::Evict;
+    ring.waiter()
+        .wait_checking(
+            ready,
+            ring.alerted(),
+            deadline,
+            liveness.timeout,
+            || match ring.reap_dead_consumers(evict).first() {
+                Some(dead) if !evict => Err(TryClaimError::ConsumerDead {
+                    slot: dead.slot,
+                    pid: dead.pid,
+                }),
+                _ => Ok(()),
+            },
+        )
+        .map_err(|e| match e {
+            Interrupted::Wait(e) => claim_error(e),
+            Interrupted::Check(e) => e,
+        })
 }
 
 fn claim_error(e: WaitError) -> TryClaimError {

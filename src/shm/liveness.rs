@@ -102,22 +102,31 @@ struct Stat {
     start_ticks: u64,
 }
 
-/// Fields 3 (state) and 22 (start time) of `/proc/<pid>/stat`. The command
-/// name (field 2) is in parentheses and may itself contain spaces and
-/// parentheses, so parsing starts after the last `)`.
+/// Fields 3 (state) and 22 (start time) of `/proc/<pid>/stat`.
 fn read_stat(pid: u32) -> std::io::Result<Stat> {
     let text = std::fs::read(format!("/proc/{pid}/stat"))?;
     parse_stat(&text).ok_or_else(|| std::io::Error::other("unparseable /proc stat line"))
 }
 
 fn parse_stat(text: &[u8]) -> Option<Stat> {
-    let after_name = text.iter().rposition(|&b| b == b')')? + 1;
-    let rest = std::str::from_utf8(text.get(after_name..)?).ok()?;
-    let mut fields = rest.split_ascii_whitespace();
+    let mut fields = stat_fields(text)?;
     // Field 3 is the first after the name; field 22 is 19 further on.
     let state = *fields.next()?.as_bytes().first()?;
     let start_ticks = fields.nth(18)?.parse().ok()?;
     Some(Stat { state, start_ticks })
+}
+
+/// The fields of a `/proc/<pid>/stat` line after the command name (field
+/// 3, the state, first). The name (field 2) is in parentheses and may
+/// itself hold spaces and parentheses, so the split starts after the last
+/// `)`.
+pub(crate) fn stat_fields(text: &[u8]) -> Option<std::str::SplitAsciiWhitespace<'_>> {
+    let after_name = text.iter().rposition(|&b| b == b')')? + 1;
+    Some(
+        std::str::from_utf8(text.get(after_name..)?)
+            .ok()?
+            .split_ascii_whitespace(),
+    )
 }
 
 #[cfg(all(test, not(loom)))]

@@ -1,12 +1,12 @@
 //! [`SharedRing`]: create a ring in a file, attach to it, take producers
 //! and consumer slots, remove it.
 
-use super::liveness::{self, Liveness, Status};
-use super::{SharedOptions, ShmError};
+use super::liveness::{self, Liveness};
+use super::{RingStat, SharedOptions, ShmError};
 use crate::config::RingConfig;
 use crate::graph::GraphBuilder;
 use crate::producer::{MultiProducer, Producer, SingleProducer};
-use crate::region::{HeaderError, Region, RegionHeader, MAX_CONSUMERS, MAX_PRODUCERS};
+use crate::region::{Region, RegionHeader, MAX_PRODUCERS};
 use crate::ring::RingBuffer;
 use crate::sequencer::{MultiSequencer, Sequencer, SingleSequencer};
 use crate::sync::{Arc, Ordering};
@@ -397,53 +397,41 @@ pub(super) fn read_header(file: &mut std::fs::File, path: &Path) -> Result<Regio
     })
 }
 
-/// Offsets of the liveness words in the control block (see `region`).
-const CREATOR_AT: usize = 8576;
-const CONSUMER_OWNERS_AT: usize = 8704;
-const PRODUCER_OWNERS_AT: usize = 9216;
-const OWNERS_END: usize = PRODUCER_OWNERS_AT + 8 * MAX_PRODUCERS;
-const _: () = assert!(CONSUMER_OWNERS_AT + 8 * MAX_CONSUMERS == PRODUCER_OWNERS_AT || cfg!(loom));
-
 /// A file exists where `create` wants to put a ring: refuse, or remove it
-/// when it is a stale ring and the options allow.
+/// when it is a stale ring and the options allow. Who owns it is read as
+/// `ringmaster stat` reads it.
 fn clear_existing(path: &Path, options: &SharedOptions) -> Result<(), ShmError> {
-    let not_a_ring = |reason: String| ShmError::NotARing {
-        path: path.to_path_buf(),
-        reason,
+    let stat = match RingStat::read(path) {
+        Ok(stat) => stat,
+        Err(ShmError::Header { source, .. }) => {
+            return Err(ShmError::NotARing {
+                path: path.to_path_buf(),
+                reason: source.to_string(),
+            })
+        }
+        Err(e @ ShmError::FileLength { .. }) => {
+            return Err(ShmError::NotARing {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        }
+        Err(e) => return Err(e),
     };
-    let mut bytes = Vec::with_capacity(OWNERS_END);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(OWNERS_END as u64).read_to_end(&mut bytes))
-        .map_err(|e| io("inspect", path, e))?;
-    if let Err(e) = RegionHeader::decode(&bytes) {
-        return Err(not_a_ring(e.to_string()));
-    }
-    if bytes.len() < OWNERS_END {
-        return Err(not_a_ring(
-            HeaderError::Truncated { len: bytes.len() }.to_string(),
-        ));
-    }
-    let word = |at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(w)
-    };
-    let creator = word(CREATOR_AT);
-    let owners = (CONSUMER_OWNERS_AT..OWNERS_END).step_by(8).map(word);
-    let live = std::iter::once(creator)
-        .chain(owners)
-        .filter(|&t| t != 0)
-        .find(|&t| liveness::status(t) == Status::Alive);
-    if let Some(token) = live {
+    let mut owners = stat
+        .creator
+        .into_iter()
+        .chain(stat.consumers.iter().filter_map(|c| c.owner))
+        .chain(stat.producers.iter().copied());
+    if let Some(live) = owners.find(|p| p.alive) {
         return Err(ShmError::InUse {
             path: path.to_path_buf(),
-            pid: liveness::pid_of(token),
+            pid: live.pid,
         });
     }
     if !options.replace_stale {
         return Err(ShmError::Stale {
             path: path.to_path_buf(),
-            pid: liveness::pid_of(creator),
+            pid: stat.creator.map_or(0, |c| c.pid),
         });
     }
     tracing::warn!(path = %path.display(), "replacing a stale ring left by a dead run");

@@ -20,7 +20,7 @@ mod yielding;
 
 use crate::error::WaitError;
 use crate::sync::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub(crate) use blocking::{consumer_channel, Blocking, CURSOR};
 
@@ -93,6 +93,33 @@ impl Waiter {
         }
     }
 
+    /// As [`Waiter::wait_until`], but each time `every` passes without the
+    /// value, call `check` (the liveness checks of shared rings); an `Err`
+    /// from it ends the wait. The deadline, when given, is kept exactly.
+    pub(crate) fn wait_checking<F, X>(
+        &self,
+        mut ready: F,
+        alerted: &AtomicBool,
+        deadline: Option<Instant>,
+        every: Duration,
+        mut check: impl FnMut() -> Result<(), X>,
+    ) -> Result<u64, Interrupted<X>>
+    where
+        F: FnMut() -> Result<u64, usize>,
+    {
+        loop {
+            let check_at = Instant::now() + every;
+            let until = deadline.map_or(check_at, |d| d.min(check_at));
+            match self.wait_until(&mut ready, alerted, Some(until)) {
+                Ok(value) => return Ok(value),
+                Err(WaitError::Timeout) if deadline.is_none_or(|d| Instant::now() < d) => {
+                    check().map_err(Interrupted::Check)?;
+                }
+                Err(e) => return Err(Interrupted::Wait(e)),
+            }
+        }
+    }
+
     /// Tell sleepers that the sequence of `channel` moved. Free for every
     /// strategy but `Blocking`, where it costs a fence unless someone
     /// sleeps on that channel.
@@ -109,6 +136,15 @@ impl Waiter {
             b.wake_all();
         }
     }
+}
+
+/// How [`Waiter::wait_checking`] ended without the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interrupted<X> {
+    /// Halted or timed out.
+    Wait(WaitError),
+    /// The periodic check said stop.
+    Check(X),
 }
 
 /// The checks every strategy makes between polls.
@@ -195,6 +231,38 @@ mod tests {
         b.store(2, Ordering::Release);
         w.signal(consumer_channel(1));
         assert_eq!(waiter.join().unwrap(), Ok(3));
+    }
+
+    #[test]
+    fn wait_checking_checks_while_waiting_and_stops_when_told() {
+        let alerted = AtomicBool::new(false);
+        for w in all() {
+            let mut checks = 0;
+            let got = w.wait_checking(
+                || Err(CURSOR),
+                &alerted,
+                None,
+                Duration::from_millis(1),
+                || {
+                    checks += 1;
+                    if checks == 3 {
+                        Err("stop")
+                    } else {
+                        Ok(())
+                    }
+                },
+            );
+            assert_eq!(got, Err(Interrupted::Check("stop")));
+            let deadline = Instant::now() + Duration::from_millis(5);
+            let got = w.wait_checking(
+                || Err(CURSOR),
+                &alerted,
+                Some(deadline),
+                Duration::from_secs(60),
+                || Err("never reached"),
+            );
+            assert_eq!(got, Err(Interrupted::Wait(WaitError::Timeout)));
+        }
     }
 
     #[test]
