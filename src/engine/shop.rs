@@ -234,7 +234,9 @@ impl Shop {
     /// time replies for it have been delivered (once per responder batch
     /// with replies for it). For event loops that sleep in a poller: `wake`
     /// typically sets a flag and nudges a `mio::Waker`. It must be cheap
-    /// and must not block.
+    /// and must not block. It runs *after* the replies are handed over, so
+    /// a woken loop always finds them; the other way round, a client may
+    /// see a reply before the matching `wake` has run.
     ///
     /// # Errors
     ///
@@ -246,16 +248,15 @@ impl Shop {
     /// # let dir = std::env::temp_dir().join(format!("rm-doc-wake-{}", std::process::id()));
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// use ringmaster::shop::{Command, Shop, ShopConfig};
-    /// use std::sync::atomic::{AtomicU64, Ordering};
-    /// use std::sync::Arc;
+    /// use std::sync::mpsc;
     /// let shop = Shop::open(ShopConfig::new(&dir))?;
-    /// let wakes = Arc::new(AtomicU64::new(0));
-    /// let counter = Arc::clone(&wakes);
+    /// let (woken, wakes) = mpsc::channel();
     /// let mut client = shop.client_with_wake(move || {
-    ///     counter.fetch_add(1, Ordering::Relaxed);
+    ///     let _ = woken.send(());
     /// })?;
     /// client.call(&Command::Count)?;
-    /// assert!(wakes.load(Ordering::Relaxed) >= 1);
+    /// // The reply may arrive before its wake runs: wait for the wake.
+    /// wakes.recv()?;
     /// # drop(client);
     /// # shop.close()?;
     /// # std::fs::remove_dir_all(&dir)?;
