@@ -64,6 +64,17 @@ pub enum ConfigError {
         /// The strictest alignment accepted.
         max: usize,
     },
+    /// The metrics sampling interval is neither 0 nor a power of two up
+    /// to the largest capacity.
+    #[error(
+        "metrics sampling interval must be 0 (off) or a power of two up to {max}, got {every}"
+    )]
+    SamplingInvalid {
+        /// The interval asked for.
+        every: u64,
+        /// The largest interval accepted.
+        max: u64,
+    },
     /// The operating system refused the mapping.
     #[error("mapping a {len}-byte region failed: {source}")]
     MapFailed {

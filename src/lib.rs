@@ -86,6 +86,7 @@ mod error;
 mod graph;
 pub mod ingress;
 pub mod journal;
+pub mod metrics;
 #[allow(unsafe_code)]
 mod producer;
 #[allow(unsafe_code)]
@@ -103,7 +104,7 @@ mod wait;
 #[doc(hidden)]
 pub mod harness;
 
-pub use config::{RingConfig, DEFAULT_GATHER_PAUSES};
+pub use config::{RingConfig, DEFAULT_GATHER_PAUSES, DEFAULT_METRICS_SAMPLING};
 pub use error::{
     BuildError, ClaimError, ConfigError, ShutdownError, TryClaimError, TryPublishError, WaitError,
 };

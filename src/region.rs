@@ -5,14 +5,14 @@
 //! shared by several (see [`crate::shm`]); the layout is the same, so a
 //! second process finds every counter at a fixed offset.
 //!
-//! # Layout (version 1)
+//! # Layout (version 2)
 //!
 //! All integers little-endian. Offsets in bytes from the start of the region.
 //!
 //! | offset | size | field | notes |
 //! |---:|---:|---|---|
 //! | 0 | 8 | magic | `b"RINGMSTR"` |
-//! | 8 | 4 | layout version | `1`; a reader refuses any other |
+//! | 8 | 4 | layout version | `2`; a reader refuses any other |
 //! | 12 | 4 | flags | bit 0: multi-producer; other bits zero |
 //! | 16 | 4 | event size | `size_of::<E>()` |
 //! | 20 | 4 | event alignment | `align_of::<E>()`, at most 128 |
@@ -23,7 +23,10 @@
 //! | 48 | 8 | type fingerprint | chosen by the creator; `0` = none |
 //! | 56 | 8 | availability offset | `9728` |
 //! | 64 | 8 | slots offset | 128-aligned |
-//! | 72 | 56 | reserved | zero |
+//! | 72 | 4 | stamp interval | `0` = no publish stamps, else a power of two `n`: sequences that are multiples of `n` carry one |
+//! | 76 | 4 | reserved | zero |
+//! | 80 | 8 | stamps offset | 128-aligned; `0` when the stamp interval is `0` |
+//! | 88 | 40 | reserved | zero |
 //! | 128 | 128 | cursor | `u64` count: published (single producer) or claimed (multi) |
 //! | 256 | 128 | shared state | `u64` gating mask (consumers producers wait for), `u64` allocated mask, `u64` attached mask (started stages) |
 //! | 384 | 64 × 128 | consumer sequences | `u64` count of events each consumer has processed |
@@ -31,6 +34,7 @@
 //! | 8704 | 64 × 8 | consumer owners | `u64` process token of each allocated consumer slot; `0` = none |
 //! | 9216 | 64 × 8 | producer owners | `u64` process token of each producer process; `0` = free |
 //! | 9728 | capacity × 4 | availability | multi-producer only: `u32` round flag per slot (bit 31: unblocked) |
+//! | stamps offset | max(1, capacity / interval) × 8 | publish stamps | `u64` nanoseconds (`CLOCK_MONOTONIC`) at which sequence `s` (a multiple of the interval) was published, at entry `(s / interval) mod entries` |
 //! | slots offset | capacity × event size | slots | the events |
 //!
 //! Every counter is an atomic `u64` alone on its 128-byte block (two cache
@@ -48,7 +52,7 @@ use std::marker::PhantomData;
 /// First eight bytes of every ring region.
 pub const MAGIC: [u8; 8] = *b"RINGMSTR";
 /// The layout version this build writes and accepts.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Consumer sequence slots in the header: the most consumers (handlers,
 /// pollers) one ring can have.
 pub const MAX_CONSUMERS: usize = if cfg!(loom) { 4 } else { 64 };
@@ -208,6 +212,11 @@ pub struct RegionHeader {
     pub availability_offset: u64,
     /// Offset of the first slot.
     pub slots_offset: u64,
+    /// Publish stamps every this many sequences (`0` = none): the latency
+    /// sampling interval (see [`RingConfig::metrics_sampling`](crate::RingConfig::metrics_sampling)).
+    pub stamp_every: u32,
+    /// Offset of the publish-stamp table (`0` when there is none).
+    pub stamps_offset: u64,
 }
 
 /// Why a byte string is not a valid ring header.
@@ -267,6 +276,8 @@ impl RegionHeader {
         b[48..56].copy_from_slice(&self.fingerprint.to_le_bytes());
         b[56..64].copy_from_slice(&self.availability_offset.to_le_bytes());
         b[64..72].copy_from_slice(&self.slots_offset.to_le_bytes());
+        b[72..76].copy_from_slice(&self.stamp_every.to_le_bytes());
+        b[80..88].copy_from_slice(&self.stamps_offset.to_le_bytes());
         b
     }
 
@@ -349,11 +360,25 @@ impl RegionHeader {
                 format!("a power of two up to {MAX_EVENT_ALIGN}"),
             ));
         }
+        let stamp_every = u32_at(72);
+        if stamp_every != 0
+            && (!stamp_every.is_power_of_two() || u64::from(stamp_every) > MAX_CAPACITY)
+        {
+            return Err(bad(
+                "stamp_every",
+                stamp_every.into(),
+                format!("0 or a power of two up to {MAX_CAPACITY}"),
+            ));
+        }
+        if let Some(at) = (76..80).chain(88..HEADER_LEN).find(|&i| b[i] != 0) {
+            return Err(bad("reserved", at as u64, "all reserved bytes zero".into()));
+        }
         let layout = RegionLayout::compute(
             capacity,
             event_size as usize,
             event_align as usize,
             flags & FLAG_MULTI_PRODUCER != 0,
+            stamp_every.into(),
         )
         .map_err(|e| match e {
             ConfigError::EventZeroSized | ConfigError::EventTooLarge { .. } => bad(
@@ -384,6 +409,14 @@ impl RegionHeader {
                 AVAILABILITY_OFFSET.to_string(),
             ));
         }
+        let stamps_offset = u64_at(80);
+        if stamps_offset != layout.stamps_offset {
+            return Err(bad(
+                "stamps_offset",
+                stamps_offset,
+                layout.stamps_offset.to_string(),
+            ));
+        }
         let slots_offset = u64_at(64);
         if slots_offset != layout.slots_offset {
             return Err(bad(
@@ -407,6 +440,8 @@ impl RegionHeader {
             fingerprint: u64_at(48),
             availability_offset,
             slots_offset,
+            stamp_every,
+            stamps_offset,
         })
     }
 }
@@ -421,6 +456,8 @@ impl RegionHeader {
             event_size: self.event_size as usize,
             event_align: self.event_align as usize,
             multi_producer: self.multi_producer,
+            stamp_every: self.stamp_every.into(),
+            stamps_offset: self.stamps_offset,
             slots_offset: self.slots_offset,
             region_len: self.region_len,
         }
@@ -434,6 +471,10 @@ pub(crate) struct RegionLayout {
     pub(crate) event_size: usize,
     pub(crate) event_align: usize,
     pub(crate) multi_producer: bool,
+    /// Publish-stamp interval (`0` = no stamps; else a power of two).
+    pub(crate) stamp_every: u64,
+    /// Offset of the stamp table (`0` without stamps).
+    pub(crate) stamps_offset: u64,
     pub(crate) slots_offset: u64,
     pub(crate) region_len: u64,
 }
@@ -445,6 +486,7 @@ impl RegionLayout {
         event_size: usize,
         event_align: usize,
         multi_producer: bool,
+        stamp_every: u64,
     ) -> Result<Self, ConfigError> {
         if event_size == 0 {
             return Err(ConfigError::EventZeroSized);
@@ -473,9 +515,21 @@ impl RegionLayout {
                 max: MAX_CAPACITY,
             });
         }
+        if stamp_every != 0 && (!stamp_every.is_power_of_two() || stamp_every > MAX_CAPACITY) {
+            return Err(ConfigError::SamplingInvalid {
+                every: stamp_every,
+                max: MAX_CAPACITY,
+            });
+        }
         // capacity <= 2^30 and event_size <= 2^16: no overflow in u64.
         let availability_len = if multi_producer { capacity * 4 } else { 0 };
-        let slots_offset = round_up(AVAILABILITY_OFFSET + availability_len, BLOCK);
+        let after_availability = round_up(AVAILABILITY_OFFSET + availability_len, BLOCK);
+        let (stamps_offset, stamps_len) = if stamp_every == 0 {
+            (0, 0)
+        } else {
+            (after_availability, stamp_entries(capacity, stamp_every) * 8)
+        };
+        let slots_offset = round_up(after_availability + stamps_len, BLOCK);
         let region_len = round_up(slots_offset + capacity * event_size as u64, PAGE);
         if region_len > MAX_REGION_LEN || usize::try_from(region_len).is_err() {
             return Err(ConfigError::RegionTooLarge {
@@ -489,9 +543,20 @@ impl RegionLayout {
             event_size,
             event_align,
             multi_producer,
+            stamp_every,
+            stamps_offset,
             slots_offset,
             region_len,
         })
+    }
+
+    /// Entries in the stamp table (`0` without stamps).
+    pub(crate) fn stamp_entries(&self) -> u64 {
+        if self.stamp_every == 0 {
+            0
+        } else {
+            stamp_entries(self.capacity, self.stamp_every)
+        }
     }
 
     fn header(&self, fingerprint: u64) -> RegionHeader {
@@ -508,6 +573,9 @@ impl RegionLayout {
             fingerprint,
             availability_offset: AVAILABILITY_OFFSET,
             slots_offset: self.slots_offset,
+            // Checked <= MAX_CAPACITY (2^30) in `compute`.
+            stamp_every: self.stamp_every as u32,
+            stamps_offset: self.stamps_offset,
         }
     }
 }
@@ -560,6 +628,14 @@ fn prefault(map: &memmap2::MmapRaw) {
         // no value.
         unsafe { core::ptr::write_volatile(base.add(offset), 0) };
     }
+}
+
+/// Stamp-table entries: one per sampled sequence of a lap, at least one.
+/// `entries * every >= capacity`, so an entry is rewritten only for a
+/// sequence at least a lap later, which its producer cannot claim before
+/// every gating consumer has passed the earlier one.
+fn stamp_entries(capacity: u64, every: u64) -> u64 {
+    (capacity / every).max(1)
 }
 
 fn round_up(value: u64, to: u64) -> u64 {
@@ -776,6 +852,33 @@ impl<E: bytemuck::Pod> Region<E> {
         }
     }
 
+    /// The publish-stamp table (empty when the ring keeps no stamps).
+    #[inline(always)]
+    pub(crate) fn stamps(&self) -> &[AtomicU64] {
+        #[cfg(not(loom))]
+        {
+            // SAFETY: [stamps_offset, stamps_offset + 8 * entries) lies
+            // inside the mapping, before the slots (`compute`); the offset
+            // is a multiple of 128, so 8-aligned; zero is a valid
+            // AtomicU64. Without stamps the slice is empty and the pointer
+            // (the mapping's start) in bounds.
+            unsafe {
+                core::slice::from_raw_parts(
+                    self.map
+                        .as_ptr()
+                        .add(self.layout.stamps_offset as usize)
+                        .cast::<AtomicU64>(),
+                    self.layout.stamp_entries() as usize,
+                )
+            }
+        }
+        #[cfg(loom)]
+        {
+            // Loom rings never sample (see `RingConfig::metrics_sampling`).
+            &[]
+        }
+    }
+
     /// The event slots.
     #[inline(always)]
     pub(crate) fn slots(&self) -> &[UnsafeCell<E>] {
@@ -810,48 +913,60 @@ mod tests {
 
     #[test]
     fn layout_places_slots_after_availability_and_rounds_to_pages() {
-        let l = RegionLayout::compute(1024, 64, 8, false).unwrap();
+        let l = RegionLayout::compute(1024, 64, 8, false, 0).unwrap();
         assert_eq!(l.slots_offset, 9728);
         assert_eq!(l.region_len, round_up(9728 + 64 * 1024, 4096));
-        let m = RegionLayout::compute(1024, 64, 8, true).unwrap();
+        let m = RegionLayout::compute(1024, 64, 8, true, 0).unwrap();
         assert_eq!(m.slots_offset, 9728 + 4096);
+        // Stamps: 1024 / 64 = 16 entries of 8 bytes, after the flags.
+        let s = RegionLayout::compute(1024, 64, 8, true, 64).unwrap();
+        assert_eq!(s.stamps_offset, 9728 + 4096);
+        assert_eq!(s.stamp_entries(), 16);
+        assert_eq!(s.slots_offset, 9728 + 4096 + 128);
+        // An interval beyond the capacity still keeps one entry.
+        let one = RegionLayout::compute(8, 64, 8, false, 1 << 20).unwrap();
+        assert_eq!(one.stamp_entries(), 1);
+        assert!(matches!(
+            RegionLayout::compute(8, 64, 8, false, 3),
+            Err(ConfigError::SamplingInvalid { every: 3, .. })
+        ));
     }
 
     #[test]
     fn layout_rejects_bad_shapes() {
         assert!(matches!(
-            RegionLayout::compute(0, 8, 8, false),
+            RegionLayout::compute(0, 8, 8, false, 0),
             Err(ConfigError::CapacityZero)
         ));
         assert!(matches!(
-            RegionLayout::compute(3, 8, 8, false),
+            RegionLayout::compute(3, 8, 8, false, 0),
             Err(ConfigError::CapacityNotPowerOfTwo { capacity: 3 })
         ));
         assert!(matches!(
-            RegionLayout::compute(1 << 31, 8, 8, false),
+            RegionLayout::compute(1 << 31, 8, 8, false, 0),
             Err(ConfigError::CapacityTooLarge { .. })
         ));
         assert!(matches!(
-            RegionLayout::compute(1 << 30, 1 << 16, 8, false),
+            RegionLayout::compute(1 << 30, 1 << 16, 8, false, 0),
             Err(ConfigError::RegionTooLarge { .. })
         ));
         assert!(matches!(
-            RegionLayout::compute(8, 0, 1, false),
+            RegionLayout::compute(8, 0, 1, false, 0),
             Err(ConfigError::EventZeroSized)
         ));
         assert!(matches!(
-            RegionLayout::compute(8, 1 << 17, 8, false),
+            RegionLayout::compute(8, 1 << 17, 8, false, 0),
             Err(ConfigError::EventTooLarge { .. })
         ));
         assert!(matches!(
-            RegionLayout::compute(8, 256, 256, false),
+            RegionLayout::compute(8, 256, 256, false, 0),
             Err(ConfigError::EventAlignmentTooLarge { .. })
         ));
     }
 
     #[test]
     fn header_round_trips_and_each_field_is_checked() {
-        let layout = RegionLayout::compute(256, 16, 8, true).unwrap();
+        let layout = RegionLayout::compute(256, 16, 8, true, 64).unwrap();
         let header = layout.header(0xfeed);
         let bytes = header.encode();
         assert_eq!(RegionHeader::decode(&bytes), Ok(header));
@@ -863,8 +978,8 @@ mod tests {
         };
         assert!(matches!(corrupt(0, b"X"), HeaderError::BadMagic { .. }));
         assert_eq!(
-            corrupt(8, &2u32.to_le_bytes()),
-            HeaderError::UnsupportedVersion { found: 2 }
+            corrupt(8, &1u32.to_le_bytes()),
+            HeaderError::UnsupportedVersion { found: 1 }
         );
         let field = |e: HeaderError| match e {
             HeaderError::BadField { field, .. } => field,
@@ -883,13 +998,19 @@ mod tests {
             "availability_offset"
         );
         assert_eq!(field(corrupt(64, &0u64.to_le_bytes())), "slots_offset");
-        // Clearing the multi-producer flag moves the slots: caught too.
-        assert_eq!(field(corrupt(12, &0u32.to_le_bytes())), "slots_offset");
+        assert_eq!(field(corrupt(72, &3u32.to_le_bytes())), "stamp_every");
+        // No stamps leaves an offset over.
+        assert_eq!(field(corrupt(72, &0u32.to_le_bytes())), "stamps_offset");
+        assert_eq!(field(corrupt(80, &0u64.to_le_bytes())), "stamps_offset");
+        assert_eq!(field(corrupt(100, &[1])), "reserved");
+        // Clearing the multi-producer flag moves the stamps and slots:
+        // caught too.
+        assert_eq!(field(corrupt(12, &0u32.to_le_bytes())), "stamps_offset");
     }
 
     #[test]
     fn mapped_region_is_zeroed_and_carries_its_header() {
-        let layout = RegionLayout::compute(64, 8, 8, true).unwrap();
+        let layout = RegionLayout::compute(64, 8, 8, true, 0).unwrap();
         let region = Region::<u64>::anonymous(layout, 7).unwrap();
         assert_eq!(region.control().cursor.get(), 0);
         assert_eq!(region.availability().len(), 64);

@@ -21,6 +21,14 @@ pub(crate) fn check(data: &[u8]) -> bool {
         assert!(h.event_size > 0 && h.event_size % h.event_align == 0);
         assert!(h.slots_offset.is_multiple_of(128));
         assert!(h.slots_offset >= h.availability_offset);
+        if h.stamp_every != 0 {
+            assert!(h.stamp_every.is_power_of_two());
+            let entries = (h.capacity / u64::from(h.stamp_every)).max(1);
+            assert!(h.stamps_offset >= h.availability_offset);
+            assert!(h.stamps_offset + entries * 8 <= h.slots_offset);
+        } else {
+            assert_eq!(h.stamps_offset, 0);
+        }
         assert!(h.slots_offset + h.capacity * u64::from(h.event_size) <= h.region_len);
     }
     let dir = if std::path::Path::new("/dev/shm").is_dir() {

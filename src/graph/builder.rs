@@ -20,6 +20,7 @@ use super::processor::{BatchProcessor, FailureSlot, PanicPolicy};
 use super::{Graph, StageInfo};
 use crate::config::RingConfig;
 use crate::error::BuildError;
+use crate::metrics::{StageCell, StageRecorder};
 use crate::producer::{MultiProducer, Producer, SingleProducer};
 use crate::region::MAX_CONSUMERS;
 use crate::ring::RingBuffer;
@@ -46,6 +47,7 @@ pub(crate) struct StageContext<E> {
     slot: usize,
     policy: PanicPolicy,
     failure: FailureSlot,
+    cell: std::sync::Arc<StageCell>,
 }
 
 enum StageKind<E> {
@@ -324,9 +326,16 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             ring.start_consumer(slot, !has_dependents[index]);
         }
         let failure: FailureSlot = Arc::new(Mutex::new(None));
-        let mut graph = Graph::new(Arc::clone(&ring), Arc::clone(&failure));
+        let cells: Vec<std::sync::Arc<StageCell>> = self
+            .stages
+            .iter()
+            .zip(&slots)
+            .map(|(spec, &slot)| StageCell::new(spec.name.clone(), slot))
+            .collect();
+        let mut graph = Graph::new(Arc::clone(&ring), Arc::clone(&failure), cells.clone());
         for (index, spec) in self.stages.into_iter().enumerate() {
             let slot = slots[index];
+            let cell = std::sync::Arc::clone(&cells[index]);
             let upstream: Box<[usize]> = spec.after.iter().map(|d| slots[d.0]).collect();
             let barrier = SequenceBarrier::new(Arc::clone(&ring), upstream);
             let info = StageInfo {
@@ -339,7 +348,8 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             };
             match spec.kind {
                 StageKind::Poller => {
-                    graph.add_poller(info, EventPoller::new(barrier, slot));
+                    let recorder = StageRecorder::new(&ring, cell);
+                    graph.add_poller(info, EventPoller::new(barrier, slot, recorder));
                 }
                 StageKind::Handler(runner) => {
                     let ctx = StageContext {
@@ -348,6 +358,7 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                         slot,
                         policy: self.policy,
                         failure: Arc::clone(&failure),
+                        cell,
                     };
                     let core = spec.core;
                     let name = spec.name.clone();
@@ -410,7 +421,9 @@ impl<'a, E: bytemuck::Pod + Send, H: EventHandler<E>> StageBuilder<'a, E, H> {
     pub fn add(self) -> StageId {
         let handler = self.handler;
         let runner: Runner<E> = Box::new(move |ctx: StageContext<E>| {
+            let recorder = StageRecorder::new(ctx.barrier.ring(), ctx.cell);
             BatchProcessor {
+                recorder,
                 name: ctx.name,
                 barrier: ctx.barrier,
                 slot: ctx.slot,

@@ -18,6 +18,7 @@ pub use poller::{EventPoller, PollState};
 pub use processor::PanicPolicy;
 
 use crate::error::ShutdownError;
+use crate::metrics::{Metrics, MetricsSnapshot, RingOf, StageCell};
 use crate::ring::RingBuffer;
 use crate::sync::{thread::JoinHandle, Arc};
 use processor::{panic_message, record_failure, Failure, FailureSlot};
@@ -76,16 +77,25 @@ pub struct Graph<E> {
     stages: Vec<StageInfo>,
     threads: Vec<(String, JoinHandle<()>)>,
     pollers: Vec<(usize, EventPoller<E>)>,
+    /// The graph's own metrics handle (its intervals run between calls
+    /// of [`Graph::metrics`]).
+    metrics: std::sync::Mutex<Metrics>,
 }
 
 impl<E: bytemuck::Pod + Send> Graph<E> {
-    pub(crate) fn new(ring: Arc<RingBuffer<E>>, failure: FailureSlot) -> Self {
+    pub(crate) fn new(
+        ring: Arc<RingBuffer<E>>,
+        failure: FailureSlot,
+        cells: Vec<std::sync::Arc<StageCell>>,
+    ) -> Self {
+        let counters = std::sync::Arc::new(RingOf(Arc::clone(&ring)));
         Self {
             ring,
             failure,
             stages: Vec::new(),
             threads: Vec::new(),
             pollers: Vec::new(),
+            metrics: std::sync::Mutex::new(Metrics::new(counters, cells)),
         }
     }
 
@@ -102,6 +112,45 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
     /// The ring.
     pub fn ring(&self) -> &RingBuffer<E> {
         &self.ring
+    }
+
+    /// Every stage's figures now (see [`crate::metrics`]): cumulative
+    /// since the graph started, and for the interval since the previous
+    /// call. Taken while the stages run, without pausing them; a stage
+    /// adds its figures about every 50 ms and when it stops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::{GraphBuilder, NoopHandler, RingConfig};
+    /// let mut builder = GraphBuilder::<u64>::new(RingConfig::new(64));
+    /// builder.handler("sink", NoopHandler).add();
+    /// let (mut producer, graph) = builder.build_single_producer()?;
+    /// producer.publish(1)?;
+    /// let snapshot = graph.metrics();
+    /// assert_eq!(snapshot.stages.len(), 1);
+    /// assert_eq!(snapshot.sampling, 1024);
+    /// graph.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .snapshot()
+    }
+
+    /// A handle on this graph's figures for another thread (a reporter, a
+    /// monitoring endpoint); it outlives the graph and then shows the
+    /// final figures. Its intervals are its own.
+    pub fn metrics_handle(&self) -> Metrics {
+        let mut handle = self
+            .metrics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        handle.forget_previous();
+        handle
     }
 
     /// Every stage, in the order declared.

@@ -3,6 +3,7 @@
 
 use super::barrier::SequenceBarrier;
 use crate::error::WaitError;
+use crate::metrics::StageRecorder;
 use std::time::{Duration, Instant};
 
 /// What a call to [`EventPoller::poll`] found.
@@ -50,6 +51,7 @@ pub struct EventPoller<E> {
     /// Shared multi-producer rings: where polls found a claimed but
     /// unpublished slot, since when, and the cursor then (see `stalled`).
     stall: Option<(u64, Instant, u64)>,
+    recorder: StageRecorder,
 }
 
 impl<E> Drop for EventPoller<E> {
@@ -64,11 +66,12 @@ impl<E> Drop for EventPoller<E> {
 }
 
 impl<E: bytemuck::Pod + Send> EventPoller<E> {
-    pub(crate) fn new(barrier: SequenceBarrier<E>, slot: usize) -> Self {
+    pub(crate) fn new(barrier: SequenceBarrier<E>, slot: usize, recorder: StageRecorder) -> Self {
         Self {
             barrier,
             slot,
             stall: None,
+            recorder,
         }
     }
 
@@ -86,6 +89,7 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
             }
             PollState::Gating
         } else {
+            self.recorder.idle();
             PollState::Idle
         }
     }
@@ -142,6 +146,7 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
         // Acquire); our sequence is <= seq and gates producers, so no slot
         // is reclaimed during the reads.
         let seq = unsafe { ring.read_range(next, available, |seq, e, eob| f(e, seq, eob)) };
+        self.recorder.batch(ring, next, seq);
         // Release (in `set`): done reading these slots; pairs with Acquire
         // reads by producers and downstream stages.
         ring.consumer(self.slot).set(seq);

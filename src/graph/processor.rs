@@ -13,6 +13,7 @@
 use super::barrier::SequenceBarrier;
 use super::handler::EventHandler;
 use crate::config::SMALL_BATCH;
+use crate::metrics::StageRecorder;
 use crate::sync::{Arc, Mutex, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::PoisonError;
@@ -77,6 +78,7 @@ pub(crate) struct BatchProcessor<E, H> {
     pub(crate) handler: H,
     pub(crate) policy: PanicPolicy,
     pub(crate) failure: FailureSlot,
+    pub(crate) recorder: StageRecorder,
 }
 
 impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
@@ -101,6 +103,7 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
             let (available, saturated) = if ready > next {
                 (ready, true)
             } else {
+                self.recorder.idle();
                 match self.barrier.wait_for(next, None) {
                     Ok(available) => (available, false),
                     Err(_) => break,
@@ -143,6 +146,9 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
                     }
                 },
             }
+            // Before the sequence moves past the batch: its stamps are
+            // still this lap's.
+            self.recorder.batch(&ring, batch_start, next);
             // Release (in `set`): we are done reading these slots; pairs
             // with Acquire reads by producers and downstream stages.
             sequence.set(next);
@@ -163,6 +169,7 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
                 }
             }
         }
+        self.recorder.finish();
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.handler.on_shutdown())) {
             self.fail(sequence.get_relaxed(), &*payload);
         }

@@ -129,51 +129,7 @@ pub fn write_json(report: &Report, path: &Path) -> std::io::Result<()> {
     serde_json::to_writer_pretty(std::io::BufWriter::new(f), report).map_err(std::io::Error::other)
 }
 
-/// HdrHistogram's percentile-distribution text, as `HistogramLogProcessor`
-/// writes it (values in nanoseconds).
-pub fn hgrm(h: &Histogram<u64>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:>12} {:>14} {:>10} {:>14}\n",
-        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
-    );
-    for v in h.iter_quantiles(5) {
-        let q = v.quantile_iterated_to();
-        let inv = if q < 1.0 {
-            format!("{:>14.2}", 1.0 / (1.0 - q))
-        } else {
-            format!("{:>14}", "")
-        };
-        let _ = writeln!(
-            out,
-            "{:>12.3} {:>14.12} {:>10} {}",
-            v.value_iterated_to() as f64,
-            q,
-            v.count_since_last_iteration(),
-            inv
-        );
-    }
-    let _ = writeln!(
-        out,
-        "#[Mean    = {:>12.3}, StdDeviation   = {:>12.3}]",
-        h.mean(),
-        h.stdev()
-    );
-    let _ = writeln!(
-        out,
-        "#[Max     = {:>12.3}, Total count    = {:>12}]",
-        h.max() as f64,
-        h.len()
-    );
-    let _ = writeln!(
-        out,
-        "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
-        h.buckets(),
-        h.distinct_values()
-    );
-    out
-}
+pub use crate::metrics::hgrm;
 
 /// Write one `.hgrm` per latency row into `dir`.
 ///
@@ -223,62 +179,18 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
     let root = SVGBackend::new(path, (1000, 420 * panels as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let areas = root.split_evenly((panels, 1));
-    let colors = [&BLUE, &RED, &GREEN, &MAGENTA, &CYAN, &BLACK];
     for (area, scenario) in areas.iter().zip(&latency) {
-        let rows: Vec<&Row> = report
+        let series: Vec<(&str, &Histogram<u64>)> = report
             .rows
             .iter()
             .filter(|r| r.scenario == *scenario)
+            .filter_map(|r| r.merged_histogram().map(|h| (r.peer, h)))
             .collect();
-        let max = rows
-            .iter()
-            .filter_map(|r| r.merged_histogram().map(|h| h.max()))
-            .max()
-            .unwrap_or(1)
-            .max(10) as f64;
-        let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!("{scenario}: latency by percentile (ns)"),
-                ("sans-serif", 20),
-            )
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d((1f64..1e6f64).log_scale(), (1f64..max * 2.0).log_scale())
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("1/(1-percentile): 10 = p90, 100 = p99, 1000 = p99.9")
-            .y_desc("ns")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (i, row) in rows.iter().enumerate() {
-            let Some(h) = row.merged_histogram() else {
-                continue;
-            };
-            let color = colors[i % colors.len()];
-            let points: Vec<(f64, f64)> = h
-                .iter_quantiles(5)
-                .filter(|v| v.quantile_iterated_to() < 1.0)
-                .map(|v| {
-                    (
-                        1.0 / (1.0 - v.quantile_iterated_to()),
-                        v.value_iterated_to().max(1) as f64,
-                    )
-                })
-                .collect();
-            chart
-                .draw_series(LineSeries::new(points, color))
-                .map_err(|e| e.to_string())?
-                .label(row.peer)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        crate::metrics::draw_percentiles(
+            area,
+            &format!("{scenario}: latency by percentile (ns)"),
+            &series,
+        )?;
     }
     if let Some(area) = areas.get(latency.len()) {
         let max = throughput

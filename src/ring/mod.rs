@@ -13,8 +13,10 @@
 //! Those two rules make slot access data-race free; the loom models in
 //! `tests/loom.rs` check them with loom's tracked `UnsafeCell`.
 
+use crate::clock;
 use crate::config::RingConfig;
 use crate::error::ConfigError;
+use crate::metrics::ProducerWaits;
 use crate::region::{Region, RegionHeader, MAX_CONSUMERS, MAX_PRODUCERS};
 use crate::sequence::Sequence;
 use crate::shm::liveness::{self, Liveness, Status};
@@ -59,6 +61,15 @@ pub struct RingBuffer<E> {
     alerted: CachePadded<AtomicBool>,
     /// Liveness rules, for a region shared with other processes.
     liveness: Option<Liveness>,
+    /// Publish stamps: `every - 1` (sequences `s` with `s & mask == 0`
+    /// are stamped), the table index mask and `log2(every)`; `every == 0`
+    /// (`stamps_on` false) without stamps.
+    stamp_every_mask: u64,
+    stamp_index_mask: u64,
+    stamp_shift: u32,
+    stamps_on: bool,
+    /// How long producers waited for room (instrumented rings only).
+    producer_waits: ProducerWaits,
 }
 
 /// Bit 31 of an availability flag: the claim was abandoned by a dead
@@ -132,7 +143,14 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     /// A ring over an existing region (a shared file's mapping).
     pub(crate) fn over(region: Region<E>, config: &RingConfig, liveness: Option<Liveness>) -> Self {
         let capacity = region.layout().capacity;
+        let every = region.layout().stamp_every;
+        let entries = region.layout().stamp_entries();
         Self {
+            stamp_every_mask: every.saturating_sub(1),
+            stamp_index_mask: entries.saturating_sub(1),
+            stamp_shift: every.trailing_zeros() % 64,
+            stamps_on: every != 0,
+            producer_waits: ProducerWaits::default(),
             region,
             mask: capacity - 1,
             capacity,
@@ -163,6 +181,76 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     /// Events the slowest gating consumer has processed.
     pub fn min_consumer_sequence(&self) -> u64 {
         self.min_gating()
+    }
+
+    /// The metrics sampling interval: 1 event in this many carries a
+    /// publish stamp (`0`: the ring is not instrumented). A shared ring's
+    /// creator chose it for every process.
+    pub fn sampling(&self) -> u64 {
+        if self.stamps_on {
+            self.stamp_every_mask + 1
+        } else {
+            0
+        }
+    }
+
+    /// How long producers of this process waited for room.
+    pub(crate) fn producer_waits(&self) -> &ProducerWaits {
+        &self.producer_waits
+    }
+
+    /// Stamp the sampled sequences of `from..to` with the time now. Called
+    /// by the sequencers just before they publish the range, whose Release
+    /// (cursor store or availability flags) publishes the stamps with it.
+    #[inline(always)]
+    pub(crate) fn stamp(&self, from: u64, to: u64) {
+        if !self.stamps_on {
+            return;
+        }
+        let first = from.saturating_add(self.stamp_every_mask) & !self.stamp_every_mask;
+        if first < to {
+            self.stamp_sampled(first, to);
+        }
+    }
+
+    #[inline(never)]
+    fn stamp_sampled(&self, first: u64, to: u64) {
+        let now = clock::now_ns();
+        let stamps = self.region.stamps();
+        let mut seq = first;
+        while seq < to {
+            if let Some(entry) =
+                stamps.get(((seq >> self.stamp_shift) & self.stamp_index_mask) as usize)
+            {
+                // Relaxed: published by the Release that publishes `seq`
+                // (the caller's), read after the matching Acquire.
+                entry.store(now, Ordering::Relaxed);
+            }
+            seq += self.stamp_every_mask + 1;
+        }
+    }
+
+    /// Call `f(seq, stamp)` for every sampled sequence in `from..to`. The
+    /// caller has seen the range published and has not yet advanced its
+    /// sequence past it, so no producer can restamp these entries (the
+    /// table spans at least a lap: see `region::stamp_entries`).
+    #[inline]
+    pub(crate) fn sampled(&self, from: u64, to: u64, mut f: impl FnMut(u64, u64)) {
+        if !self.stamps_on {
+            return;
+        }
+        let stamps = self.region.stamps();
+        let mut seq = from.saturating_add(self.stamp_every_mask) & !self.stamp_every_mask;
+        while seq < to {
+            if let Some(entry) =
+                stamps.get(((seq >> self.stamp_shift) & self.stamp_index_mask) as usize)
+            {
+                // Relaxed: see `stamp_sampled`; happens-before via the
+                // caller's Acquire of the range.
+                f(seq, entry.load(Ordering::Relaxed));
+            }
+            seq += self.stamp_every_mask + 1;
+        }
     }
 
     /// The region header, as another process would decode it.

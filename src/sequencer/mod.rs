@@ -73,6 +73,21 @@ fn wait_for_room<E: bytemuck::Pod + Send>(
     wrap: u64,
     deadline: Option<Instant>,
 ) -> Result<u64, TryClaimError> {
+    if ring.sampling() == 0 {
+        return wait_for_room_unmeasured(ring, wrap, deadline);
+    }
+    let started = crate::clock::now_ns();
+    let waited = wait_for_room_unmeasured(ring, wrap, deadline);
+    ring.producer_waits()
+        .record(crate::clock::now_ns().saturating_sub(started));
+    waited
+}
+
+fn wait_for_room_unmeasured<E: bytemuck::Pod + Send>(
+    ring: &RingBuffer<E>,
+    wrap: u64,
+    deadline: Option<Instant>,
+) -> Result<u64, TryClaimError> {
     let ready = || {
         let (gating, slot) = ring.min_gating_slot();
         if gating >= wrap {

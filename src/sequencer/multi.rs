@@ -73,6 +73,8 @@ impl Sequencer for MultiSequencer {
 
     #[inline]
     fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, range: Range<u64>) {
+        // Published with the slots by the flags' Release.
+        ring.stamp(range.start, range.end);
         for seq in range {
             ring.mark_available(seq);
         }

@@ -50,8 +50,10 @@ impl Sequencer for SingleSequencer {
     #[inline(always)]
     fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, range: Range<u64>) {
         debug_assert_eq!(range.end, self.next, "one claim outstanding at a time");
-        // Release (in `set`): publishes the slot writes; pairs with the
-        // Acquire in `RingBuffer::published` on the consumer side.
+        ring.stamp(range.start, range.end);
+        // Release (in `set`): publishes the slot writes (and stamps);
+        // pairs with the Acquire in `RingBuffer::published` on the
+        // consumer side.
         ring.cursor_seq().set(range.end);
         ring.waiter().signal(crate::wait::CURSOR);
     }

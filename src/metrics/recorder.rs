@@ -1,0 +1,194 @@
+//! [`StageRecorder`]: the figures a stage's own thread records, and
+//! [`StageCell`], where it adds them for readers.
+//!
+//! The hot path touches only the recorder (owned by the stage's thread):
+//! two counters and a batch-size histogram per batch, a clock read, the
+//! stamps and the cursor per batch holding a sampled sequence. About every
+//! [`PUBLISH_EVERY_NS`] (checked when the clock is read anyway, before the
+//! stage waits, or every [`CHECK_EVERY_BATCHES`] batches) the recorder adds
+//! its figures to the stage's cell under `try_lock` (a reader holding the
+//! lock never stalls the stage: the figures wait for the next turn), then
+//! starts afresh. So a sample is in the cell once, from the turn it was
+//! added; readers clone the cell under the lock.
+
+use super::figures::StageFigures;
+use crate::clock;
+use crate::ring::RingBuffer;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How often (at most) a stage adds its figures to its cell.
+pub(crate) const PUBLISH_EVERY_NS: u64 = 50_000_000;
+/// Batches after which a stage that has not read the clock for a sampled
+/// batch reads it to check whether its figures are due.
+pub(crate) const CHECK_EVERY_BATCHES: u32 = 1024;
+
+/// One stage's cumulative figures, as its thread last added them.
+#[derive(Debug)]
+pub(crate) struct StageCell {
+    pub(crate) name: String,
+    /// Consumer slot of the stage in the ring's region.
+    pub(crate) slot: usize,
+    figures: Mutex<StageFigures>,
+}
+
+impl StageCell {
+    pub(crate) fn new(name: String, slot: usize) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            slot,
+            figures: Mutex::new(StageFigures::new()),
+        })
+    }
+
+    /// A copy of the cumulative figures.
+    pub(crate) fn figures(&self) -> StageFigures {
+        self.figures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The recording half, owned by the stage's thread.
+#[derive(Debug)]
+pub(crate) struct StageRecorder {
+    /// Whether anything is recorded (the ring samples, and the `metrics`
+    /// feature is compiled in).
+    enabled: bool,
+    /// Figures not yet added to the cell.
+    pending: StageFigures,
+    dirty: bool,
+    cell: Arc<StageCell>,
+    last_publish_ns: u64,
+    unchecked_batches: u32,
+}
+
+impl StageRecorder {
+    pub(crate) fn new<E: bytemuck::Pod + Send>(ring: &RingBuffer<E>, cell: Arc<StageCell>) -> Self {
+        Self {
+            enabled: cfg!(feature = "metrics") && ring.sampling() != 0,
+            pending: StageFigures::new(),
+            dirty: false,
+            cell,
+            last_publish_ns: clock::now_ns(),
+            unchecked_batches: 0,
+        }
+    }
+
+    /// Record the batch `from..to` the stage just processed (before it
+    /// advances its sequence past it: the stamps are still valid).
+    #[inline]
+    pub(crate) fn batch<E: bytemuck::Pod + Send>(
+        &mut self,
+        ring: &RingBuffer<E>,
+        from: u64,
+        to: u64,
+    ) {
+        if !self.enabled || to <= from {
+            return;
+        }
+        let size = to - from;
+        self.pending.events += size;
+        self.pending.batches += 1;
+        self.pending.batch_sizes.saturating_record(size);
+        self.dirty = true;
+        let mut now = 0;
+        let latency = &mut self.pending.latency_ns;
+        ring.sampled(from, to, |_, stamp| {
+            if now == 0 {
+                now = clock::now_ns();
+            }
+            // 0: never stamped (a claim abandoned by a dead producer).
+            if stamp != 0 {
+                latency.saturating_record(now.saturating_sub(stamp));
+            }
+        });
+        if now != 0 {
+            self.pending
+                .lag
+                .saturating_record(ring.cursor().saturating_sub(to));
+            self.maybe_publish(now);
+        } else {
+            self.unchecked_batches += 1;
+            if self.unchecked_batches >= CHECK_EVERY_BATCHES {
+                self.maybe_publish(clock::now_ns());
+            }
+        }
+    }
+
+    /// The stage is about to wait for events: publish figures that are
+    /// due, so an idle stage's last batches show up.
+    #[inline]
+    pub(crate) fn idle(&mut self) {
+        if self.dirty {
+            self.maybe_publish(clock::now_ns());
+        }
+    }
+
+    fn maybe_publish(&mut self, now: u64) {
+        self.unchecked_batches = 0;
+        if now.saturating_sub(self.last_publish_ns) < PUBLISH_EVERY_NS {
+            return;
+        }
+        // try_lock: a reader cloning the figures must never stall the
+        // stage; the figures stay pending until the next turn.
+        if let Ok(mut shared) = self.cell.figures.try_lock() {
+            shared.add(&self.pending);
+            drop(shared);
+            self.pending.reset();
+            self.dirty = false;
+            self.last_publish_ns = now;
+        }
+    }
+
+    /// Add whatever is pending (the stage is stopping).
+    pub(crate) fn finish(&mut self) {
+        if self.dirty {
+            self.cell
+                .figures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .add(&self.pending);
+            self.pending.reset();
+            self.dirty = false;
+        }
+    }
+}
+
+impl Drop for StageRecorder {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// How long producers of one process waited for room in a full ring.
+/// Recorded on the waiting path only (a producer that found room records
+/// nothing), under a lock: that path already waits.
+#[derive(Debug)]
+pub(crate) struct ProducerWaits {
+    waits: Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+impl Default for ProducerWaits {
+    fn default() -> Self {
+        Self {
+            waits: Mutex::new(super::figures::histogram(3_600_000_000_000)),
+        }
+    }
+}
+
+impl ProducerWaits {
+    pub(crate) fn record(&self, ns: u64) {
+        self.waits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .saturating_record(ns);
+    }
+
+    pub(crate) fn snapshot(&self) -> hdrhistogram::Histogram<u64> {
+        self.waits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
