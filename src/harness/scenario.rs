@@ -14,6 +14,9 @@ pub enum Scenario {
     Unicast,
     /// 1 producer, 1 consumer, batches of `--batch` events.
     UnicastBatch,
+    /// Unicast with instrumentation on by default (1 in 1024 sampled)
+    /// against the same with it off and with every event sampled.
+    MetricsOverhead,
     /// 1 producer -> a -> b -> c.
     Pipeline,
     /// 1 producer -> (a, b, c), each sees every event.
@@ -82,9 +85,10 @@ impl std::fmt::Debug for Contender {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 16] = [
+    pub const ALL: [Scenario; 17] = [
         Self::Unicast,
         Self::UnicastBatch,
+        Self::MetricsOverhead,
         Self::Pipeline,
         Self::Multicast,
         Self::Diamond,
@@ -106,6 +110,7 @@ impl Scenario {
         match self {
             Self::Unicast => "unicast",
             Self::UnicastBatch => "unicast-batch",
+            Self::MetricsOverhead => "metrics-overhead",
             Self::Pipeline => "pipeline",
             Self::Multicast => "multicast",
             Self::Diamond => "diamond",
@@ -128,6 +133,7 @@ impl Scenario {
         match self {
             Self::Unicast
             | Self::UnicastBatch
+            | Self::MetricsOverhead
             | Self::Pingpong
             | Self::Latency
             | Self::Journal
@@ -198,6 +204,11 @@ impl Scenario {
                 c("ringmaster", ringmaster::unicast::<E>),
                 c("disruptor", disruptor::unicast::<E>),
             ],
+            Self::MetricsOverhead => vec![
+                c("ringmaster", ringmaster::unicast::<E>),
+                c("uninstrumented", ringmaster::unicast_uninstrumented::<E>),
+                c("every-event", ringmaster::unicast_every_event::<E>),
+            ],
             Self::Pipeline => vec![
                 c("ringmaster", ringmaster::pipeline::<E>),
                 c("disruptor", disruptor::pipeline::<E>),
@@ -250,6 +261,7 @@ impl Scenario {
             ],
             Self::Latency => vec![
                 c("ringmaster", ringmaster::latency::<Event64>),
+                c("uninstrumented", ringmaster::latency_uninstrumented::<Event64>),
                 c("disruptor", disruptor::latency::<Event64>),
                 c("crossbeam", channels::crossbeam_latency::<Event64>),
                 c("rtrb", channels::rtrb_latency::<Event64>),

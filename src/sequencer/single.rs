@@ -15,6 +15,10 @@ pub struct SingleSequencer {
     next: u64,
     /// Last seen minimum of the gating consumers; `<= their true minimum`.
     cached_gating: u64,
+    /// The next sequence that carries a publish stamp (`u64::MAX` when the
+    /// ring keeps none): one compare per publish instead of the ring's
+    /// arithmetic.
+    next_stamp: u64,
 }
 
 impl sealed::Sealed for SingleSequencer {}
@@ -25,6 +29,7 @@ impl Sequencer for SingleSequencer {
         Self {
             next: cursor,
             cached_gating: ring.min_gating().min(cursor),
+            next_stamp: next_sampled(cursor, ring.sampling()),
         }
     }
 
@@ -50,12 +55,25 @@ impl Sequencer for SingleSequencer {
     #[inline(always)]
     fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, range: Range<u64>) {
         debug_assert_eq!(range.end, self.next, "one claim outstanding at a time");
-        ring.stamp(range.start, range.end);
+        if range.end > self.next_stamp {
+            ring.stamp(range.start, range.end);
+            self.next_stamp = next_sampled(range.end, ring.sampling());
+        }
         // Release (in `set`): publishes the slot writes (and stamps);
         // pairs with the Acquire in `RingBuffer::published` on the
         // consumer side.
         ring.cursor_seq().set(range.end);
         ring.waiter().signal(crate::wait::CURSOR);
+    }
+}
+
+/// The first sequence `>= from` that is a multiple of `every` (a power of
+/// two), or `u64::MAX` when `every` is 0 (no stamps).
+fn next_sampled(from: u64, every: u64) -> u64 {
+    if every == 0 {
+        u64::MAX
+    } else {
+        from.saturating_add(every - 1) & !(every - 1)
     }
 }
 

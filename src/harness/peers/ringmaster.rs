@@ -120,11 +120,21 @@ fn single<E: BenchEvent>(
     stages: &[&[usize]],
     latency: bool,
 ) -> Result<Outcome, String> {
+    single_sampled::<E>(p, stages, latency, crate::DEFAULT_METRICS_SAMPLING)
+}
+
+/// [`single`] with the ring's metrics sampling interval chosen (0 = off).
+fn single_sampled<E: BenchEvent>(
+    p: &Params,
+    stages: &[&[usize]],
+    latency: bool,
+    sampling: u64,
+) -> Result<Outcome, String> {
     let finals: Vec<bool> = (0..stages.len())
         .map(|i| !stages.iter().any(|deps| deps.contains(&i)))
         .collect();
     let tally = Tally::new(finals.iter().filter(|f| **f).count() as u64);
-    let mut b = GraphBuilder::<E>::new(config(p));
+    let mut b = GraphBuilder::<E>::new(config(p).metrics_sampling(sampling));
     let mut ids = Vec::new();
     let mut progress = Vec::new();
     for (i, deps) in stages.iter().enumerate() {
@@ -172,6 +182,21 @@ fn single<E: BenchEvent>(
 /// 1P-1C.
 pub fn unicast<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
     single::<E>(p, &[&[]], false)
+}
+
+/// 1P-1C with instrumentation off (`metrics_sampling(0)`).
+pub fn unicast_uninstrumented<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    single_sampled::<E>(p, &[&[]], false, 0)
+}
+
+/// Paced latency with instrumentation off.
+pub fn latency_uninstrumented<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    single_sampled::<E>(p, &[&[]], true, 0)
+}
+
+/// 1P-1C with every event's latency recorded (`metrics_sampling(1)`).
+pub fn unicast_every_event<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    single_sampled::<E>(p, &[&[]], false, 1)
 }
 
 /// 1P -> a -> b -> c.
