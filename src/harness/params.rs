@@ -26,6 +26,29 @@ pub struct Params {
     pub spin: bool,
     /// A run with no progress for this long is declared broken.
     pub stall: Duration,
+    /// How paced runs guard against coordinated omission.
+    pub co: CoCorrection,
+}
+
+/// How a paced latency run keeps a stalled consumer from hiding behind a
+/// producer that stalls with it (coordinated omission; see
+/// docs/benchmarks.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CoCorrection {
+    /// Stamp each event with the time the schedule meant to send it (a
+    /// late send is charged to the system): the default.
+    #[default]
+    IntendedTime,
+    /// Stamp each event when it is actually sent, then apply
+    /// HdrHistogram's expected-interval correction for the pacing interval
+    /// to the run's histogram (`clone_correct`, after the run: correcting
+    /// while recording would slow the consumer by the very backlog it
+    /// measures, which then feeds itself), as for a closed-loop generator.
+    ExpectedInterval,
+    /// Stamp the actual send time and record as is: the uncorrected
+    /// figure, to see how much the corrections add.
+    None,
 }
 
 impl Params {
@@ -45,10 +68,67 @@ impl Params {
         }
     }
 
+    /// The stamp a paced event sent as due at `intended_ns` carries: the
+    /// intended time, or the actual send time (now) under the other modes.
+    #[inline(always)]
+    pub fn send_stamp(&self, intended_ns: u64) -> u64 {
+        match self.co {
+            CoCorrection::IntendedTime => intended_ns,
+            _ => super::event::now_ns(),
+        }
+    }
+
+    /// A run's histogram as its correction mode asks.
+    pub fn corrected(&self, histogram: Histogram<u64>) -> Histogram<u64> {
+        match self.co {
+            CoCorrection::ExpectedInterval => {
+                histogram.clone_correct(1_000_000_000 / self.rate.max(1))
+            }
+            _ => histogram,
+        }
+    }
+
     /// Send time of event `i` in a paced run, relative to `start_ns`.
     #[inline(always)]
     pub fn intended_ns(&self, start_ns: u64, i: u64) -> u64 {
         start_ns + i * 1_000_000_000 / self.rate.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sample 10 intervals late gains the samples a closed loop would
+    /// have missed under expected-interval correction, and only then.
+    #[test]
+    fn expected_interval_correction_fills_in_missed_samples() {
+        let params = |co| Params {
+            events: 1,
+            capacity: 8,
+            strategy: WaitStrategy::Yielding,
+            cores: Vec::new(),
+            batch: 1,
+            rate: 1_000,
+            warmup: 0,
+            spin: false,
+            stall: Duration::from_secs(1),
+            co,
+        };
+        let mut h = super::super::event::new_histogram();
+        h.record(10_000_000).unwrap();
+        assert_eq!(
+            params(CoCorrection::IntendedTime)
+                .corrected(h.clone())
+                .len(),
+            1
+        );
+        assert_eq!(params(CoCorrection::None).corrected(h.clone()).len(), 1);
+        // Interval 1 ms: 10 ms late stands for 10 sends (10, 9, ... 1 ms).
+        assert_eq!(
+            params(CoCorrection::ExpectedInterval).corrected(h).len(),
+            10
+        );
     }
 }
 

@@ -43,6 +43,16 @@ pub fn table(report: &Report) -> String {
         "build:   {}, {}, commit {}",
         m.rustc, m.build, m.commit
     );
+    if report.rows.iter().any(|r| r.scenario == "latency") {
+        let co = match report.co {
+            super::params::CoCorrection::IntendedTime => "intended-time stamps",
+            super::params::CoCorrection::ExpectedInterval => {
+                "send-time stamps, expected-interval correction"
+            }
+            super::params::CoCorrection::None => "send-time stamps, uncorrected",
+        };
+        let _ = writeln!(out, "paced:   {co} (--co)");
+    }
     let _ = writeln!(
         out,
         "\n{:<14} {:<11} {:>5} {:>24} {:>9} {:>9} {:>9} {:>9} {:>9}  ringmaster vs peer",

@@ -42,6 +42,8 @@ pub struct BenchOptions {
     pub retry_flagged: bool,
     /// Only these peers (empty: all).
     pub peers: Vec<String>,
+    /// Coordinated-omission guard of the paced in-process scenarios.
+    pub co: super::params::CoCorrection,
 }
 
 impl BenchOptions {
@@ -62,6 +64,7 @@ impl BenchOptions {
             pin: true,
             retry_flagged: true,
             peers: Vec::new(),
+            co: super::params::CoCorrection::IntendedTime,
         }
     }
 
@@ -120,6 +123,13 @@ impl BenchOptions {
             warmup,
             spin,
             stall: Duration::from_secs(10),
+            // Only the in-process paced scenario stamps send times (the shm
+            // producer process and the TCP generator stamp intended times).
+            co: if scenario == Scenario::Latency {
+                self.co
+            } else {
+                super::params::CoCorrection::IntendedTime
+            },
         }
     }
 }
@@ -245,6 +255,9 @@ pub struct Report {
     pub schema: &'static str,
     /// Where it ran.
     pub machine: Machine,
+    /// How the paced in-process scenarios guarded against coordinated
+    /// omission.
+    pub co: super::params::CoCorrection,
     /// Summary rows.
     pub rows: Vec<Row>,
     /// Warnings worth reading next to the numbers.
@@ -286,20 +299,21 @@ fn one_run(c: &Contender, params: &Params, expected: (u64, u64)) -> Repetition {
         .any(|h| h.is_some_and(|h| h > FAR_HOP_NS));
     let flagged = far || other_load > LOAD_LIMIT;
     match outcome.and_then(|o| verify(expected, &o).map(|()| o)) {
-        Ok(o) => {
+        Ok(mut o) => {
             let secs = o.elapsed_ns.max(1) as f64 / 1e9;
+            let histogram = o.histogram.take().map(|h| params.corrected(h));
             Repetition {
                 events_per_sec: Some(o.received as f64 / secs),
                 elapsed_ns: o.elapsed_ns,
                 mean_batch: (o.batches > 0).then(|| o.received as f64 / o.batches as f64),
-                latency_ns: o.histogram.as_ref().map(Percentiles::of),
+                latency_ns: histogram.as_ref().map(Percentiles::of),
                 hop_ns_before,
                 hop_ns_after,
                 other_load,
                 flagged,
                 far,
                 error: None,
-                histogram: o.histogram,
+                histogram,
             }
         }
         Err(error) => Repetition {
@@ -466,6 +480,7 @@ pub fn run(opts: &BenchOptions, mut tick: impl FnMut(&str)) -> Report {
         }
     }
     Report {
+        co: opts.co,
         schema: "ringmaster-bench/1",
         machine,
         rows,

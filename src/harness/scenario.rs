@@ -261,7 +261,10 @@ impl Scenario {
             ],
             Self::Latency => vec![
                 c("ringmaster", ringmaster::latency::<Event64>),
-                c("uninstrumented", ringmaster::latency_uninstrumented::<Event64>),
+                c(
+                    "uninstrumented",
+                    ringmaster::latency_uninstrumented::<Event64>,
+                ),
                 c("disruptor", disruptor::latency::<Event64>),
                 c("crossbeam", channels::crossbeam_latency::<Event64>),
                 c("rtrb", channels::rtrb_latency::<Event64>),

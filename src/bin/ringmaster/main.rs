@@ -225,6 +225,9 @@ struct BenchArgs {
     /// Measured seconds per latency run.
     #[arg(long)]
     duration: Option<f64>,
+    /// Coordinated-omission guard of the paced in-process latency runs.
+    #[arg(long, value_enum)]
+    co: Option<ringmaster::harness::params::CoCorrection>,
     /// ringmaster's wait strategy where threads fit the cores.
     #[arg(long, value_enum)]
     wait: Option<Wait>,
@@ -364,6 +367,9 @@ fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(v) = a.duration {
         o.latency_secs = v;
+    }
+    if let Some(v) = a.co {
+        o.co = v;
     }
     if let Some(w) = a.wait {
         o.strategy = w.into();

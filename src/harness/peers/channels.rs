@@ -46,7 +46,7 @@ fn produce<E: BenchEvent>(p: &Params, latency: bool, mut send: impl FnMut(E)) ->
         if latency {
             let at = p.intended_ns(start, i);
             spin_until(at);
-            send(E::new(i, at));
+            send(E::new(i, p.send_stamp(at)));
         } else {
             send(E::new(i, 0));
         }

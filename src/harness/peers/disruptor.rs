@@ -72,7 +72,7 @@ fn drive<E: BenchEvent, P: Producer<E>>(p: &Params, producer: &mut P, latency: b
         for i in 0..p.events {
             let at = p.intended_ns(start, i);
             spin_until(at);
-            producer.publish(|e| *e = E::new(i, at));
+            producer.publish(|e| *e = E::new(i, p.send_stamp(at)));
         }
     } else if p.batch > 1 {
         let mut i = 0;

@@ -157,7 +157,7 @@ fn single_sampled<E: BenchEvent>(
             let at = p.intended_ns(start, i);
             spin_until(at);
             producer
-                .publish_with(|s| *s = E::new(i, at))
+                .publish_with(|s| *s = E::new(i, p.send_stamp(at)))
                 .map_err(|e| e.to_string())?;
         }
     } else if p.batch > 1 {

@@ -8,7 +8,7 @@
 
 use super::ringmaster::{add, config, finish, sink};
 use crate::harness::event::{now_ns, BenchEvent, Event64, Tally};
-use crate::harness::params::{spin_until, Outcome, Params};
+use crate::harness::params::{spin_until, CoCorrection, Outcome, Params};
 use crate::shm::{SharedOptions, SharedRing};
 use crate::{RingConfig, WaitStrategy};
 use std::io::Read;
@@ -150,6 +150,8 @@ pub fn producer_main(
         warmup: 0,
         spin: true,
         stall: std::time::Duration::from_secs(10),
+        // The producer process stamps intended times only.
+        co: CoCorrection::IntendedTime,
     };
     for i in 0..events {
         let stamp = if rate > 0 {
