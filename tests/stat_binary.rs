@@ -52,6 +52,21 @@ fn stat_shows_a_running_rings_progress_from_another_process() {
         "{text}"
     );
 
+    // The ring moves on; another look from outside sees it move.
+    for i in 10..20 {
+        producer.publish([i; 4]).unwrap();
+    }
+    while poller.poll(|_, _, _| true) != ringmaster::PollState::Idle {}
+    let (ok, text) = stat(&path);
+    assert!(ok, "{text}");
+    assert!(text.contains("cursor: 20  occupancy: 0/64"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["0", "20", "0", "yes", "pid", &std::process::id().to_string()]),
+        "{text}"
+    );
+
     ring.remove().unwrap();
     let (ok, text) = stat(&path);
     assert!(!ok);
