@@ -20,6 +20,9 @@
 //!   [`Graph::halt`], a [`PanicPolicy`] for handlers that panic.
 //! * **Journal** ([`journal`]): a memory-mapped, checksummed, segmented log
 //!   as a graph stage, with group commit, recovery, replay and snapshots.
+//! * **Metrics** ([`metrics`]): per-stage latency, lag, batch sizes and
+//!   counts recorded on each stage's thread and read live
+//!   ([`Graph::metrics`]), with a periodic reporter and exports.
 //! * **Shared-memory rings** ([`shm`]): a ring in a file (under `/dev/shm`)
 //!   that producers and consumer graphs of other processes attach to by
 //!   path, with header validation, liveness recovery and
@@ -70,6 +73,10 @@
 //! * `cli` (default): the `ringmaster` binary and its benchmark harness
 //!   (clap, indicatif, plotters, serde, and the peer crates it measures).
 //!   Embed with `default-features = false` to get the engine alone.
+//! * `metrics` (default, implied by `cli`): the instrumentation's
+//!   recording; without it stages record nothing.
+//! * `plot` (implied by `cli`): SVG percentile plots of metrics snapshots
+//!   (plotters).
 //!
 //! ## Model checking
 //!
