@@ -63,7 +63,14 @@ fn stat_shows_a_running_rings_progress_from_another_process() {
     assert!(
         text.lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                == ["0", "20", "0", "yes", "pid", &std::process::id().to_string()]),
+                == [
+                    "0",
+                    "20",
+                    "0",
+                    "yes",
+                    "pid",
+                    &std::process::id().to_string()
+                ]),
         "{text}"
     );
 
