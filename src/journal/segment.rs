@@ -47,7 +47,7 @@ impl Segment {
             .truncate(true)
             .open(&tmp)
             .map_err(io(&tmp))?;
-        file.set_len(header.segment_size).map_err(io(&tmp))?;
+        preallocate(&file, header.segment_size).map_err(io(&tmp))?;
         let segment = Self::map(tmp.clone(), file, true)?;
         // Fault every page in (a store per page) off the writer's hot path.
         let words = segment.words();
@@ -199,6 +199,19 @@ impl Segment {
         }
         self.flush(offset, self.len() - offset)?;
         self.file.sync_data().map_err(io(&self.path))
+    }
+}
+
+/// Give `file` `len` bytes of allocated blocks, not a sparse hole: a store
+/// through the mapping into a hole the filesystem cannot fill (disk full,
+/// quota) is a SIGBUS, whereas `fallocate` says ENOSPC here, as a typed
+/// error, before the segment is used. Filesystems without `fallocate` get a
+/// sparse file (and keep that risk).
+fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP => file.set_len(len),
+        Err(e) => Err(e.into()),
     }
 }
 
