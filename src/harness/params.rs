@@ -145,6 +145,8 @@ pub struct Outcome {
     pub batches: u64,
     /// Latency samples, for latency and ping-pong runs.
     pub histogram: Option<Histogram<u64>>,
+    /// Events per batch at the final ringmaster stage (from its metrics).
+    pub batch_sizes: Option<Histogram<u64>>,
 }
 
 /// Wait for `start_ns + offset` by spinning (pacing a producer).

@@ -115,6 +115,29 @@ pub fn table(report: &Report) -> String {
             notes
         );
     }
+    let batched: Vec<&Row> = report
+        .rows
+        .iter()
+        .filter(|r| {
+            r.batch_size.is_some() && (r.scenario == "journal" || r.scenario.starts_with("unicast"))
+        })
+        .collect();
+    if !batched.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nbatch sizes at the final stage (events per batch, all repetitions):\n{:<14} {:<14} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "scenario", "peer", "p50", "p90", "p99", "p99.9", "max"
+        );
+        for row in batched {
+            if let Some(b) = &row.batch_size {
+                let _ = writeln!(
+                    out,
+                    "{:<14} {:<14} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                    row.scenario, row.peer, b.p50, b.p90, b.p99, b.p99_9, b.max
+                );
+            }
+        }
+    }
     if !report.warnings.is_empty() {
         let _ = writeln!(out, "\nwarnings:");
         for w in &report.warnings {

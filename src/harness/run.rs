@@ -163,6 +163,21 @@ impl Percentiles {
         }
     }
 
+    /// For counts (batch sizes): each figure the lowest value of its
+    /// histogram bucket, so a full-ring batch of 65,536 reads 65536, not
+    /// the bucket's top (3 significant digits).
+    fn of_counts(h: &Histogram<u64>) -> Self {
+        let at = |q| h.lowest_equivalent(h.value_at_quantile(q));
+        Self {
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            p99_9: at(0.999),
+            p99_99: at(0.9999),
+            max: h.lowest_equivalent(h.max()),
+        }
+    }
+
     fn median_of(all: &[Percentiles]) -> Option<Self> {
         let m = |f: fn(&Percentiles) -> u64| {
             median(&all.iter().map(|p| f(p) as f64).collect::<Vec<_>>()).map(|v| v as u64)
@@ -203,6 +218,8 @@ pub struct Repetition {
     pub error: Option<String>,
     #[serde(skip)]
     histogram: Option<Histogram<u64>>,
+    #[serde(skip)]
+    batch_sizes: Option<Histogram<u64>>,
 }
 
 /// The summary of one (scenario, peer).
@@ -230,6 +247,9 @@ pub struct Row {
     pub events_per_sec_max: Option<f64>,
     /// Medians over repetitions of each percentile (latency scenarios).
     pub latency_ns: Option<Percentiles>,
+    /// Events per batch at the final ringmaster stage, all valid
+    /// repetitions merged (instrumented ringmaster rows).
+    pub batch_size: Option<Percentiles>,
     /// On ringmaster's row: median paired ratio against each peer,
     /// > 1 meaning ringmaster is better (more events/s, or lower p50).
     pub ratio_vs: BTreeMap<&'static str, f64>,
@@ -314,6 +334,7 @@ fn one_run(c: &Contender, params: &Params, expected: (u64, u64)) -> Repetition {
                 far,
                 error: None,
                 histogram,
+                batch_sizes: o.batch_sizes,
             }
         }
         Err(error) => Repetition {
@@ -328,6 +349,7 @@ fn one_run(c: &Contender, params: &Params, expected: (u64, u64)) -> Repetition {
             far,
             error: Some(error),
             histogram: None,
+            batch_sizes: None,
         },
     }
 }
@@ -392,6 +414,16 @@ fn summarise(
                 None => merged = Some(h.clone()),
             }
         }
+        let mut batches: Option<Histogram<u64>> = None;
+        for h in reps.iter().filter_map(|r| r.batch_sizes.as_ref()) {
+            match batches.as_mut() {
+                // Same bounds (metrics figures), so adding cannot fail.
+                Some(m) => {
+                    let _ = m.add(h);
+                }
+                None => batches = Some(h.clone()),
+            }
+        }
         let mut ratio_vs = BTreeMap::new();
         let theirs: Vec<Option<f64>> = reps.iter().map(figure).collect();
         if c.peer != contenders[0].peer {
@@ -412,6 +444,7 @@ fn summarise(
             events_per_sec_min: range.map(|r| r.0),
             events_per_sec_max: range.map(|r| r.1),
             latency_ns: Percentiles::median_of(&lat),
+            batch_size: batches.as_ref().map(Percentiles::of_counts),
             ratio_vs,
             flagged: reps.iter().filter(|r| r.flagged).count(),
             runs: reps,

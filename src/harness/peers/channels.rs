@@ -82,6 +82,7 @@ fn outcome(
         elapsed_ns: tally.end_ns().saturating_sub(start),
         batches: tally.batches(),
         histogram: tally.take_histogram(),
+        batch_sizes: None,
     })
 }
 
@@ -272,6 +273,7 @@ pub(super) fn round_trips<E: BenchEvent>(
         elapsed_ns: now_ns() - start,
         batches: 0,
         histogram: Some(histogram),
+        batch_sizes: None,
     })
 }
 

@@ -55,6 +55,7 @@ fn wait(p: &Params, tally: &Tally, start: u64, progress: &[Arc<AtomicU64>]) -> O
         elapsed_ns: tally.end_ns().saturating_sub(start),
         batches: tally.batches(),
         histogram: tally.take_histogram(),
+        batch_sizes: None,
     }
 }
 

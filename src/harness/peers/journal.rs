@@ -67,6 +67,7 @@ fn run<E: BenchEvent>(p: &Params, durability: Durability) -> Result<Outcome, Str
             .map_err(|e| e.to_string())?;
     }
     let complete = tally.wait(p.stall, || progress.load(Ordering::Relaxed));
+    let mut metrics = graph.metrics_handle();
     graph.shutdown().map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&dir);
     let (received, checksum) = tally.totals();
@@ -80,6 +81,7 @@ fn run<E: BenchEvent>(p: &Params, durability: Durability) -> Result<Outcome, Str
         elapsed_ns: tally.end_ns().saturating_sub(start),
         batches: tally.batches(),
         histogram: None,
+        batch_sizes: super::ringmaster::final_batch_sizes(&mut metrics),
     })
 }
 

@@ -94,6 +94,7 @@ pub(super) fn finish<E: BenchEvent>(
             .map(|a| a.load(std::sync::atomic::Ordering::Relaxed))
             .sum()
     });
+    let mut metrics = graph.metrics_handle();
     graph.halt().map_err(|e| e.to_string())?;
     let (received, checksum) = tally.totals();
     let received = if complete {
@@ -110,7 +111,18 @@ pub(super) fn finish<E: BenchEvent>(
         elapsed_ns: tally.end_ns().saturating_sub(start),
         batches: tally.batches(),
         histogram: tally.take_histogram(),
+        batch_sizes: final_batch_sizes(&mut metrics),
     })
+}
+
+/// The last stage's batch-size histogram (the final consumer in the
+/// shapes here), when the ring is instrumented.
+pub(super) fn final_batch_sizes(
+    metrics: &mut crate::metrics::Metrics,
+) -> Option<hdrhistogram::Histogram<u64>> {
+    let snapshot = metrics.snapshot();
+    let stage = snapshot.stages.last()?;
+    (!stage.cumulative.batch_sizes.is_empty()).then(|| stage.cumulative.batch_sizes.clone())
 }
 
 /// Shapes with one producer: `stages` lists each consumer's dependencies

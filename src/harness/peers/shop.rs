@@ -143,6 +143,7 @@ fn totals(results: Vec<Result<(u64, u64), String>>, elapsed_ns: u64) -> Result<O
         elapsed_ns,
         batches: 0,
         histogram: None,
+        batch_sizes: None,
     })
 }
 
@@ -281,6 +282,7 @@ pub fn search_shop(p: &Params) -> Result<Outcome, String> {
         elapsed_ns,
         batches: 0,
         histogram: Some(h),
+        batch_sizes: None,
     })
 }
 
@@ -312,5 +314,6 @@ pub fn search_direct(p: &Params) -> Result<Outcome, String> {
         elapsed_ns: now_ns() - start,
         batches: 0,
         histogram: Some(h),
+        batch_sizes: None,
     })
 }

@@ -57,6 +57,7 @@ fn outcome(report: tcp_load::TcpLoadReport) -> Result<Outcome, String> {
         elapsed_ns: report.elapsed_ns,
         batches: 0,
         histogram: Some(report.latency_ns),
+        batch_sizes: None,
     })
 }
 
