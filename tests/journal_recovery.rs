@@ -177,6 +177,51 @@ fn corruption_in_the_middle_is_never_skipped() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// After a power cut, unsynced pages reach the disk in any order, each
+/// holding what the writer had written when it was written back: a hole to
+/// the end of one page with records on the next is a torn tail, while a
+/// hole with records after it on its own page is damage.
+#[test]
+fn out_of_order_writeback_is_a_torn_tail_but_a_hole_mid_page_is_not() {
+    use std::os::unix::fs::FileExt;
+    let zero = |dir: &Path, from: u64, to: u64| {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(segment_path(dir, 0))
+            .unwrap();
+        f.write_all_at(&vec![0u8; (to - from) as usize], from)
+            .unwrap();
+    };
+    // Records 0..300 span the segment's first two pages (24-byte records).
+    let dir = tempdir("writeback");
+    write(&dir, 300);
+    let hole = 64 + 150 * 24;
+    zero(&dir, hole, 4096);
+    let report = ringmaster::journal::verify(&dir).unwrap();
+    assert_eq!(report.next_sequence, 150);
+    let t = report.truncation.expect("reported");
+    assert_eq!(
+        (t.offset, t.reason),
+        (hole, CorruptKind::DataAfterEmptySlot)
+    );
+    assert!(matches!(
+        reopen(&dir, RecoveryMode::Strict),
+        Err(JournalError::TornTail { .. })
+    ));
+    assert_eq!(reopen(&dir, RecoveryMode::TruncateTornTail).unwrap(), 150);
+    assert_prefix(&dir, 150);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let dir = tempdir("hole-mid-page");
+    write(&dir, 300);
+    zero(&dir, hole, hole + 24);
+    assert!(matches!(
+        reopen(&dir, RecoveryMode::TruncateTornTail),
+        Err(JournalError::CorruptMiddle { offset, .. }) if offset == hole
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn garbage_after_the_tail_is_truncated() {
     let dir = tempdir("garbage");

@@ -49,6 +49,13 @@ pub const RECORD_HEADER_LEN: usize = 16;
 pub const MAX_JOURNAL_EVENT: usize = 64 * 1024;
 /// File name suffix of segments.
 pub const SEGMENT_SUFFIX: &str = "rmj";
+/// Most bytes a `Sync` writer leaves written but not yet msynced (a batch
+/// larger than this is msynced in parts before its commit).
+pub const MAX_UNSYNCED_BYTES: usize = 1 << 20;
+/// How far past the first hole data may lie and still be a torn tail: the
+/// unsynced window plus a page either side (msync works in whole pages,
+/// and writeback of unsynced pages happens in any order).
+pub const TORN_WINDOW_BYTES: u64 = MAX_UNSYNCED_BYTES as u64 + 2 * 4096;
 
 /// Bytes one record of an `event_size` payload takes.
 pub fn record_size(event_size: usize) -> usize {

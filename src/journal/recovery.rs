@@ -7,16 +7,28 @@
 //!   empty and everything after it is empty, the journal ends cleanly. If
 //!   it is damaged and everything after it is empty, it is a torn tail: in
 //!   `TruncateTornTail` mode it is zeroed (and logged with segment, offset
-//!   and reason); in `Strict` mode recovery fails. If any valid record
-//!   follows it, that is corruption in the middle, which is never skipped.
+//!   and reason); in `Strict` mode recovery fails.
+//! * Data after the end of the prefix is a torn tail too when it starts on
+//!   a later page than the end and lies in the same segment within
+//!   [`TORN_WINDOW_BYTES`] of it: after a power cut, pages written but not
+//!   yet msynced reach the disk in any order (each holding what the
+//!   sequential writer had written when it went), so a `Sync` writer
+//!   (which never leaves more than `MAX_UNSYNCED_BYTES` unsynced) can leave
+//!   a hole with unacknowledged records on later pages. Data on the hole's
+//!   own page, further away, or in a later segment is corruption in the
+//!   middle, which is never skipped.
 
 use super::error::{JournalError, SegmentId};
 use super::format::{
     decode_record, parse_segment_file_name, record_size, CorruptKind, SegmentHeader, Slot,
-    SEGMENT_HEADER_LEN, SEGMENT_SUFFIX,
+    SEGMENT_HEADER_LEN, SEGMENT_SUFFIX, TORN_WINDOW_BYTES,
 };
 use super::segment::Segment;
 use std::path::{Path, PathBuf};
+
+/// The page size writeback works in (at least; larger pages keep the
+/// zeros-to-page-end property at this granularity too).
+const WRITEBACK_PAGE: u64 = 4096;
 
 /// What recovery does with a torn tail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,6 +113,8 @@ pub(crate) fn scan(
     let mut expected_first: Option<u64> = None;
     // The first slot that is not a valid record: (segment index, offset, kind).
     let mut end: Option<(usize, u64, Option<CorruptKind>)> = None;
+    // Data seen after `end` (within the torn window of it, same segment).
+    let mut after_end = false;
     let mut records = 0u64;
     for (index, (named, path)) in files.iter().enumerate() {
         let segment = Segment::open(path, repair)?;
@@ -149,10 +163,23 @@ pub(crate) fn scan(
                 (false, Ok(Slot::Empty)) => end = Some((index, offset as u64, None)),
                 (false, Err(kind)) => end = Some((index, offset as u64, Some(kind))),
                 (true, Ok(Slot::Empty)) => {}
-                // Something after the end of the prefix: valid or not, the
-                // end was not the tail.
+                // Something after the end of the prefix: writeback out of
+                // order when close behind it, else the end was not the tail.
                 (true, _) => {
-                    let (seg, off, kind) = end.take().unwrap_or((index, offset as u64, None));
+                    let (seg, off, kind) = end.clone().unwrap_or((index, offset as u64, None));
+                    let within =
+                        seg == index && offset as u64 + rec as u64 - off <= TORN_WINDOW_BYTES;
+                    // A page written back mid-batch holds a valid prefix,
+                    // at most one partial record, then zeros to its end: data
+                    // after a hole from writeback order starts on a later
+                    // page. Data on the hole's own page is damage.
+                    let first_data =
+                        offset as u64 + slot.iter().position(|&b| b != 0).unwrap_or(0) as u64;
+                    let next_page = (off / WRITEBACK_PAGE + 1) * WRITEBACK_PAGE;
+                    if within && (after_end || first_data >= next_page) {
+                        after_end = true;
+                        continue;
+                    }
                     return Err(JournalError::CorruptMiddle {
                         segment: SegmentId(files[seg].0),
                         offset: off,
@@ -169,7 +196,14 @@ pub(crate) fn scan(
         });
     }
     let mut truncation = None;
-    if let Some((seg, offset, Some(kind))) = end {
+    let torn = match end {
+        Some((seg, offset, Some(kind))) => Some((seg, offset, kind)),
+        Some((seg, offset, None)) if after_end => {
+            Some((seg, offset, CorruptKind::DataAfterEmptySlot))
+        }
+        _ => None,
+    };
+    if let Some((seg, offset, kind)) = torn {
         let segment = SegmentId(files[seg].0);
         if mode == RecoveryMode::Strict {
             return Err(JournalError::TornTail {

@@ -5,7 +5,7 @@
 use super::error::JournalError;
 use super::format::{
     encode_record, record_size, segment_file_name, SegmentHeader, MAX_JOURNAL_EVENT,
-    SEGMENT_HEADER_LEN,
+    MAX_UNSYNCED_BYTES, SEGMENT_HEADER_LEN,
 };
 use super::recovery::{scan, RecoveryMode, RecoveryReport};
 use super::segment::{sync_dir, Segment};
@@ -345,6 +345,16 @@ impl JournalWriter {
         self.next_sequence += 1;
         self.written_to = offset + self.record.len();
         self.stats.records += 1;
+        if self.durability == Durability::Sync
+            && self.written_to - self.dirty_from >= MAX_UNSYNCED_BYTES
+        {
+            // Bound what a power cut can tear (recovery's torn window); the
+            // batch is still acknowledged only by `commit`.
+            self.seg
+                .flush(self.dirty_from, self.written_to - self.dirty_from)?;
+            self.stats.syncs += 1;
+            self.dirty_from = self.written_to;
+        }
         Ok(seq)
     }
 
