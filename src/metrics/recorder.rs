@@ -28,7 +28,9 @@ pub(crate) struct StageCell {
     pub(crate) name: String,
     /// Consumer slot of the stage in the ring's region.
     pub(crate) slot: usize,
-    figures: Mutex<StageFigures>,
+    /// `None` until the stage first adds figures: a graph that records
+    /// nothing allocates no histograms.
+    figures: Mutex<Option<StageFigures>>,
 }
 
 impl StageCell {
@@ -36,7 +38,7 @@ impl StageCell {
         Arc::new(Self {
             name,
             slot,
-            figures: Mutex::new(StageFigures::new()),
+            figures: Mutex::new(None),
         })
     }
 
@@ -46,6 +48,7 @@ impl StageCell {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+            .unwrap_or_default()
     }
 }
 
@@ -55,8 +58,9 @@ pub(crate) struct StageRecorder {
     /// Whether anything is recorded (the ring samples, and the `metrics`
     /// feature is compiled in).
     enabled: bool,
-    /// Figures not yet added to the cell.
-    pending: StageFigures,
+    /// Figures not yet added to the cell (`None` when disabled: nothing
+    /// allocated).
+    pending: Option<StageFigures>,
     dirty: bool,
     cell: Arc<StageCell>,
     last_publish_ns: u64,
@@ -65,9 +69,10 @@ pub(crate) struct StageRecorder {
 
 impl StageRecorder {
     pub(crate) fn new<E: bytemuck::Pod + Send>(ring: &RingBuffer<E>, cell: Arc<StageCell>) -> Self {
+        let enabled = cfg!(feature = "metrics") && ring.sampling() != 0;
         Self {
-            enabled: cfg!(feature = "metrics") && ring.sampling() != 0,
-            pending: StageFigures::new(),
+            enabled,
+            pending: enabled.then(StageFigures::new),
             dirty: false,
             cell,
             last_publish_ns: clock::now_ns(),
@@ -87,13 +92,16 @@ impl StageRecorder {
         if !self.enabled || to <= from {
             return;
         }
+        let Some(pending) = self.pending.as_mut() else {
+            return;
+        };
         let size = to - from;
-        self.pending.events += size;
-        self.pending.batches += 1;
-        self.pending.batch_sizes.saturating_record(size);
+        pending.events += size;
+        pending.batches += 1;
+        pending.batch_sizes.saturating_record(size);
         self.dirty = true;
         let mut now = 0;
-        let latency = &mut self.pending.latency_ns;
+        let latency = &mut pending.latency_ns;
         ring.sampled(from, to, |_, stamp| {
             if now == 0 {
                 now = clock::now_ns();
@@ -104,7 +112,7 @@ impl StageRecorder {
             }
         });
         if now != 0 {
-            self.pending
+            pending
                 .lag
                 .saturating_record(ring.cursor().saturating_sub(to));
             self.maybe_publish(now);
@@ -132,10 +140,13 @@ impl StageRecorder {
         }
         // try_lock: a reader cloning the figures must never stall the
         // stage; the figures stay pending until the next turn.
+        let Some(pending) = self.pending.as_mut() else {
+            return;
+        };
         if let Ok(mut shared) = self.cell.figures.try_lock() {
-            shared.add(&self.pending);
+            shared.get_or_insert_with(StageFigures::new).add(pending);
             drop(shared);
-            self.pending.reset();
+            pending.reset();
             self.dirty = false;
             self.last_publish_ns = now;
         }
@@ -143,13 +154,14 @@ impl StageRecorder {
 
     /// Add whatever is pending (the stage is stopping).
     pub(crate) fn finish(&mut self) {
-        if self.dirty {
+        if let (true, Some(pending)) = (self.dirty, self.pending.as_mut()) {
             self.cell
                 .figures
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .add(&self.pending);
-            self.pending.reset();
+                .get_or_insert_with(StageFigures::new)
+                .add(pending);
+            pending.reset();
             self.dirty = false;
         }
     }
@@ -164,24 +176,20 @@ impl Drop for StageRecorder {
 /// How long producers of one process waited for room in a full ring.
 /// Recorded on the waiting path only (a producer that found room records
 /// nothing), under a lock: that path already waits.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct ProducerWaits {
-    waits: Mutex<hdrhistogram::Histogram<u64>>,
+    /// Allocated at the first wait.
+    waits: Mutex<Option<hdrhistogram::Histogram<u64>>>,
 }
 
-impl Default for ProducerWaits {
-    fn default() -> Self {
-        Self {
-            waits: Mutex::new(super::figures::histogram(3_600_000_000_000)),
-        }
-    }
-}
+const MAX_WAIT_NS: u64 = 3_600_000_000_000;
 
 impl ProducerWaits {
     pub(crate) fn record(&self, ns: u64) {
         self.waits
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(|| super::figures::histogram(MAX_WAIT_NS))
             .saturating_record(ns);
     }
 
@@ -190,5 +198,6 @@ impl ProducerWaits {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+            .unwrap_or_else(|| super::figures::histogram(MAX_WAIT_NS))
     }
 }
