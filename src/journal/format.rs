@@ -51,7 +51,7 @@ pub const MAX_JOURNAL_EVENT: usize = 64 * 1024;
 pub const SEGMENT_SUFFIX: &str = "rmj";
 /// Most bytes a `Sync` writer leaves written but not yet msynced (a batch
 /// larger than this is msynced in parts before its commit).
-pub const MAX_UNSYNCED_BYTES: usize = 1 << 20;
+pub const MAX_UNSYNCED_BYTES: usize = 8 << 20;
 /// How far past the first hole data may lie and still be a torn tail: the
 /// unsynced window plus a page either side (msync works in whole pages,
 /// and writeback of unsynced pages happens in any order).
