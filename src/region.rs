@@ -361,15 +361,6 @@ impl RegionHeader {
             ));
         }
         let stamp_every = u32_at(72);
-        if stamp_every != 0
-            && (!stamp_every.is_power_of_two() || u64::from(stamp_every) > MAX_CAPACITY)
-        {
-            return Err(bad(
-                "stamp_every",
-                stamp_every.into(),
-                format!("0 or a power of two up to {MAX_CAPACITY}"),
-            ));
-        }
         if let Some(at) = (76..80).chain(88..HEADER_LEN).find(|&i| b[i] != 0) {
             return Err(bad("reserved", at as u64, "all reserved bytes zero".into()));
         }
@@ -385,6 +376,11 @@ impl RegionHeader {
                 "event_size",
                 event_size.into(),
                 format!("1..={MAX_EVENT_SIZE}"),
+            ),
+            ConfigError::SamplingInvalid { .. } => bad(
+                "stamp_every",
+                stamp_every.into(),
+                format!("0 or a power of two up to {MAX_CAPACITY}"),
             ),
             _ => bad(
                 "capacity",

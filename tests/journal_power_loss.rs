@@ -16,15 +16,11 @@
 mod util;
 
 use ringmaster::journal::{
-    Durability, JournalConfig, JournalError, JournalHandler, JournalReader, JournalWriter,
-    RecoveryMode,
+    Durability, JournalConfig, JournalError, JournalReader, JournalWriter, RecoveryMode,
 };
-use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::Duration;
 
 const CHILD_ENV: &str = "RINGMASTER_POWER_LOSS_CHILD";
@@ -106,64 +102,9 @@ impl Drop for LoopMount {
 /// prints each acknowledged (durable) sequence.
 #[test]
 fn power_loss_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    let (w, recovered) = JournalWriter::open(&config(&dir), 8).unwrap();
-    let start = recovered.next_sequence;
-    let mut b =
-        GraphBuilder::<u64>::new(RingConfig::new(256).wait_strategy(WaitStrategy::Yielding));
-    let j = b.handler("journal", JournalHandler::<u64>::new(w)).add();
-    let mut out = std::io::stdout();
-    b.handler(
-        "ack",
-        handler_fn(move |_: &u64, seq, eob| {
-            if eob {
-                let _ = writeln!(out, "ack {}", start + seq);
-                let _ = out.flush();
-            }
-        }),
-    )
-    .after(&[j])
-    .add();
-    let (mut p, _graph) = b.build_single_producer().unwrap();
-    let mut seq = start;
-    loop {
-        p.publish(value(seq)).unwrap();
-        seq += 1;
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        util::journal_ack_child(&config(Path::new(&dir)), value);
     }
-}
-
-/// Start the child on `journal`; returns it and the last sequence it
-/// acknowledged so far (`u64::MAX` before the first).
-fn start_child(journal: &Path) -> (std::process::Child, Arc<AtomicU64>) {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "power_loss_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, journal)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the child");
-    let acked = Arc::new(AtomicU64::new(u64::MAX));
-    let stdout = child.stdout.take().expect("piped stdout");
-    let seen = Arc::clone(&acked);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(n) = line.strip_prefix("ack ").and_then(|n| n.parse().ok()) {
-                // Release: the test thread acts on the value it loads.
-                seen.store(n, Ordering::Release);
-            }
-        }
-    });
-    (child, acked)
 }
 
 #[test]
@@ -206,32 +147,24 @@ fn power_loss_keeps_everything_acknowledged_under_sync() {
     let mut checked = 0u64;
     let mut torn = 0u32;
     for round in 0..rounds {
-        let (mut child, acked) = start_child(&journal);
+        let child = util::AckingChild::spawn("power_loss_child", CHILD_ENV, &journal);
         // Let it acknowledge something, then a random while more.
-        let mut waited = 0;
-        while acked.load(Ordering::Acquire) == u64::MAX && waited < 3000 {
-            std::thread::sleep(Duration::from_millis(10));
-            waited += 1;
-        }
+        child.wait_for_first_ack();
         std::thread::sleep(Duration::from_millis(util::xorshift(&mut rng) % 200));
         // Freeze the writer, so the copy is one moment of the disk (a
         // copy taken while it wrote would mix moments: a page read early
         // beside one read late, which no power cut leaves). The kernel
         // may still write its unsynced pages back, in any order, as it
         // would before a real cut.
-        let pid = child.id().to_string();
+        let pid = child.child.id().to_string();
         run("kill", &["-STOP", &pid]).expect("SIGSTOP the writer");
         // Everything acknowledged now was msynced before the copy starts.
-        let durable = acked.load(Ordering::Acquire);
+        let durable = child.acked();
         let copy = work.join(format!("copy-{round}.img"));
         std::fs::copy(&image, &copy).unwrap();
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-        assert_ne!(
-            durable,
-            u64::MAX,
-            "round {round}: the child never acknowledged"
-        );
+        child.kill();
+        let durable =
+            durable.unwrap_or_else(|| panic!("round {round}: the child never acknowledged"));
 
         let restored = LoopMount::attach(&copy, &work.join(format!("restored-{round}")))
             .unwrap_or_else(|why| panic!("round {round}: mount the copy: {why}"));

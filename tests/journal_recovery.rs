@@ -9,7 +9,6 @@ use ringmaster::journal::{
     JournalReader, JournalWriter, RecoveryMode, SnapshotStore,
 };
 use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -420,33 +419,8 @@ const CHILD_ENV: &str = "RINGMASTER_JOURNAL_CRASH_CHILD";
 /// prints each acknowledged sequence (end of batch) to stdout.
 #[test]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    let (w, report) = JournalWriter::open(&config(&dir).durability(Durability::Sync), 8).unwrap();
-    let start = report.next_sequence;
-    let mut b =
-        GraphBuilder::<u64>::new(RingConfig::new(256).wait_strategy(WaitStrategy::Yielding));
-    let j = b.handler("journal", JournalHandler::<u64>::new(w)).add();
-    let mut out = std::io::stdout();
-    b.handler(
-        "ack",
-        handler_fn(move |_: &u64, seq, eob| {
-            if eob {
-                // Journal sequence = start + ring sequence.
-                let _ = writeln!(out, "ack {}", start + seq);
-                let _ = out.flush();
-            }
-        }),
-    )
-    .after(&[j])
-    .add();
-    let (mut p, _graph) = b.build_single_producer().unwrap();
-    let mut seq = start;
-    loop {
-        p.publish(value(seq)).unwrap();
-        seq += 1;
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        util::journal_ack_child(&config(Path::new(&dir)).durability(Durability::Sync), value);
     }
 }
 

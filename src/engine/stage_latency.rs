@@ -48,8 +48,7 @@ pub(crate) struct LiveStages {
     stages: Vec<Mutex<StageLatency>>,
 }
 
-/// How often (at most) a stage adds its figures to [`LiveStages`].
-pub(crate) const PUBLISH_EVERY_NS: u64 = 50_000_000;
+use crate::metrics::{histogram, PUBLISH_EVERY_NS};
 
 impl LiveStages {
     /// One entry per name, in this order.
@@ -96,11 +95,6 @@ impl StageLatency {
         self.latency_ns.reset();
         self.batch_sizes.reset();
     }
-}
-
-fn histogram(max: u64) -> Histogram<u64> {
-    // 3 significant digits; bounds are constants, so this cannot fail.
-    Histogram::new_with_bounds(1, max, 3).unwrap_or_else(|_| Histogram::new(3).expect("3 digits"))
 }
 
 /// A stage's recorder: collects the publish stamps of a batch, then

@@ -56,10 +56,11 @@ mod reporter;
 mod snapshot;
 
 pub use export::hgrm;
+pub(crate) use figures::histogram;
 pub use figures::StageFigures;
 #[cfg(feature = "plot")]
 pub use plot::{draw_percentiles, PlotError};
-pub(crate) use recorder::{ProducerWaits, StageCell, StageRecorder};
+pub(crate) use recorder::{ProducerWaits, StageCell, StageRecorder, PUBLISH_EVERY_NS};
 pub use reporter::Reporter;
 pub(crate) use snapshot::RingOf;
 pub use snapshot::{Metrics, MetricsSnapshot, StageSnapshot};

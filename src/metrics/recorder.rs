@@ -55,11 +55,9 @@ impl StageCell {
 /// The recording half, owned by the stage's thread.
 #[derive(Debug)]
 pub(crate) struct StageRecorder {
-    /// Whether anything is recorded (the ring samples, and the `metrics`
-    /// feature is compiled in).
-    enabled: bool,
-    /// Figures not yet added to the cell (`None` when disabled: nothing
-    /// allocated).
+    /// Figures not yet added to the cell; `None` when nothing is recorded
+    /// (the ring does not sample, or the `metrics` feature is compiled
+    /// out), so nothing is allocated.
     pending: Option<StageFigures>,
     dirty: bool,
     cell: Arc<StageCell>,
@@ -71,7 +69,6 @@ impl StageRecorder {
     pub(crate) fn new<E: bytemuck::Pod + Send>(ring: &RingBuffer<E>, cell: Arc<StageCell>) -> Self {
         let enabled = cfg!(feature = "metrics") && ring.sampling() != 0;
         Self {
-            enabled,
             pending: enabled.then(StageFigures::new),
             dirty: false,
             cell,
@@ -89,12 +86,12 @@ impl StageRecorder {
         from: u64,
         to: u64,
     ) {
-        if !self.enabled || to <= from {
-            return;
-        }
         let Some(pending) = self.pending.as_mut() else {
             return;
         };
+        if to <= from {
+            return;
+        }
         let size = to - from;
         pending.events += size;
         pending.batches += 1;

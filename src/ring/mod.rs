@@ -204,12 +204,20 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     /// (cursor store or availability flags) publishes the stamps with it.
     #[inline(always)]
     pub(crate) fn stamp(&self, from: u64, to: u64) {
-        if !self.stamps_on {
-            return;
-        }
-        let first = from.saturating_add(self.stamp_every_mask) & !self.stamp_every_mask;
+        let first = self.next_stamped(from);
         if first < to {
             self.stamp_sampled(first, to);
+        }
+    }
+
+    /// The first sequence `>= from` that carries a stamp (`u64::MAX`
+    /// when the ring keeps none).
+    #[inline(always)]
+    pub(crate) fn next_stamped(&self, from: u64) -> u64 {
+        if self.stamps_on {
+            from.saturating_add(self.stamp_every_mask) & !self.stamp_every_mask
+        } else {
+            u64::MAX
         }
     }
 
@@ -236,11 +244,8 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     /// table spans at least a lap: see `region::stamp_entries`).
     #[inline]
     pub(crate) fn sampled(&self, from: u64, to: u64, mut f: impl FnMut(u64, u64)) {
-        if !self.stamps_on {
-            return;
-        }
         let stamps = self.region.stamps();
-        let mut seq = from.saturating_add(self.stamp_every_mask) & !self.stamp_every_mask;
+        let mut seq = self.next_stamped(from);
         while seq < to {
             if let Some(entry) =
                 stamps.get(((seq >> self.stamp_shift) & self.stamp_index_mask) as usize)

@@ -29,7 +29,7 @@ impl Sequencer for SingleSequencer {
         Self {
             next: cursor,
             cached_gating: ring.min_gating().min(cursor),
-            next_stamp: next_sampled(cursor, ring.sampling()),
+            next_stamp: ring.next_stamped(cursor),
         }
     }
 
@@ -57,23 +57,13 @@ impl Sequencer for SingleSequencer {
         debug_assert_eq!(range.end, self.next, "one claim outstanding at a time");
         if range.end > self.next_stamp {
             ring.stamp(range.start, range.end);
-            self.next_stamp = next_sampled(range.end, ring.sampling());
+            self.next_stamp = ring.next_stamped(range.end);
         }
         // Release (in `set`): publishes the slot writes (and stamps);
         // pairs with the Acquire in `RingBuffer::published` on the
         // consumer side.
         ring.cursor_seq().set(range.end);
         ring.waiter().signal(crate::wait::CURSOR);
-    }
-}
-
-/// The first sequence `>= from` that is a multiple of `every` (a power of
-/// two), or `u64::MAX` when `every` is 0 (no stamps).
-fn next_sampled(from: u64, every: u64) -> u64 {
-    if every == 0 {
-        u64::MAX
-    } else {
-        from.saturating_add(every - 1) & !(every - 1)
     }
 }
 

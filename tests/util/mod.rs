@@ -111,50 +111,119 @@ pub fn assert_per_producer_order(log: &[(u64, Tagged)], producers: u64, per_prod
     assert!(next.iter().all(|&n| n == per_producer));
 }
 
-/// The crash harness: re-run this test binary as a child that runs only
-/// `child_test` with `env_var` set to `dir`; the child prints `ack N` for
-/// each acknowledged write. Once it has acknowledged something, wait
-/// `delay`, SIGKILL it, and return the last `N` it printed (None if it
-/// never acknowledged within 30 s).
+/// A copy of this test binary running only `child_test` with `env_var`
+/// set to `dir`; it prints `ack N` for each acknowledged write, and
+/// `acked` holds the last `N` read so far (`u64::MAX` before the first).
+pub struct AckingChild {
+    pub child: std::process::Child,
+    pub acked: Arc<AtomicU64>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl AckingChild {
+    pub fn spawn(child_test: &str, env_var: &str, dir: &std::path::Path) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let exe = std::env::current_exe().expect("test binary path");
+        let mut child = Command::new(exe)
+            .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+            .env(env_var, dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the child");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let acked = Arc::new(AtomicU64::new(u64::MAX));
+        let seen = Arc::clone(&acked);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(n) = line.strip_prefix("ack ").and_then(|n| n.parse().ok()) {
+                    // Release: the test thread acts on what it loads.
+                    seen.store(n, Ordering::Release);
+                }
+            }
+        });
+        Self {
+            child,
+            acked,
+            reader,
+        }
+    }
+
+    /// The last acknowledged sequence read so far.
+    pub fn acked(&self) -> Option<u64> {
+        // Acquire: pairs with the reader's Release.
+        Some(self.acked.load(Ordering::Acquire)).filter(|&n| n != u64::MAX)
+    }
+
+    /// Wait up to 30 s for a first acknowledgement.
+    pub fn wait_for_first_ack(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.acked().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// SIGKILL the child, reap it, read what it printed before it died,
+    /// and return the last acknowledged sequence.
+    pub fn kill(mut self) -> Option<u64> {
+        self.child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
+        self.child.wait().expect("reap");
+        let last = self.acked;
+        self.reader.join().expect("reader thread");
+        // Acquire: pairs with the reader's Release (joined, so all read).
+        Some(last.load(Ordering::Acquire)).filter(|&n| n != u64::MAX)
+    }
+}
+
+/// The crash harness: run `child_test` as an [`AckingChild`]; once it has
+/// acknowledged something, wait `delay`, SIGKILL it, and return the last
+/// `N` it printed (None if it never acknowledged within 30 s).
 pub fn run_and_kill(
     child_test: &str,
     env_var: &str,
     dir: &std::path::Path,
     delay: std::time::Duration,
 ) -> Option<u64> {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut child = Command::new(exe)
-        .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
-        .env(env_var, dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the child");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut last = None;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(n) = line
-                .strip_prefix("ack ")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                if last.is_none() {
-                    let _ = tx.send(());
-                }
-                last = Some(n);
-            }
-        }
-        last
-    });
-    let _ = rx.recv_timeout(std::time::Duration::from_secs(30));
+    let child = AckingChild::spawn(child_test, env_var, dir);
+    child.wait_for_first_ack();
     std::thread::sleep(delay);
-    child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
-    child.wait().expect("reap");
-    reader.join().expect("reader thread")
+    child.kill()
+}
+
+/// The body of a journal crash child: publishes `value(seq)` through a
+/// journal stage opened with `config`, and a stage after it prints
+/// `ack N` at the end of each batch (journal sequence, so durable as the
+/// config's policy says). Runs until killed.
+pub fn journal_ack_child(config: &ringmaster::journal::JournalConfig, value: fn(u64) -> u64) {
+    use ringmaster::journal::{JournalHandler, JournalWriter};
+    use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
+    use std::io::Write;
+    let (w, recovered) = JournalWriter::open(config, 8).unwrap();
+    let start = recovered.next_sequence;
+    let mut b =
+        GraphBuilder::<u64>::new(RingConfig::new(256).wait_strategy(WaitStrategy::Yielding));
+    let j = b.handler("journal", JournalHandler::<u64>::new(w)).add();
+    let mut out = std::io::stdout();
+    b.handler(
+        "ack",
+        handler_fn(move |_: &u64, seq, eob| {
+            if eob {
+                // Journal sequence = start + ring sequence.
+                let _ = writeln!(out, "ack {}", start + seq);
+                let _ = out.flush();
+            }
+        }),
+    )
+    .after(&[j])
+    .add();
+    let (mut p, _graph) = b.build_single_producer().unwrap();
+    let mut seq = start;
+    loop {
+        p.publish(value(seq)).unwrap();
+        seq += 1;
+    }
 }
 
 /// A xorshift step: cheap, deterministic randomness for kill moments.
