@@ -2,6 +2,7 @@
 //! drops or duplicates events cannot post a number.
 
 use hdrhistogram::Histogram;
+use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -198,6 +199,8 @@ pub struct Counter {
     pub(crate) histogram: Option<Histogram<u64>>,
     /// Shared progress for stall detection (Relaxed, per batch).
     pub(crate) progress: std::sync::Arc<AtomicU64>,
+    /// Extra dependent operations per event (see [`Counter::with_work`]).
+    work: u32,
 }
 
 impl Counter {
@@ -211,7 +214,27 @@ impl Counter {
             warmup,
             histogram: latency.then(new_histogram),
             progress: std::sync::Arc::new(AtomicU64::new(0)),
+            work: 0,
         }
+    }
+
+    /// Spend `work` dependent operations (a rotate and a xor each, ~1 ns)
+    /// on every event before counting it, without changing the checksum.
+    ///
+    /// Why: on the 2-vCPU machine a 1P-1C ring runs in one of two regimes
+    /// decided by how fast the consumer is per event. A consumer faster
+    /// than the producer catches up, reads the cursor and the newest slots
+    /// while the producer is still writing next to them, and both slow
+    /// down several times; a slightly slower one trails by a whole batch
+    /// and both run near the memory system's limit. Which regime a peer
+    /// lands in can flip on a few instructions of handler code, so the
+    /// harness lets every contender's handler be made heavier by the same
+    /// amount (`ringmaster bench --handler-work N`) to show how a ratio
+    /// depends on it (docs/benchmarks.md).
+    #[must_use]
+    pub fn with_work(mut self, work: u32) -> Self {
+        self.work = work;
+        self
     }
 
     /// Count one event; returns true when it was the last expected one.
@@ -222,6 +245,13 @@ impl Counter {
                 let latency = now_ns().saturating_sub(event.stamp()).max(1);
                 h.saturating_record(latency);
             }
+        }
+        if self.work > 0 {
+            let mut x = event.value();
+            for _ in 0..self.work {
+                x = black_box(x.rotate_left(3) ^ event.stamp());
+            }
+            black_box(x);
         }
         self.received += 1;
         self.checksum = self.checksum.wrapping_add(event.value());
@@ -245,5 +275,27 @@ impl Counter {
             self.batches,
             self.histogram.take(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Handler work changes the cost per event, never what is counted:
+    /// every contender must still pass the same self-check.
+    #[test]
+    fn handler_work_leaves_count_and_checksum_alone() {
+        let events: Vec<Event64> = (0..100).map(|i| Event64::new(i * 7 + 1, i)).collect();
+        let mut plain = Counter::new(100, false, 0);
+        let mut heavy = Counter::new(100, false, 0).with_work(25);
+        let mut last = (false, false);
+        for e in &events {
+            last = (plain.on(e), heavy.on(e));
+        }
+        assert_eq!(last, (true, true));
+        assert_eq!(heavy.received, plain.received);
+        assert_eq!(heavy.checksum, plain.checksum);
+        assert_eq!(plain.checksum, (0..100u64).map(|i| i * 7 + 1).sum::<u64>());
     }
 }

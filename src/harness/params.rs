@@ -28,6 +28,11 @@ pub struct Params {
     pub stall: Duration,
     /// How paced runs guard against coordinated omission.
     pub co: CoCorrection,
+    /// Extra dependent operations per event in every contender's counting
+    /// handler (0: count and checksum only). See [`Counter::with_work`].
+    ///
+    /// [`Counter::with_work`]: super::event::Counter::with_work
+    pub handler_work: u32,
 }
 
 /// How a paced latency run keeps a stalled consumer from hiding behind a
@@ -114,6 +119,7 @@ mod tests {
             spin: false,
             stall: Duration::from_secs(1),
             co,
+            handler_work: 0,
         };
         let mut h = super::super::event::new_histogram();
         h.record(10_000_000).unwrap();

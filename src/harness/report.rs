@@ -53,6 +53,13 @@ pub fn table(report: &Report) -> String {
         };
         let _ = writeln!(out, "paced:   {co} (--co)");
     }
+    if report.handler_work > 0 {
+        let _ = writeln!(
+            out,
+            "handler: {} extra dependent operations per event in every contender (--handler-work)",
+            report.handler_work
+        );
+    }
     let _ = writeln!(
         out,
         "\n{:<14} {:<11} {:>5} {:>24} {:>9} {:>9} {:>9} {:>9} {:>9}  ringmaster vs peer",

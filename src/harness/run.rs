@@ -44,6 +44,9 @@ pub struct BenchOptions {
     pub peers: Vec<String>,
     /// Coordinated-omission guard of the paced in-process scenarios.
     pub co: super::params::CoCorrection,
+    /// Extra dependent operations per event in every contender's counting
+    /// handler (see `Params::handler_work`).
+    pub handler_work: u32,
 }
 
 impl BenchOptions {
@@ -65,6 +68,7 @@ impl BenchOptions {
             retry_flagged: true,
             peers: Vec::new(),
             co: super::params::CoCorrection::IntendedTime,
+            handler_work: 0,
         }
     }
 
@@ -130,6 +134,7 @@ impl BenchOptions {
             } else {
                 super::params::CoCorrection::IntendedTime
             },
+            handler_work: self.handler_work,
         }
     }
 }
@@ -278,6 +283,9 @@ pub struct Report {
     /// How the paced in-process scenarios guarded against coordinated
     /// omission.
     pub co: super::params::CoCorrection,
+    /// Extra dependent operations per event in every contender's counting
+    /// handler (`--handler-work`; 0 by default).
+    pub handler_work: u32,
     /// Summary rows.
     pub rows: Vec<Row>,
     /// Warnings worth reading next to the numbers.
@@ -514,6 +522,7 @@ pub fn run(opts: &BenchOptions, mut tick: impl FnMut(&str)) -> Report {
     }
     Report {
         co: opts.co,
+        handler_work: opts.handler_work,
         schema: "ringmaster-bench/1",
         machine,
         rows,

@@ -231,6 +231,11 @@ struct BenchArgs {
     /// ringmaster's wait strategy where threads fit the cores.
     #[arg(long, value_enum)]
     wait: Option<Wait>,
+    /// Extra dependent operations (~1 ns each) per event in every
+    /// contender's counting handler, the same for all: shows how a
+    /// throughput ratio depends on the consumer's cost per event.
+    #[arg(long, default_value_t = 0)]
+    handler_work: u32,
     /// Do not pin threads to cores.
     #[arg(long)]
     no_pin: bool,
@@ -376,6 +381,7 @@ fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     o.pin = !a.no_pin;
     o.peers = a.peers;
+    o.handler_work = a.handler_work;
     let total = harness::total_runs(&o);
     let bar = ProgressBar::new(total);
     bar.set_style(

@@ -18,7 +18,7 @@ fn spawn_sink<E: BenchEvent>(
     tally: &Arc<Tally>,
     mut recv: impl FnMut() -> Option<E> + Send + 'static,
 ) -> (JoinHandle<()>, Arc<AtomicU64>) {
-    let mut counter = Counter::new(expected, latency, p.warmup);
+    let mut counter = Counter::new(expected, latency, p.warmup).with_work(p.handler_work);
     let progress = counter.progress.clone();
     let tally = tally.clone();
     let p = p.clone();

@@ -14,7 +14,7 @@ fn sink<E: BenchEvent>(
     tally: &Arc<Tally>,
     latency: bool,
 ) -> (impl FnMut(&E, i64, bool) + Send + 'static, Arc<AtomicU64>) {
-    let mut counter = Counter::new(p.events, latency, p.warmup);
+    let mut counter = Counter::new(p.events, latency, p.warmup).with_work(p.handler_work);
     let progress = counter.progress.clone();
     let tally = tally.clone();
     let mut done = false;

@@ -54,7 +54,7 @@ pub(super) fn sink(
     expected: u64,
     latency: bool,
 ) -> (Sink, Arc<std::sync::atomic::AtomicU64>) {
-    let counter = Counter::new(expected, latency, p.warmup);
+    let counter = Counter::new(expected, latency, p.warmup).with_work(p.handler_work);
     let progress = counter.progress.clone();
     (
         Sink {

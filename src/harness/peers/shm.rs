@@ -152,6 +152,7 @@ pub fn producer_main(
         stall: std::time::Duration::from_secs(10),
         // The producer process stamps intended times only.
         co: CoCorrection::IntendedTime,
+        handler_work: 0,
     };
     for i in 0..events {
         let stamp = if rate > 0 {
