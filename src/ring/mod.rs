@@ -659,7 +659,12 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     /// has not published it yet (so no consumer will until it does).
     #[inline(always)]
     pub(crate) unsafe fn write_slot<R>(&self, seq: u64, f: impl FnOnce(&mut E) -> R) -> R {
-        self.region.slots()[(seq & self.mask) as usize].with_mut(|p| {
+        let slots = self.region.slots();
+        debug_assert_eq!(slots.len() as u64, self.capacity);
+        // SAFETY: `seq & mask < capacity == slots.len()` (mask is
+        // capacity - 1, capacity a power of two), so the index is in bounds.
+        let cell = unsafe { slots.get_unchecked((seq & self.mask) as usize) };
+        cell.with_mut(|p| {
             // SAFETY: exclusive by the caller's contract; the pointer is
             // valid and aligned (region invariant) and E is Pod, so any
             // previous bytes are a valid E.

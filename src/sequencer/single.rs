@@ -13,8 +13,10 @@ use std::ops::Range;
 pub struct SingleSequencer {
     /// Next sequence to claim; `>= ring.cursor()`, equal once published.
     next: u64,
-    /// Last seen minimum of the gating consumers; `<= their true minimum`.
-    cached_gating: u64,
+    /// Last seen minimum of the gating consumers plus the capacity: claims
+    /// ending at or below it need no look at the consumers (one compare
+    /// per claim). `<= their true minimum + capacity`.
+    claim_limit: u64,
     /// The next sequence that carries a publish stamp (`u64::MAX` when the
     /// ring keeps none): one compare per publish instead of the ring's
     /// arithmetic.
@@ -28,7 +30,7 @@ impl Sequencer for SingleSequencer {
         let cursor = ring.cursor_seq().get();
         Self {
             next: cursor,
-            cached_gating: ring.min_gating().min(cursor),
+            claim_limit: ring.min_gating().min(cursor) + ring.capacity(),
             next_stamp: ring.next_stamped(cursor),
         }
     }
@@ -43,10 +45,10 @@ impl Sequencer for SingleSequencer {
         let start = self.next;
         let end = start + n;
         // Slot reuse is safe once every gating consumer has processed
-        // `end - capacity` events.
-        let wrap = end.saturating_sub(ring.capacity());
-        if wrap > self.cached_gating {
-            self.cached_gating = self.refresh(ring, wrap, wait)?;
+        // `end - capacity` events, i.e. while `end <= gating + capacity`.
+        if end > self.claim_limit {
+            let wrap = end - ring.capacity();
+            self.claim_limit = self.refresh(ring, wrap, wait)? + ring.capacity();
         }
         self.next = end;
         Ok(start..end)
