@@ -94,6 +94,7 @@ mod graph;
 pub mod ingress;
 pub mod journal;
 pub mod metrics;
+mod preallocate;
 #[allow(unsafe_code)]
 mod producer;
 #[allow(unsafe_code)]

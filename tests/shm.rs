@@ -110,6 +110,14 @@ fn child_process() {
     let path = Path::new(words[1]);
     let number = |i: usize| words[i].parse::<u64>().expect("numeric argument");
     match words[0] {
+        // create-too-big PATH: a ring larger than the filesystem holding
+        // it; prints the error create gave (a crash fails the parent).
+        "create-too-big" => {
+            match SharedRing::<Msg>::create(path, &config(1 << 20), &options(false)) {
+                Ok(_) => println!("CREATED"),
+                Err(e) => println!("ERROR {e:?}"),
+            }
+        }
         // produce PATH PRODUCER_ID COUNT MULTI
         "produce" => {
             let multi = words[4] == "multi";
@@ -640,4 +648,62 @@ fn producer_slots_are_exclusive_where_they_must_be() {
         SharedRing::<Msg>::attach(&path, &config(64), &options(false)),
         Err(ShmError::NotFound { .. })
     ));
+}
+
+/// A ring file on a full filesystem: `create` says so with a typed error
+/// (its space is allocated, not left sparse), instead of the creating
+/// process dying of SIGBUS at the first store into a page the filesystem
+/// cannot provide. Needs a 1 MiB tmpfs (root); reports itself skipped
+/// where mounting is refused.
+#[test]
+fn a_ring_larger_than_its_filesystem_is_an_error_not_a_crash() {
+    let dir = std::env::temp_dir().join(format!("rm-shm-tiny-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&dir)
+        .output();
+    match mounted {
+        Ok(out) if out.status.success() => {}
+        other => {
+            let _ = std::fs::remove_dir(&dir);
+            eprintln!(
+                "a_ring_larger_than_its_filesystem: SKIPPED: cannot mount a tmpfs here ({other:?})"
+            );
+            return;
+        }
+    }
+    let path = dir.join("ring");
+    // 2^20 slots of 32 bytes: a 32 MiB region on a 1 MiB filesystem.
+    let child = Command::new(std::env::current_exe().expect("test binary path"))
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE, format!("create-too-big {}", path.display()))
+        .output()
+        .expect("run child");
+    let stdout = String::from_utf8_lossy(&child.stdout).into_owned();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let _ = Command::new("umount").arg(&dir).status();
+    let _ = std::fs::remove_dir(&dir);
+    assert!(
+        child.status.success(),
+        "creating the ring killed the process ({}); stdout: {stdout}",
+        child.status
+    );
+    assert!(
+        stdout.contains("ERROR Io") && stdout.contains("No space left"),
+        "expected an ENOSPC error from create, got: {stdout}"
+    );
+    assert!(
+        leftovers.is_empty(),
+        "create left files behind: {leftovers:?}"
+    );
 }

@@ -12,6 +12,7 @@
 
 use super::error::JournalError;
 use super::format::{SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::preallocate::preallocate;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -199,19 +200,6 @@ impl Segment {
         }
         self.flush(offset, self.len() - offset)?;
         self.file.sync_data().map_err(io(&self.path))
-    }
-}
-
-/// Give `file` `len` bytes of allocated blocks, not a sparse hole: a store
-/// through the mapping into a hole the filesystem cannot fill (disk full,
-/// quota) is a SIGBUS, whereas `fallocate` says ENOSPC here, as a typed
-/// error, before the segment is used. Filesystems without `fallocate` get a
-/// sparse file (and keep that risk).
-fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
-    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
-        Ok(()) => Ok(()),
-        Err(e) if e == rustix::io::Errno::OPNOTSUPP => file.set_len(len),
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -69,8 +69,10 @@ impl<E: bytemuck::Pod + Send> SharedRing<E> {
                 .create_new(true)
                 .open(&tmp)
                 .map_err(|e| io("create", &tmp, e))?;
-            file.set_len(layout.region_len)
-                .map_err(|e| io("size", &tmp, e))?;
+            // Blocks allocated now: a full filesystem is an error here,
+            // not a SIGBUS at the first store into the mapping.
+            crate::preallocate::preallocate(&file, layout.region_len)
+                .map_err(|e| io("allocate", &tmp, e))?;
             let region = Region::<E>::create_shared(&file, layout, config.type_fingerprint())
                 .map_err(|e| io("map", &tmp, e))?;
             // Release: visible with the header to whoever maps the file
