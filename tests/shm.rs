@@ -667,7 +667,11 @@ fn a_ring_larger_than_its_filesystem_is_an_error_not_a_crash() {
         Ok(out) if out.status.success() => {}
         other => {
             let _ = std::fs::remove_dir(&dir);
-            eprintln!(
+            // Straight to stderr, not `eprintln!` (which the test harness
+            // captures): a skip must be seen, never pass silently.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "a_ring_larger_than_its_filesystem: SKIPPED: cannot mount a tmpfs here ({other:?})"
             );
             return;
