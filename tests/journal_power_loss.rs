@@ -18,7 +18,6 @@ mod util;
 use ringmaster::journal::{
     Durability, JournalConfig, JournalError, JournalReader, JournalWriter, RecoveryMode,
 };
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -40,7 +39,7 @@ fn config(dir: &Path) -> JournalConfig {
 
 /// Say something the test runner does not capture.
 fn report(message: &str) {
-    let _ = writeln!(std::io::stderr(), "journal_power_loss: {message}");
+    util::say("journal_power_loss", message);
 }
 
 fn run(program: &str, args: &[&str]) -> Result<String, String> {

@@ -4,6 +4,8 @@
 //! `child_process` does nothing in a normal run, and plays the role named
 //! by `RINGMASTER_SHM_ROLE` when a test here spawns it.
 
+mod util;
+
 use ringmaster::shm::{DeadConsumerPolicy, RingStat, SharedOptions, SharedRing, ShmError};
 use ringmaster::{handler_fn, ClaimError, HeaderError, RingConfig, WaitStrategy};
 use std::path::{Path, PathBuf};
@@ -73,18 +75,23 @@ fn options(multi: bool) -> SharedOptions {
         .liveness_timeout(Duration::from_millis(100))
 }
 
-/// Run this test binary as `role` (space-separated words).
-fn spawn(role: &str) -> Child {
-    Command::new(std::env::current_exe().expect("test binary path"))
+/// This test binary, set to play `role` (space-separated words).
+fn child_command(role: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("test binary path"));
+    command
         .args([
             "--exact",
             "child_process",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(ROLE, role)
-        .spawn()
-        .expect("spawn child process")
+        .env(ROLE, role);
+    command
+}
+
+/// Run this test binary as `role`.
+fn spawn(role: &str) -> Child {
+    child_command(role).spawn().expect("spawn child process")
 }
 
 fn wait_success(mut child: Child, what: &str) {
@@ -667,26 +674,16 @@ fn a_ring_larger_than_its_filesystem_is_an_error_not_a_crash() {
         Ok(out) if out.status.success() => {}
         other => {
             let _ = std::fs::remove_dir(&dir);
-            // Straight to stderr, not `eprintln!` (which the test harness
-            // captures): a skip must be seen, never pass silently.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "a_ring_larger_than_its_filesystem: SKIPPED: cannot mount a tmpfs here ({other:?})"
+            util::say(
+                "a_ring_larger_than_its_filesystem",
+                &format!("SKIPPED: cannot mount a tmpfs here ({other:?})"),
             );
             return;
         }
     }
     let path = dir.join("ring");
     // 2^20 slots of 32 bytes: a 32 MiB region on a 1 MiB filesystem.
-    let child = Command::new(std::env::current_exe().expect("test binary path"))
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, format!("create-too-big {}", path.display()))
+    let child = child_command(&format!("create-too-big {}", path.display()))
         .output()
         .expect("run child");
     let stdout = String::from_utf8_lossy(&child.stdout).into_owned();

@@ -6,6 +6,7 @@
 //! network) and at shutdown ([`CloseReport`](super::CloseReport)).
 
 use crate::clock;
+use crate::metrics::{histogram, PUBLISH_EVERY_NS};
 use crate::shop::ProductEvent;
 use hdrhistogram::Histogram;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -47,8 +48,6 @@ pub struct StageLatency {
 pub(crate) struct LiveStages {
     stages: Vec<Mutex<StageLatency>>,
 }
-
-use crate::metrics::{histogram, PUBLISH_EVERY_NS};
 
 impl LiveStages {
     /// One entry per name, in this order.

@@ -20,7 +20,7 @@ use crate::metrics::ProducerWaits;
 use crate::region::{Region, RegionHeader, MAX_CONSUMERS, MAX_PRODUCERS};
 use crate::sequence::Sequence;
 use crate::shm::liveness::{self, Liveness, Status};
-use crate::sync::{fence, AtomicBool, Ordering};
+use crate::sync::{fence, AtomicBool, Ordering, UnsafeCell};
 use crate::wait::Waiter;
 use crossbeam_utils::CachePadded;
 
@@ -650,6 +650,17 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         }
     }
 
+    /// The slot cell of `seq`, indexed without a bounds check: the mask
+    /// already keeps the index below the capacity.
+    #[inline(always)]
+    fn cell(&self, seq: u64) -> &UnsafeCell<E> {
+        let slots = self.region.slots();
+        debug_assert_eq!(slots.len() as u64, self.capacity);
+        // SAFETY: `seq & mask < capacity == slots.len()` (mask is
+        // capacity - 1, capacity a power of two), so the index is in bounds.
+        unsafe { slots.get_unchecked((seq & self.mask) as usize) }
+    }
+
     /// Write the slot of `seq` in place.
     ///
     /// # Safety
@@ -659,12 +670,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     /// has not published it yet (so no consumer will until it does).
     #[inline(always)]
     pub(crate) unsafe fn write_slot<R>(&self, seq: u64, f: impl FnOnce(&mut E) -> R) -> R {
-        let slots = self.region.slots();
-        debug_assert_eq!(slots.len() as u64, self.capacity);
-        // SAFETY: `seq & mask < capacity == slots.len()` (mask is
-        // capacity - 1, capacity a power of two), so the index is in bounds.
-        let cell = unsafe { slots.get_unchecked((seq & self.mask) as usize) };
-        cell.with_mut(|p| {
+        self.cell(seq).with_mut(|p| {
             // SAFETY: exclusive by the caller's contract; the pointer is
             // valid and aligned (region invariant) and E is Pod, so any
             // previous bytes are a valid E.
@@ -792,7 +798,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     #[inline(always)]
     #[allow(clippy::mut_from_ref)] // exclusivity comes from the claim, per the contract
     pub(crate) unsafe fn slot_mut(&self, seq: u64) -> &mut E {
-        self.region.slots()[(seq & self.mask) as usize].with_mut(|p| {
+        self.cell(seq).with_mut(|p| {
             // SAFETY: exclusive for 'a by the caller's contract; valid,
             // aligned, initialised (E: Pod).
             unsafe { &mut *p }

@@ -6,6 +6,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Print `message` where the test runner does not capture it (a skip must
+/// be seen, never pass silently), prefixed with the suite's name.
+pub fn say(suite: &str, message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{suite}: {message}");
+}
+
 /// A fresh, empty directory path under the system's temp dir, unique to
 /// this process and call: `rm-<suite>-<tag>-<pid>-<n>`.
 pub fn tempdir(suite: &str, tag: &str) -> PathBuf {
