@@ -37,6 +37,71 @@ pub trait EventHandler<E>: Send + 'static {
         let _ = batch_size;
     }
 
+    /// How many events ahead of the one being handled this stage wants to
+    /// see through [`look_ahead`](EventHandler::look_ahead); read once when
+    /// the stage starts (after [`on_start`](EventHandler::on_start)). `0`,
+    /// the default, turns looking ahead off.
+    fn look_ahead_distance(&self) -> u64 {
+        0
+    }
+
+    /// See an event before it is handled, to start fetching what handling
+    /// it will touch (a prefetch of the table entry it names, say) while
+    /// earlier events are handled: with data larger than the cache this
+    /// turns one cache miss per event into misses that overlap.
+    ///
+    /// Within a batch, before `on_event` for sequence `s`, `look_ahead` has
+    /// been called once, in order, for every event of the batch up to
+    /// `s + distance`; events of later batches are not shown early (they
+    /// may not be published yet). Only called when
+    /// [`look_ahead_distance`](EventHandler::look_ahead_distance) is above
+    /// zero.
+    ///
+    /// A hint: handling must not depend on it. On a shared ring whose
+    /// producer process died mid-claim it may be shown a slot that
+    /// `on_event` then skips. A panic in `look_ahead` halts the graph under
+    /// [`PanicPolicy::Halt`](crate::PanicPolicy::Halt); under
+    /// [`PanicPolicy::LogAndSkip`](crate::PanicPolicy::LogAndSkip) it is
+    /// logged and the stage stops looking ahead, skipping no event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::{EventHandler, GraphBuilder, RingConfig};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// /// Sums `table[event]`, touching each entry a few events early.
+    /// struct TableSum { table: Vec<u64>, hinted: u64, sum: Arc<Mutex<(u64, u64)>> }
+    ///
+    /// impl EventHandler<u64> for TableSum {
+    ///     fn look_ahead_distance(&self) -> u64 { 8 }
+    ///     fn look_ahead(&mut self, event: &u64, _sequence: u64) {
+    ///         // A real handler would prefetch here; this one counts.
+    ///         std::hint::black_box(self.table.get(*event as usize));
+    ///         self.hinted += 1;
+    ///     }
+    ///     fn on_event(&mut self, event: &u64, _sequence: u64, _end_of_batch: bool) {
+    ///         let mut sum = self.sum.lock().unwrap();
+    ///         sum.0 += self.table[*event as usize];
+    ///         sum.1 = self.hinted;
+    ///     }
+    /// }
+    ///
+    /// let sum = Arc::new(Mutex::new((0, 0)));
+    /// let handler = TableSum { table: (0..100).map(|i| i * 10).collect(), hinted: 0, sum: sum.clone() };
+    /// let mut builder = GraphBuilder::<u64>::new(RingConfig::new(64));
+    /// builder.handler("sum", handler).add();
+    /// let (mut producer, graph) = builder.build_single_producer()?;
+    /// producer.publish_batch_with(50, |i, slot| *slot = i)?;
+    /// graph.shutdown()?;
+    /// // 10 * (0 + 1 + ... + 49), and every event was looked at first.
+    /// assert_eq!(*sum.lock().unwrap(), (12_250, 50));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn look_ahead(&mut self, event: &E, sequence: u64) {
+        let _ = (event, sequence);
+    }
+
     /// Called once on the stage's thread before any event.
     fn on_start(&mut self) {}
 

@@ -5,6 +5,7 @@
 //!     available = barrier.wait_for(next)        // one wait per batch
 //!     handler.on_batch_start(available - next)
 //!     for seq in next..available:               // no atomics in here
+//!         (handler.look_ahead(slot[seq + d]) first, if it asked for d > 0)
 //!         handler.on_event(slot[seq], seq, seq == available - 1)
 //!     sequence.set(available)                    // one Release per batch
 //!     waiter.signal(our channel)                 // free unless Blocking
@@ -84,10 +85,19 @@ pub(crate) struct BatchProcessor<E, H> {
 impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
     pub(crate) fn run(mut self) {
         let ring = Arc::clone(self.barrier.ring());
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.handler.on_start())) {
-            self.fail(u64::MAX, &*payload);
-            return;
-        }
+        let handler = &mut self.handler;
+        let started = catch_unwind(AssertUnwindSafe(|| {
+            handler.on_start();
+            handler.look_ahead_distance()
+        }));
+        // How far ahead the handler sees events; 0 = not at all.
+        let mut distance = match started {
+            Ok(distance) => distance,
+            Err(payload) => {
+                self.fail(u64::MAX, &*payload);
+                return;
+            }
+        };
         let sequence = ring.consumer(self.slot);
         let mut next = sequence.get_relaxed();
         // Consecutive small batches found without waiting.
@@ -111,24 +121,67 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
             };
             let mut current = next;
             let batch_start = next;
+            // The next event to look ahead at; set while `look_ahead` runs.
+            let mut ahead = next;
+            let mut looking = false;
             let handler = &mut self.handler;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 handler.on_batch_start(available - current);
-                // SAFETY: every seq in next..available was seen published by
-                // the barrier (Acquire); our slot's sequence is <= seq, and
-                // it or a stage downstream of it gates producers, so no slot
-                // can be reclaimed during the reads.
-                unsafe {
-                    ring.read_range(next, available, |seq, event, end_of_batch| {
-                        current = seq;
-                        handler.on_event(event, seq, end_of_batch);
-                        true
-                    });
+                if distance == 0 {
+                    // SAFETY: every seq in next..available was seen
+                    // published by the barrier (Acquire); our slot's
+                    // sequence is <= seq, and it or a stage downstream of it
+                    // gates producers, so no slot can be reclaimed during
+                    // the reads.
+                    unsafe {
+                        ring.read_range(next, available, |seq, event, end_of_batch| {
+                            current = seq;
+                            handler.on_event(event, seq, end_of_batch);
+                            true
+                        });
+                    }
+                } else {
+                    // SAFETY: as above; `peek` reads ahead only within
+                    // next..available too.
+                    unsafe {
+                        ring.read_range(next, available, |seq, event, end_of_batch| {
+                            current = seq;
+                            let upto = available.min(seq.saturating_add(distance) + 1);
+                            looking = true;
+                            while ahead < upto {
+                                handler.look_ahead(ring.peek(ahead), ahead);
+                                ahead += 1;
+                            }
+                            looking = false;
+                            handler.on_event(event, seq, end_of_batch);
+                            true
+                        });
+                    }
                 }
                 current = available;
             }));
             match outcome {
                 Ok(()) => next = available,
+                Err(payload) if looking => {
+                    // `look_ahead` panicked before `current` was handled.
+                    match self.policy {
+                        PanicPolicy::Halt => {
+                            sequence.set(current);
+                            self.fail_looking_ahead(ahead, &*payload);
+                            break;
+                        }
+                        PanicPolicy::LogAndSkip => {
+                            tracing::error!(
+                                stage = %self.name,
+                                sequence = ahead,
+                                panic = %panic_message(&*payload),
+                                "look_ahead panicked; the stage stops looking ahead",
+                            );
+                            distance = 0;
+                            next = current;
+                        }
+                    }
+                }
                 Err(payload) => match self.policy {
                     PanicPolicy::Halt => {
                         sequence.set(current);
@@ -173,6 +226,12 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.handler.on_shutdown())) {
             self.fail(sequence.get_relaxed(), &*payload);
         }
+    }
+
+    #[cold]
+    fn fail_looking_ahead(&self, sequence: u64, payload: &(dyn std::any::Any + Send)) {
+        let message = format!("in look_ahead: {}", panic_message(payload));
+        self.fail(sequence, &message);
     }
 
     #[cold]

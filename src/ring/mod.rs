@@ -731,6 +731,21 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         to
     }
 
+    /// The event in slot `seq`, for a stage looking ahead in its batch.
+    ///
+    /// # Safety
+    ///
+    /// As [`RingBuffer::read_range`]: `seq` is published (observed with
+    /// Acquire) and cannot be reclaimed while the reference lives.
+    #[inline(always)]
+    pub(crate) unsafe fn peek(&self, seq: u64) -> &E {
+        self.cell(seq).with(|p| {
+            // SAFETY: published and not reclaimable, by the caller's
+            // contract; pointer valid and aligned (region invariant).
+            unsafe { &*p }
+        })
+    }
+
     /// `read_range` for a region where some claims were unblocked.
     ///
     /// # Safety
