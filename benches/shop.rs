@@ -1,6 +1,8 @@
 //! Criterion micro-benchmarks of the shop's domain, one thread, no engine:
 //! a search on a 100,000-product catalog (the generated names of the demo
-//! and the `search` scenario), a price update, and decoding an event.
+//! and the `search` scenario), a price update, and decoding an event; and
+//! batches of random `Get`s on a million-product catalog (far larger than
+//! the cache), plain and with the catalog stage's look-ahead prefetch.
 //!
 //! ```text
 //! cargo bench --bench shop
@@ -60,5 +62,62 @@ fn shop(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, shop);
+/// Batches of 512 random `Get`s on 1,000,000 products, as the catalog
+/// stage sees them: one lookup after another, or with each batch's
+/// commands prefetched 8 ahead (`Catalog::prefetch`, what the stage's
+/// `look_ahead` does).
+fn catalog_gets(c: &mut Criterion) {
+    const MILLION: u64 = 1_000_000;
+    const BATCH: usize = 512;
+    const AHEAD: usize = 8;
+    let mut catalog = Catalog::default();
+    for id in 1..=MILLION {
+        catalog.apply(&Command::add(id, "Blue Mug", 1_250, 3).expect("valid"));
+    }
+    let mut rng = Rng::new(11);
+    let batches: Vec<Vec<Command>> = (0..256)
+        .map(|_| {
+            (0..BATCH)
+                .map(|_| Command::Get {
+                    id: 1 + rng.below(MILLION),
+                })
+                .collect()
+        })
+        .collect();
+    let mut g = c.benchmark_group("catalog_1m");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(3));
+    let mut i = 0;
+    g.bench_function("get_batch", |b| {
+        b.iter(|| {
+            i = (i + 1) % batches.len();
+            for command in &batches[i] {
+                black_box(catalog.apply(command));
+            }
+        })
+    });
+    g.bench_function("get_batch_look_ahead_8", |b| {
+        b.iter(|| {
+            i = (i + 1) % batches.len();
+            let batch = &batches[i];
+            batch[..AHEAD].iter().for_each(|c| prefetch(&catalog, c));
+            for (k, command) in batch.iter().enumerate() {
+                if let Some(ahead) = batch.get(k + AHEAD) {
+                    prefetch(&catalog, ahead);
+                }
+                black_box(catalog.apply(command));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn prefetch(catalog: &Catalog, command: &Command) {
+    if let Command::Get { id } = command {
+        catalog.prefetch(*id);
+    }
+}
+
+criterion_group!(benches, shop, catalog_gets);
 criterion_main!(benches);

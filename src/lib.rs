@@ -93,6 +93,8 @@ mod error;
 mod graph;
 pub mod ingress;
 pub mod journal;
+#[allow(unsafe_code)]
+mod memory_hint;
 pub mod metrics;
 mod preallocate;
 #[allow(unsafe_code)]

@@ -60,9 +60,25 @@ impl CatalogStage {
     }
 }
 
+/// Events the catalog looks ahead in a batch: far enough that a product's
+/// slot arrives from memory (~100-200 ns) while the commands before it are
+/// handled (tens of ns each), near enough to stay in L1.
+const LOOK_AHEAD: u64 = 8;
+
 impl EventHandler<ProductEvent> for CatalogStage {
     fn on_batch_start(&mut self, batch_size: u64) {
         self.batch = batch_size;
+    }
+
+    fn look_ahead_distance(&self) -> u64 {
+        LOOK_AHEAD
+    }
+
+    #[inline]
+    fn look_ahead(&mut self, event: &ProductEvent, _sequence: u64) {
+        if let Some(id) = event.product_id() {
+            self.catalog.prefetch(id);
+        }
     }
 
     #[inline]

@@ -6,12 +6,8 @@ use super::error::Rejection;
 use super::name::{Name, MAX_NAME_LEN};
 use super::order_index::OrderIndex;
 use super::product::Product;
+use super::product_table::ProductTable;
 use super::reply::Reply;
-use std::collections::HashMap;
-
-/// Seeded per process (resists crafted ids), fast on integer keys.
-type IdMap<V> = HashMap<u64, V, foldhash::fast::RandomState>;
-
 const SNAPSHOT_MAGIC: [u8; 8] = *b"RMSHOPC1";
 
 /// The hash of one product that [`Catalog::digest`] sums: each field and
@@ -80,7 +76,7 @@ pub struct SnapshotDecodeError {
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
-    products: IdMap<Product>,
+    products: ProductTable,
     order: OrderIndex,
     digest: u64,
 }
@@ -96,11 +92,6 @@ impl Catalog {
                 price_cents,
                 stock,
             } => {
-                // One hash probe: the entry says whether the id is taken.
-                let std::collections::hash_map::Entry::Vacant(slot) = self.products.entry(id)
-                else {
-                    return Some(Reply::Rejected(Rejection::AlreadyExists { id }));
-                };
                 let p = Product {
                     id,
                     name,
@@ -108,7 +99,10 @@ impl Catalog {
                     stock,
                     version: 1,
                 };
-                slot.insert(p);
+                // One probe says whether the id is taken and inserts if not.
+                if !self.products.insert_new(p) {
+                    return Some(Reply::Rejected(Rejection::AlreadyExists { id }));
+                }
                 self.order.insert(id);
                 self.digest = self.digest.wrapping_add(product_hash(&p));
                 Reply::Added(p)
@@ -119,7 +113,7 @@ impl Catalog {
                 stock,
                 name,
             } => {
-                let Some(p) = self.products.get_mut(&id) else {
+                let Some(p) = self.products.get_mut(id) else {
                     return Some(Reply::Rejected(Rejection::NotFound { id }));
                 };
                 let before = product_hash(p);
@@ -140,14 +134,14 @@ impl Catalog {
                 Reply::Updated(*p)
             }
             Command::Delete { id } => {
-                let Some(p) = self.products.remove(&id) else {
+                let Some(p) = self.products.remove(id) else {
                     return Some(Reply::Rejected(Rejection::NotFound { id }));
                 };
                 self.order.remove(id);
                 self.digest = self.digest.wrapping_sub(product_hash(&p));
                 Reply::Deleted { id }
             }
-            Command::Get { id } => Reply::Found(self.products.get(&id).copied()),
+            Command::Get { id } => Reply::Found(self.products.get(id).copied()),
             Command::List { offset, limit } => Reply::Page(self.page(offset, limit)),
             Command::Count => Reply::Count(self.len() as u64),
             Command::Digest => Reply::Digest(self.digest),
@@ -158,14 +152,33 @@ impl Catalog {
 
     /// The product with `id`.
     pub fn get(&self, id: u64) -> Option<&Product> {
-        self.products.get(&id)
+        self.products.get(id)
+    }
+
+    /// Start loading where product `id` is kept, so that a command on it
+    /// handled a little later finds it in cache: a hint for stages that
+    /// look ahead in their batch (see
+    /// [`EventHandler::look_ahead`](crate::EventHandler::look_ahead)). No
+    /// effect on the catalog.
+    ///
+    /// ```
+    /// use ringmaster::shop::{Catalog, Command};
+    /// let mut catalog = Catalog::default();
+    /// catalog.apply(&Command::add(9, "Clay Pot", 700, 3)?);
+    /// catalog.prefetch(9);
+    /// assert_eq!(catalog.get(9).map(|p| p.stock), Some(3));
+    /// # Ok::<(), ringmaster::shop::ValidationError>(())
+    /// ```
+    #[inline]
+    pub fn prefetch(&self, id: u64) {
+        self.products.prefetch(id);
     }
 
     /// Up to `limit` products in id order after skipping `offset`.
     pub fn page(&self, offset: u32, limit: u32) -> Vec<Product> {
         self.order
             .page(offset as usize, limit as usize)
-            .filter_map(|id| self.products.get(&id).copied())
+            .filter_map(|id| self.products.get(id).copied())
             .collect()
     }
 
@@ -182,7 +195,7 @@ impl Catalog {
 
     /// Every product, in no particular order.
     pub fn products(&self) -> impl Iterator<Item = &Product> + '_ {
-        self.products.values()
+        self.products.iter()
     }
 
     /// The order-independent digest of every product's id, name, price,
@@ -196,7 +209,7 @@ impl Catalog {
     /// The digest computed from scratch (to check [`Catalog::digest`]).
     pub fn recompute_digest(&self) -> u64 {
         self.products
-            .values()
+            .iter()
             .fold(0u64, |d, p| d.wrapping_add(product_hash(p)))
     }
 
@@ -223,7 +236,7 @@ impl Catalog {
         out.extend_from_slice(&SNAPSHOT_MAGIC);
         out.extend_from_slice(&(self.len() as u64).to_le_bytes());
         for id in self.order.page(0, usize::MAX) {
-            if let Some(p) = self.products.get(&id) {
+            if let Some(p) = self.products.get(id) {
                 for v in [p.id, p.price_cents, p.stock, p.version] {
                     out.extend_from_slice(&v.to_le_bytes());
                 }
@@ -298,7 +311,7 @@ impl Catalog {
                 stock,
                 version,
             };
-            catalog.products.insert(id, p);
+            catalog.products.insert_new(p);
             catalog.order.insert(id);
             catalog.digest = catalog.digest.wrapping_add(product_hash(&p));
         }

@@ -218,6 +218,21 @@ impl ProductEvent {
         self.client
     }
 
+    /// The product the command names (`Add`, `Update`, `Delete`, `Get`),
+    /// reading only the command byte and the id: what a stage looking
+    /// ahead needs to prefetch.
+    ///
+    /// ```
+    /// use ringmaster::shop::{Command, ProductEvent};
+    /// let get = ProductEvent::encode(&Command::Get { id: 42 }, 1, 1);
+    /// assert_eq!(get.product_id(), Some(42));
+    /// assert_eq!(ProductEvent::encode(&Command::Count, 2, 1).product_id(), None);
+    /// ```
+    #[inline]
+    pub fn product_id(&self) -> Option<u64> {
+        matches!(self.command, ADD | UPDATE | DELETE | GET).then_some(self.product_id)
+    }
+
     /// Whether this is a write (`Add`, `Update`, `Delete`): the journal
     /// keeps these and skips the rest. Reads only the command byte.
     #[inline]

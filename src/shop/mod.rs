@@ -38,6 +38,7 @@ mod name;
 mod order_index;
 mod posting;
 mod product;
+mod product_table;
 mod reply;
 mod search;
 

@@ -1,0 +1,72 @@
+//! Hints to the memory system, which change how fast memory is reached,
+//! never what it holds: a cache prefetch (start fetching a value's cache
+//! lines now so that a later access finds them in cache; used by handlers
+//! that look ahead in a batch, see
+//! [`EventHandler::look_ahead`](crate::EventHandler::look_ahead)) and
+//! transparent huge pages for large randomly accessed tables (one TLB
+//! entry per 2 MiB instead of per 4 KiB, so a lookup that misses the cache
+//! does not also walk the page tables).
+
+/// Hint that `value`'s bytes will be read soon: prefetch every cache line
+/// it spans into all cache levels. A hint only: no effect on what any
+/// access returns, and a no-op on targets without a prefetch instruction.
+#[inline(always)]
+pub(crate) fn prefetch_read<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = std::ptr::from_ref(value).cast::<i8>();
+        let size = std::mem::size_of::<T>();
+        let mut offset = 0;
+        while offset < size {
+            // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has
+            // (it is in the target's baseline); a prefetch never faults and
+            // never changes memory, and the address is inside `value`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+            offset += 64;
+        }
+        if size > 1 {
+            // The last line, when `value` straddles one more than its size
+            // suggests (it need not start on a line boundary).
+            // SAFETY: as above; the last byte of `value`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(size - 1)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
+/// Bytes of a transparent huge page on x86_64 and aarch64 (4 KiB base
+/// pages).
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Ask the kernel to back `buffer`'s allocation (its whole capacity) with
+/// transparent huge pages. Call it before the elements are written, while
+/// the pages are not yet faulted in. Only the 2 MiB-aligned middle of the
+/// allocation qualifies, so buffers under 4 MiB are usually left alone; a
+/// refusal (no THP support, `never` mode) is ignored: it is a hint.
+pub(crate) fn advise_huge_pages<T>(buffer: &mut Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        let base = buffer.as_mut_ptr().cast::<u8>();
+        let start = base as usize;
+        let end = start + buffer.capacity() * std::mem::size_of::<T>();
+        let first = start.next_multiple_of(HUGE_PAGE);
+        let last = end & !(HUGE_PAGE - 1);
+        if last > first {
+            // SAFETY: [first, last) lies inside the allocation `buffer`
+            // owns (rounded inward), and MADV_HUGEPAGE changes neither the
+            // contents nor the validity of those pages, only how the kernel
+            // backs them.
+            let _ = unsafe {
+                rustix::mm::madvise(
+                    base.wrapping_add(first - start).cast(),
+                    last - first,
+                    rustix::mm::Advice::LinuxHugepage,
+                )
+            };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buffer;
+}
