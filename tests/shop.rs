@@ -556,8 +556,20 @@ fn invalid_input_is_refused_at_the_edge_with_typed_errors() {
 
 #[test]
 fn many_clients_on_many_threads_see_their_own_replies_in_order() {
-    let dir = tempdir("clients");
-    let shop = Shop::open(config(&dir)).unwrap();
+    // Clients wait for replies as the stages wait: polling (yielding or
+    // backing off) or sleeping on the reply channel (blocking).
+    for strategy in [
+        WaitStrategy::Yielding,
+        WaitStrategy::Backoff,
+        WaitStrategy::Blocking,
+    ] {
+        many_clients(strategy);
+    }
+}
+
+fn many_clients(strategy: WaitStrategy) {
+    let dir = tempdir(&format!("clients-{strategy:?}"));
+    let shop = Shop::open(config(&dir).wait_strategy(strategy)).unwrap();
     std::thread::scope(|s| {
         for t in 0..4u64 {
             let mut c = shop.client().unwrap();

@@ -4,8 +4,9 @@
 use super::registry::{Delivery, Registry, Wake};
 use crate::clock;
 use crate::shop::{Command, Completion, Product, ProductEvent, Reply, SearchHit, ShopError};
+use crate::wait::Waiter;
 use crate::{ClaimError, MultiProducer};
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, TryRecvError};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -181,8 +182,40 @@ impl Client {
         Ok(first)
     }
 
+    /// Wait for the next batch of replies the way the shop's stages wait
+    /// for events: `Blocking` sleeps on the channel; the other strategies
+    /// poll it, spinning or yielding as the stages do, because a parked
+    /// thread takes a futex wake-up to answer (tens of microseconds on a
+    /// virtual machine), the hop a spinning or yielding client skips.
     fn receive(&mut self) -> Result<(), ShopError> {
-        let batch = self.replies.recv().map_err(|_| ShopError::Closed)?;
+        let ring = self.producer.ring();
+        let mut polled = None;
+        if !matches!(ring.waiter(), Waiter::Blocking(_)) {
+            let replies = &self.replies;
+            // Whatever the outcome, `polled` says it: a batch, or `None`
+            // for a closed channel. A halted ring ends the polling too,
+            // and the blocking receive below settles it.
+            let _ = ring.waiter().wait_until(
+                || match replies.try_recv() {
+                    Ok(batch) => {
+                        polled = Some(Some(batch));
+                        Ok(0)
+                    }
+                    Err(TryRecvError::Disconnected) => {
+                        polled = Some(None);
+                        Ok(0)
+                    }
+                    Err(TryRecvError::Empty) => Err(crate::wait::CURSOR),
+                },
+                ring.alerted(),
+                None,
+            );
+        }
+        let batch = match polled {
+            Some(batch) => batch,
+            None => self.replies.recv().ok(),
+        }
+        .ok_or(ShopError::Closed)?;
         self.buffered.extend(batch);
         Ok(())
     }

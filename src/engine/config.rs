@@ -81,7 +81,9 @@ impl ShopConfig {
         self
     }
 
-    /// How stages wait for commands and clients wait for free slots.
+    /// How stages wait for commands, and clients for free slots and for
+    /// their replies (`Blocking` sleeps; the others spin or yield, which
+    /// answers sooner than a sleeping thread can be woken but takes CPU).
     pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.wait_strategy = strategy;
         self
