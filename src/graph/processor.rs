@@ -127,7 +127,24 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
             let handler = &mut self.handler;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 handler.on_batch_start(available - current);
-                if distance == 0 {
+                if distance == 0 && !ring.has_unblocked_claims() {
+                    // The common case, as a plain loop that calls the
+                    // handler directly: through `read_range`'s closure the
+                    // handler's code sat one call deeper and was not
+                    // inlined, a call per event.
+                    let last = available - 1;
+                    for seq in next..available {
+                        current = seq;
+                        // SAFETY: every seq in next..available was seen
+                        // published by the barrier (Acquire); our slot's
+                        // sequence is <= seq, and it or a stage downstream
+                        // of it gates producers, so no slot can be
+                        // reclaimed during the read; no claim was
+                        // unblocked, so every slot holds an event.
+                        let event = unsafe { ring.peek(seq) };
+                        handler.on_event(event, seq, seq == last);
+                    }
+                } else if distance == 0 {
                     // SAFETY: every seq in next..available was seen
                     // published by the barrier (Acquire); our slot's
                     // sequence is <= seq, and it or a stage downstream of it

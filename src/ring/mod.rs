@@ -701,11 +701,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         to: u64,
         mut f: impl FnMut(u64, &E, bool) -> bool,
     ) -> u64 {
-        if self.region.layout().multi_producer
-            // Relaxed: the flags of this range were Acquire-read after the
-            // count was raised (see `unblock_dead_producers`).
-            && self.region.control().state.unblocked.load(Ordering::Relaxed) != 0
-        {
+        if self.has_unblocked_claims() {
             // SAFETY: forwarded contract.
             return unsafe { self.read_range_skipping(from, to, f) };
         }
@@ -731,7 +727,20 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         to
     }
 
-    /// The event in slot `seq`, for a stage looking ahead in its batch.
+    /// Whether claims of producers that died were unblocked in this region
+    /// (shared multi-producer rings only): their slots hold no event, and
+    /// reads must pass them over as [`RingBuffer::read_range`] does. One
+    /// load per batch until the first such claim.
+    #[inline(always)]
+    pub(crate) fn has_unblocked_claims(&self) -> bool {
+        self.region.layout().multi_producer
+            // Relaxed: the flags of a range are Acquire-read after the
+            // count was raised (see `unblock_dead_producers`).
+            && self.region.control().state.unblocked.load(Ordering::Relaxed) != 0
+    }
+
+    /// The event in slot `seq`, for a stage reading its batch event by
+    /// event or looking ahead in it.
     ///
     /// # Safety
     ///
