@@ -15,21 +15,20 @@ pub(crate) fn prefetch_read<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        const LINE: usize = 64;
         let start = std::ptr::from_ref(value).cast::<i8>();
-        let size = std::mem::size_of::<T>();
-        let mut offset = 0;
-        while offset < size {
+        let size = std::mem::size_of::<T>().max(1);
+        // Each line the value touches, once: from the one holding its
+        // first byte to the one holding its last (a value need not start
+        // on a line boundary).
+        let lines = ((start as usize % LINE) + size).div_ceil(LINE);
+        for line in 0..lines {
             // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has
             // (it is in the target's baseline); a prefetch never faults and
-            // never changes memory, and the address is inside `value`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
-            offset += 64;
-        }
-        if size > 1 {
-            // The last line, when `value` straddles one more than its size
-            // suggests (it need not start on a line boundary).
-            // SAFETY: as above; the last byte of `value`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(size - 1)) };
+            // never changes memory, whatever the address; this one lies in
+            // a cache line `value` occupies (`wrapping_add`: no pointer
+            // arithmetic past the value's end is asserted).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line * LINE)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]

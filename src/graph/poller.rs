@@ -142,28 +142,16 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
         mut f: F,
     ) -> u64 {
         let ring = self.barrier.ring();
-        let seq = if ring.has_unblocked_claims() {
-            // SAFETY: every seq in next..available is published (barrier
-            // Acquire); our sequence is <= seq and gates producers, so no
-            // slot is reclaimed during the reads.
-            unsafe { ring.read_range(next, available, |seq, e, eob| f(e, seq, eob)) }
-        } else {
-            // A plain loop that calls `f` directly, so that it can be
-            // inlined here (through `read_range`'s closure it sat one call
-            // deeper), as in a stage's batch loop.
-            let last = available - 1;
-            let mut seq = next;
-            while seq < available {
-                // SAFETY: as above; no claim was unblocked, so every slot
-                // holds an event.
-                let event = unsafe { ring.peek(seq) };
-                seq += 1;
-                if !f(event, seq - 1, seq - 1 == last) {
-                    break;
-                }
+        let mut seq = available;
+        // SAFETY: every seq in next..available is published (barrier
+        // Acquire); our sequence is <= seq and gates producers until the
+        // `set` below, after the last use of the events.
+        for (at, event, end_of_batch) in unsafe { ring.batch(next, available) } {
+            if !f(event, at, end_of_batch) {
+                seq = at + 1;
+                break;
             }
-            seq
-        };
+        }
         self.recorder.batch(ring, next, seq);
         // Release (in `set`): done reading these slots; pairs with Acquire
         // reads by producers and downstream stages.

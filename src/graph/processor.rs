@@ -127,92 +127,70 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
             let handler = &mut self.handler;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 handler.on_batch_start(available - current);
-                if distance == 0 && !ring.has_unblocked_claims() {
-                    // The common case, as a plain loop that calls the
-                    // handler directly: through `read_range`'s closure the
-                    // handler's code sat one call deeper and was not
-                    // inlined, a call per event.
-                    let last = available - 1;
-                    for seq in next..available {
+                // SAFETY: every seq in next..available was seen published
+                // by the barrier (Acquire); our slot's sequence is <= seq
+                // until the `set` after this batch, and it or a stage
+                // downstream of it gates producers, so no slot is reclaimed
+                // while the events are in use (`peek` reads ahead only
+                // within the range too).
+                let events = unsafe { ring.batch(next, available) };
+                if distance == 0 {
+                    // The hot loop, with no look-ahead check per event. The
+                    // handler is called directly from it (not through a
+                    // closure), so its code can be inlined here.
+                    for (seq, event, end_of_batch) in events {
                         current = seq;
-                        // SAFETY: every seq in next..available was seen
-                        // published by the barrier (Acquire); our slot's
-                        // sequence is <= seq, and it or a stage downstream
-                        // of it gates producers, so no slot can be
-                        // reclaimed during the read; no claim was
-                        // unblocked, so every slot holds an event.
-                        let event = unsafe { ring.peek(seq) };
-                        handler.on_event(event, seq, seq == last);
-                    }
-                } else if distance == 0 {
-                    // SAFETY: every seq in next..available was seen
-                    // published by the barrier (Acquire); our slot's
-                    // sequence is <= seq, and it or a stage downstream of it
-                    // gates producers, so no slot can be reclaimed during
-                    // the reads.
-                    unsafe {
-                        ring.read_range(next, available, |seq, event, end_of_batch| {
-                            current = seq;
-                            handler.on_event(event, seq, end_of_batch);
-                            true
-                        });
+                        handler.on_event(event, seq, end_of_batch);
                     }
                 } else {
-                    // SAFETY: as above; `peek` reads ahead only within
-                    // next..available too.
-                    unsafe {
-                        ring.read_range(next, available, |seq, event, end_of_batch| {
-                            current = seq;
-                            let upto = available.min(seq.saturating_add(distance) + 1);
-                            looking = true;
-                            while ahead < upto {
-                                handler.look_ahead(ring.peek(ahead), ahead);
-                                ahead += 1;
-                            }
-                            looking = false;
-                            handler.on_event(event, seq, end_of_batch);
-                            true
-                        });
+                    for (seq, event, end_of_batch) in events {
+                        current = seq;
+                        let upto = available.min(seq.saturating_add(distance) + 1);
+                        looking = true;
+                        while ahead < upto {
+                            // SAFETY: `ahead < available`: inside the batch,
+                            // under the contract above.
+                            handler.look_ahead(unsafe { ring.peek(ahead) }, ahead);
+                            ahead += 1;
+                        }
+                        looking = false;
+                        handler.on_event(event, seq, end_of_batch);
                     }
                 }
                 current = available;
             }));
             match outcome {
                 Ok(()) => next = available,
-                Err(payload) if looking => {
-                    // `look_ahead` panicked before `current` was handled.
-                    match self.policy {
-                        PanicPolicy::Halt => {
-                            sequence.set(current);
-                            self.fail_looking_ahead(ahead, &*payload);
-                            break;
-                        }
-                        PanicPolicy::LogAndSkip => {
-                            tracing::error!(
-                                stage = %self.name,
-                                sequence = ahead,
-                                panic = %panic_message(&*payload),
-                                "look_ahead panicked; the stage stops looking ahead",
-                            );
-                            distance = 0;
-                            next = current;
-                        }
-                    }
-                }
+                // A panic in `look_ahead` came before `current` was handled,
+                // and is reported at the event it looked at.
                 Err(payload) => match self.policy {
                     PanicPolicy::Halt => {
                         sequence.set(current);
-                        self.fail(current, &*payload);
+                        if looking {
+                            self.fail_looking_ahead(ahead, &*payload);
+                        } else {
+                            self.fail(current, &*payload);
+                        }
                         break;
                     }
                     PanicPolicy::LogAndSkip => {
+                        let (at, what) = if looking {
+                            (ahead, "look_ahead panicked; the stage stops looking ahead")
+                        } else {
+                            (current, "handler panicked; event skipped")
+                        };
                         tracing::error!(
                             stage = %self.name,
-                            sequence = current,
+                            sequence = at,
                             panic = %panic_message(&*payload),
-                            "handler panicked; event skipped",
+                            "{what}",
                         );
-                        next = current + 1;
+                        if looking {
+                            distance = 0;
+                            next = current;
+                        } else {
+                            next = current + 1;
+                        }
                     }
                 },
             }

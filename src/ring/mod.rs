@@ -13,6 +13,8 @@
 //! Those two rules make slot access data-race free; the loom models in
 //! `tests/loom.rs` check them with loom's tracked `UnsafeCell`.
 
+mod batch;
+
 use crate::clock;
 use crate::config::RingConfig;
 use crate::error::ConfigError;
@@ -678,59 +680,10 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         })
     }
 
-    /// Call `f(seq, event, end_of_batch)` for every `seq` in `from..to`,
-    /// in order, until it returns `false`, with the slot base and mask
-    /// loaded once (the batch loop's hot path). `end_of_batch` is true for
-    /// the last event handed over. Returns the count read up to
-    /// (exclusive).
-    ///
-    /// Claims unblocked after their producer died (shared multi-producer
-    /// rings only) are passed over; the check costs one load per batch
-    /// until the first such claim.
-    ///
-    /// # Safety
-    ///
-    /// Every `seq` in the range is published (observed with Acquire) and
-    /// the caller's consumer sequence, or one downstream of it that gates
-    /// producers, is still `<= seq`, so no producer can reclaim the slots
-    /// during the reads.
-    #[inline(always)]
-    pub(crate) unsafe fn read_range(
-        &self,
-        from: u64,
-        to: u64,
-        mut f: impl FnMut(u64, &E, bool) -> bool,
-    ) -> u64 {
-        if self.has_unblocked_claims() {
-            // SAFETY: forwarded contract.
-            return unsafe { self.read_range_skipping(from, to, f) };
-        }
-        let slots = self.region.slots();
-        debug_assert_eq!(slots.len() as u64, self.capacity);
-        let base = slots.as_ptr();
-        let mask = self.mask;
-        let last = to.wrapping_sub(1);
-        for seq in from..to {
-            // SAFETY: `seq & mask < capacity == slots.len()` (mask is
-            // capacity - 1, capacity a power of two), so the cell is in
-            // bounds.
-            let cell = unsafe { &*base.add((seq & mask) as usize) };
-            let more = cell.with(|p| {
-                // SAFETY: published and not reclaimable, by the caller's
-                // contract; pointer valid and aligned (region invariant).
-                f(seq, unsafe { &*p }, seq == last)
-            });
-            if !more {
-                return seq + 1;
-            }
-        }
-        to
-    }
-
     /// Whether claims of producers that died were unblocked in this region
     /// (shared multi-producer rings only): their slots hold no event, and
-    /// reads must pass them over as [`RingBuffer::read_range`] does. One
-    /// load per batch until the first such claim.
+    /// reads must pass them over, as a [`RingBuffer::batch`] does. One load
+    /// per batch until the first such claim.
     #[inline(always)]
     pub(crate) fn has_unblocked_claims(&self) -> bool {
         self.region.layout().multi_producer
@@ -739,12 +692,11 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
             && self.region.control().state.unblocked.load(Ordering::Relaxed) != 0
     }
 
-    /// The event in slot `seq`, for a stage reading its batch event by
-    /// event or looking ahead in it.
+    /// The event in slot `seq`, for a stage looking ahead in its batch.
     ///
     /// # Safety
     ///
-    /// As [`RingBuffer::read_range`]: `seq` is published (observed with
+    /// As [`RingBuffer::batch`]: `seq` is published (observed with
     /// Acquire) and cannot be reclaimed while the reference lives.
     #[inline(always)]
     pub(crate) unsafe fn peek(&self, seq: u64) -> &E {
@@ -753,41 +705,6 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
             // contract; pointer valid and aligned (region invariant).
             unsafe { &*p }
         })
-    }
-
-    /// `read_range` for a region where some claims were unblocked.
-    ///
-    /// # Safety
-    ///
-    /// As [`RingBuffer::read_range`].
-    #[cold]
-    unsafe fn read_range_skipping(
-        &self,
-        from: u64,
-        to: u64,
-        mut f: impl FnMut(u64, &E, bool) -> bool,
-    ) -> u64 {
-        let flags = self.region.availability();
-        // Relaxed: the flags were Acquire-read by the barrier already.
-        let live =
-            |seq: u64| flags[(seq & self.mask) as usize].load(Ordering::Relaxed) & UNBLOCKED == 0;
-        let Some(last) = (from..to).rev().find(|&seq| live(seq)) else {
-            return to;
-        };
-        let slots = self.region.slots();
-        for seq in from..=last {
-            if !live(seq) {
-                continue;
-            }
-            let more = slots[(seq & self.mask) as usize].with(|p| {
-                // SAFETY: published, not reclaimable (caller's contract).
-                f(seq, unsafe { &*p }, seq == last)
-            });
-            if !more {
-                return seq + 1;
-            }
-        }
-        to
     }
 
     /// Call `f(seq, slot)` for every `seq` in `from..to` to write it in place.
@@ -802,7 +719,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         let base = slots.as_ptr();
         let mask = self.mask;
         for seq in from..to {
-            // SAFETY: in bounds, as in `read_range`.
+            // SAFETY: in bounds: `seq & mask < capacity == slots.len()`.
             let cell = unsafe { &*base.add((seq & mask) as usize) };
             cell.with_mut(|p| {
                 // SAFETY: claimed and unpublished, by the caller's contract;

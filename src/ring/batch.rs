@@ -1,0 +1,109 @@
+//! [`Batch`]: the published events of a range, read in place, in order —
+//! the one loop every consumer (a stage's batch, a poller's poll) reads
+//! slots with.
+
+use super::{RingBuffer, UNBLOCKED};
+use crate::sync::{AtomicU32, Ordering, UnsafeCell};
+
+/// Iterator over `(sequence, event, end_of_batch)` for a range of
+/// published slots; `end_of_batch` is true for the last event it yields.
+/// Made by [`RingBuffer::batch`]. Its `next` is small and inlined, so the
+/// caller's loop body (a handler's `on_event`, a poll closure) is called
+/// directly from the caller's loop and can be inlined there.
+pub(crate) struct Batch<'a, E> {
+    slots: &'a [UnsafeCell<E>],
+    mask: u64,
+    next: u64,
+    /// One past the last sequence to yield.
+    end: u64,
+    /// The last sequence yielded (`end - 1` unless claims were unblocked).
+    last: u64,
+    /// Availability flags, when claims of dead producers were unblocked in
+    /// this region: slots flagged `UNBLOCKED` hold no event and are passed
+    /// over. `None` (one predictable branch per event) otherwise.
+    unblocked: Option<&'a [AtomicU32]>,
+}
+
+impl<E: bytemuck::Pod + Send> RingBuffer<E> {
+    /// The published events of `from..to`, in order.
+    ///
+    /// # Safety
+    ///
+    /// Every `seq` in the range is published (observed with Acquire), and
+    /// the caller's consumer sequence, or one downstream of it that gates
+    /// producers, stays `<= seq` while the yielded references are used, so
+    /// no producer can reclaim those slots meanwhile.
+    #[inline(always)]
+    pub(crate) unsafe fn batch(&self, from: u64, to: u64) -> Batch<'_, E> {
+        let slots = self.region.slots();
+        debug_assert_eq!(slots.len() as u64, self.capacity);
+        let mut batch = Batch {
+            slots,
+            mask: self.mask,
+            next: from,
+            end: to,
+            last: to.wrapping_sub(1),
+            unblocked: None,
+        };
+        if self.has_unblocked_claims() {
+            batch.skip_unblocked(self.region.availability());
+        }
+        batch
+    }
+}
+
+impl<'a, E> Batch<'a, E> {
+    /// Whether the slot of `seq` holds an event (was not unblocked).
+    #[inline(always)]
+    fn live(flags: &[AtomicU32], mask: u64, seq: u64) -> bool {
+        // Relaxed: the flags were Acquire-read by the barrier already.
+        flags[(seq & mask) as usize].load(Ordering::Relaxed) & UNBLOCKED == 0
+    }
+
+    /// Switch to passing over unblocked claims (rare: a producer process
+    /// died mid-claim on a shared ring).
+    #[cold]
+    fn skip_unblocked(&mut self, flags: &'a [AtomicU32]) {
+        let mask = self.mask;
+        match (self.next..self.end)
+            .rev()
+            .find(|&seq| Self::live(flags, mask, seq))
+        {
+            Some(last) => {
+                self.last = last;
+                self.end = last + 1;
+            }
+            None => self.next = self.end,
+        }
+        self.unblocked = Some(flags);
+    }
+}
+
+impl<'a, E> Iterator for Batch<'a, E> {
+    type Item = (u64, &'a E, bool);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.next < self.end {
+            let seq = self.next;
+            self.next += 1;
+            if let Some(flags) = self.unblocked {
+                if !Self::live(flags, self.mask, seq) {
+                    continue;
+                }
+            }
+            // SAFETY: `seq & mask < capacity == slots.len()` (mask is
+            // capacity - 1, capacity a power of two), so the index is in
+            // bounds.
+            let cell = unsafe { self.slots.get_unchecked((seq & self.mask) as usize) };
+            let event = cell.with(|p| {
+                // SAFETY: published and not reclaimable while the caller
+                // uses it, by `RingBuffer::batch`'s contract; the pointer
+                // is valid and aligned (region invariant).
+                unsafe { &*p }
+            });
+            return Some((seq, event, seq == self.last));
+        }
+        None
+    }
+}
