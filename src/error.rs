@@ -146,6 +146,29 @@ pub enum BuildError {
         /// Slots in the region header.
         max: usize,
     },
+    /// A stage cannot share the thread it asked for
+    /// ([`StageBuilder::same_thread_as`](crate::StageBuilder::same_thread_as)).
+    #[error("stage `{stage}` cannot run on the thread of stage `{thread}`: {problem}")]
+    SharedThread {
+        /// The stage asking to share.
+        stage: String,
+        /// The first stage of the thread it asked for.
+        thread: String,
+        /// Why not.
+        problem: &'static str,
+    },
+    /// Stages sharing one thread asked to be pinned to different cores.
+    #[error("stage `{stage}` asks for core {core}, but it shares the thread of stage `{thread}`, pinned to core {thread_core}")]
+    SharedThreadCores {
+        /// The stage.
+        stage: String,
+        /// The core it asked for.
+        core: usize,
+        /// The first stage of its thread.
+        thread: String,
+        /// The core another stage of the thread asked for.
+        thread_core: usize,
+    },
     /// The OS refused to start a handler thread.
     #[error("spawning the thread for stage `{stage}` failed: {source}")]
     Spawn {

@@ -4,6 +4,55 @@ use crate::journal::{Durability, RecoveryMode};
 use crate::WaitStrategy;
 use std::path::{Path, PathBuf};
 
+/// How a shop's stages (journal, catalog, search index, responder) map
+/// onto threads.
+///
+/// Either way they form the same diamond, each stage with its own sequence
+/// and latency figures, and every reply means the same thing.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::shop::{ShopConfig, StageThreads};
+/// let config = ShopConfig::new("/var/lib/shop").stage_threads(StageThreads::Dedicated);
+/// # drop(config);
+/// assert!(matches!(
+///     StageThreads::for_this_machine(),
+///     StageThreads::Shared | StageThreads::Dedicated
+/// ));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageThreads {
+    /// A thread per stage: the catalog and the index work on a batch at
+    /// the same time, and the journal on the next one. Wants a core per
+    /// stage besides the clients' (and the network thread's).
+    Dedicated,
+    /// One thread runs the four stages in turn, a batch at a time: no
+    /// hand-off between threads inside the engine, so nothing waits for
+    /// the OS to schedule the next stage. For machines with fewer cores
+    /// than threads that want one.
+    Shared,
+}
+
+impl StageThreads {
+    /// Cores below which [`for_this_machine`](Self::for_this_machine)
+    /// shares one thread: four stages, a network or client thread, and
+    /// room for the rest of the process.
+    pub const DEDICATED_FROM_CORES: usize = 8;
+
+    /// `Shared` on machines with fewer than
+    /// [`DEDICATED_FROM_CORES`](Self::DEDICATED_FROM_CORES) cores (as the
+    /// process may use them), else `Dedicated`.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        if cores < Self::DEDICATED_FROM_CORES {
+            Self::Shared
+        } else {
+            Self::Dedicated
+        }
+    }
+}
+
 /// How to open a [`Shop`](super::Shop): a builder with embedded defaults.
 ///
 /// | setting | default |
@@ -12,6 +61,7 @@ use std::path::{Path, PathBuf};
 /// | ring capacity | 16,384 events (2 MiB) |
 /// | wait strategy | `Blocking` (no CPU while idle) |
 /// | pinning | off |
+/// | stage threads | `Shared` (one thread for the four stages) on machines with fewer than 8 cores, else `Dedicated` |
 /// | automatic snapshot | every 1,000,000 journal records, and on close |
 /// | snapshots kept | 2 (older ones, and journal segments before the oldest kept, are removed) |
 /// | journal segment | 64 MiB |
@@ -39,6 +89,7 @@ pub struct ShopConfig {
     pub(crate) ring_capacity: u64,
     pub(crate) wait_strategy: WaitStrategy,
     pub(crate) pin: bool,
+    pub(crate) stage_threads: StageThreads,
     pub(crate) snapshot_every: u64,
     pub(crate) snapshot_on_close: bool,
     pub(crate) keep_snapshots: usize,
@@ -58,6 +109,7 @@ impl ShopConfig {
             ring_capacity: 1 << 14,
             wait_strategy: WaitStrategy::Blocking,
             pin: false,
+            stage_threads: StageThreads::for_this_machine(),
             snapshot_every: 1_000_000,
             snapshot_on_close: true,
             keep_snapshots: 2,
@@ -119,6 +171,12 @@ impl ShopConfig {
     /// Journal segment size in bytes.
     pub fn segment_size(mut self, bytes: u64) -> Self {
         self.segment_size = bytes;
+        self
+    }
+
+    /// How the four stages map onto threads (default: see the table).
+    pub fn stage_threads(mut self, threads: StageThreads) -> Self {
+        self.stage_threads = threads;
         self
     }
 

@@ -18,7 +18,7 @@ mod snapshotter;
 mod stage_latency;
 
 pub use client::Client;
-pub use config::ShopConfig;
+pub use config::{ShopConfig, StageThreads};
 pub use recovery::OpenReport;
 pub use shop::{CloseReport, Shop};
 pub(crate) use stage_latency::LiveStages;

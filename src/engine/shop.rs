@@ -2,7 +2,7 @@
 
 use super::catalog_stage::CatalogStage;
 use super::client::Client;
-use super::config::ShopConfig;
+use super::config::{ShopConfig, StageThreads};
 use super::journal_stage::JournalStage;
 use super::outcome::outcome_channel;
 use super::recovery::{recover, OpenReport};
@@ -151,7 +151,12 @@ impl Shop {
         } else {
             Vec::new()
         };
-        let pin = |i: usize| (!cores.is_empty()).then(|| cores[i % cores.len()]);
+        let one_thread = config.stage_threads == StageThreads::Shared;
+        // Shared: the one thread takes the journal's pin (the first core).
+        let pin = |i: usize| {
+            let skip = cores.is_empty() || (one_thread && i > 0);
+            (!skip).then(|| cores[i % cores.len()])
+        };
         let latency = LiveStages::new(&STAGES);
         let recorder = |name| StageRecorder::new(name, Arc::clone(&latency));
         let mut journal = builder.handler(
@@ -177,6 +182,9 @@ impl Shop {
                 ),
             )
             .after(&[journal]);
+        if one_thread {
+            catalog = catalog.same_thread_as(journal);
+        }
         if let Some(core) = pin(1) {
             catalog = catalog.pin(core);
         }
@@ -187,6 +195,9 @@ impl Shop {
                 SearchStage::new(recovered.index, search_out, recorder("search")),
             )
             .after(&[journal]);
+        if one_thread {
+            search = search.same_thread_as(journal);
+        }
         if let Some(core) = pin(2) {
             search = search.pin(core);
         }
@@ -197,6 +208,9 @@ impl Shop {
                 Responder::new(catalog_in, search_in, registrations, recorder("responder")),
             )
             .after(&[catalog, search]);
+        if one_thread {
+            responder = responder.same_thread_as(journal);
+        }
         if let Some(core) = pin(3) {
             responder = responder.pin(core);
         }

@@ -16,7 +16,8 @@ use super::barrier::SequenceBarrier;
 use super::handler::EventHandler;
 use super::pin;
 use super::poller::EventPoller;
-use super::processor::{BatchProcessor, FailureSlot, PanicPolicy};
+use super::processor::{BatchProcessor, FailureSlot, PanicPolicy, Stage};
+use super::thread_group::ThreadGroup;
 use super::{Graph, StageInfo};
 use crate::config::RingConfig;
 use crate::error::BuildError;
@@ -39,7 +40,12 @@ impl StageId {
     }
 }
 
-type Runner<E> = Box<dyn FnOnce(StageContext<E>) + Send>;
+/// A thread to start: its first stage's index and name, its core, and
+/// its stages in order.
+type ThreadPlan = (usize, String, Option<usize>, Vec<Box<dyn Stage>>);
+
+/// Makes a handler stage's processor once its slot and barrier are known.
+type MakeStage<E> = Box<dyn FnOnce(StageContext<E>) -> Box<dyn Stage>>;
 
 pub(crate) struct StageContext<E> {
     name: String,
@@ -51,7 +57,7 @@ pub(crate) struct StageContext<E> {
 }
 
 enum StageKind<E> {
-    Handler(Runner<E>),
+    Handler(MakeStage<E>),
     Poller,
 }
 
@@ -59,6 +65,8 @@ struct StageSpec<E> {
     name: String,
     after: Vec<StageId>,
     core: Option<usize>,
+    /// Run on the thread of this (earlier) handler stage.
+    same_thread_as: Option<StageId>,
     kind: StageKind<E>,
 }
 
@@ -129,6 +137,7 @@ pub struct StageBuilder<'a, E, H> {
     handler: H,
     after: Vec<StageId>,
     core: Option<usize>,
+    same_thread_as: Option<StageId>,
 }
 
 impl<E, H> std::fmt::Debug for StageBuilder<'_, E, H> {
@@ -137,6 +146,7 @@ impl<E, H> std::fmt::Debug for StageBuilder<'_, E, H> {
             .field("name", &self.name)
             .field("after", &self.after)
             .field("core", &self.core)
+            .field("same_thread_as", &self.same_thread_as)
             .finish()
     }
 }
@@ -192,6 +202,7 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             handler,
             after: Vec::new(),
             core: None,
+            same_thread_as: None,
         }
     }
 
@@ -270,10 +281,11 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                 pin::check_core(&stage.name, core, &cores)?;
             }
         }
-        let threads = self
-            .stages
+        let threads = self.thread_heads()?;
+        let threads = threads
             .iter()
-            .filter(|s| matches!(s.kind, StageKind::Handler(_)))
+            .enumerate()
+            .filter(|&(index, head)| *head == Some(index))
             .count();
         if self.config.strategy() == WaitStrategy::BusySpin && threads + 1 > cores.len() {
             tracing::warn!(
@@ -283,6 +295,76 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             );
         }
         Ok(cores)
+    }
+
+    /// For each stage, the first stage of the thread that runs it (`None`
+    /// for pollers), after checking that shared threads can run their
+    /// stages without losing a wake-up (see `thread_group`).
+    fn thread_heads(&self) -> Result<Vec<Option<usize>>, BuildError> {
+        let mut heads: Vec<Option<usize>> = Vec::with_capacity(self.stages.len());
+        for (index, stage) in self.stages.iter().enumerate() {
+            let is_handler = matches!(stage.kind, StageKind::Handler(_));
+            let head = match stage.same_thread_as {
+                None => is_handler.then_some(index),
+                Some(other) => {
+                    let Some(&target) = heads.get(other.0) else {
+                        return Err(BuildError::UnknownStage {
+                            stage: stage.name.clone(),
+                            dependency: other.0,
+                        });
+                    };
+                    let Some(head) = target else {
+                        return Err(BuildError::SharedThread {
+                            stage: stage.name.clone(),
+                            thread: self.stages[other.0].name.clone(),
+                            problem:
+                                "that stage is a poller, which runs on the application's thread",
+                        });
+                    };
+                    let first = &self.stages[head];
+                    let member = |d: &StageId| heads[d.0] == Some(head);
+                    let mut own: Vec<usize> = stage
+                        .after
+                        .iter()
+                        .filter(|d| !member(d))
+                        .map(|d| d.0)
+                        .collect();
+                    let mut firsts: Vec<usize> = first.after.iter().map(|d| d.0).collect();
+                    own.sort_unstable();
+                    own.dedup();
+                    firsts.sort_unstable();
+                    firsts.dedup();
+                    let waits_like_first = if stage.after.is_empty() {
+                        first.after.is_empty()
+                    } else {
+                        own.is_empty() || own == firsts
+                    };
+                    if !waits_like_first {
+                        return Err(BuildError::SharedThread {
+                            stage: stage.name.clone(),
+                            thread: first.name.clone(),
+                            problem: "it must depend only on stages of that thread, or on exactly what the thread's first stage depends on",
+                        });
+                    }
+                    let cores = self.stages.iter().enumerate().filter_map(|(i, s)| {
+                        (heads.get(i).copied().flatten() == Some(head)).then_some(s.core)?
+                    });
+                    if let (Some(core), Some(other)) =
+                        (stage.core, cores.clone().find(|&c| Some(c) != stage.core))
+                    {
+                        return Err(BuildError::SharedThreadCores {
+                            stage: stage.name.clone(),
+                            core,
+                            thread: first.name.clone(),
+                            thread_core: other,
+                        });
+                    }
+                    Some(head)
+                }
+            };
+            heads.push(head);
+        }
+        Ok(heads)
     }
 
     fn build<S: Sequencer>(
@@ -332,12 +414,21 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             .zip(&slots)
             .map(|(spec, &slot)| StageCell::new(spec.name.clone(), slot))
             .collect();
+        let heads = self.thread_heads()?;
         let mut graph = Graph::new(Arc::clone(&ring), Arc::clone(&failure), cells.clone());
+        // Per thread, by its first stage: its name, core and stages.
+        let mut threads: Vec<ThreadPlan> = Vec::new();
         for (index, spec) in self.stages.into_iter().enumerate() {
             let slot = slots[index];
             let cell = std::sync::Arc::clone(&cells[index]);
             let upstream: Box<[usize]> = spec.after.iter().map(|d| slots[d.0]).collect();
             let barrier = SequenceBarrier::new(Arc::clone(&ring), upstream);
+            let thread = heads[index].map(|head| {
+                threads
+                    .iter()
+                    .find(|t| t.0 == head)
+                    .map_or_else(|| spec.name.clone(), |t| t.1.clone())
+            });
             let info = StageInfo {
                 name: spec.name.clone(),
                 slot,
@@ -345,40 +436,58 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                 after: spec.after.iter().map(|d| slots[d.0]).collect(),
                 gating: !has_dependents[index],
                 poller: matches!(spec.kind, StageKind::Poller),
+                thread,
             };
             match spec.kind {
                 StageKind::Poller => {
                     let recorder = StageRecorder::new(&ring, cell);
                     graph.add_poller(info, EventPoller::new(barrier, slot, recorder));
                 }
-                StageKind::Handler(runner) => {
-                    let ctx = StageContext {
+                StageKind::Handler(make) => {
+                    graph.add_stage(info);
+                    let stage = make(StageContext {
                         name: spec.name.clone(),
                         barrier,
                         slot,
                         policy: self.policy,
                         failure: Arc::clone(&failure),
                         cell,
-                    };
-                    let core = spec.core;
-                    let name = spec.name.clone();
-                    let spawned = spawn(&spec.name, move || {
-                        if let Some(core) = core {
-                            pin::pin_current(&name, core);
-                        }
-                        runner(ctx);
                     });
-                    match spawned {
-                        Ok(handle) => graph.add_thread(info, handle),
-                        Err(source) => {
-                            // Stop what already started before reporting.
-                            let _ = graph.halt();
-                            return Err(BuildError::Spawn {
-                                stage: spec.name,
-                                source,
-                            });
+                    let head = heads[index].unwrap_or(index);
+                    match threads.iter_mut().find(|t| t.0 == head) {
+                        Some(thread) => {
+                            thread.2 = thread.2.or(spec.core);
+                            thread.3.push(stage);
                         }
+                        None => threads.push((head, spec.name, spec.core, vec![stage])),
                     }
+                }
+            }
+        }
+        for (_, name, core, mut stages) in threads {
+            let thread_name = name.clone();
+            let spawned = spawn(&name, move || {
+                if let Some(core) = core {
+                    pin::pin_current(&thread_name, core);
+                }
+                match stages.pop() {
+                    Some(alone) if stages.is_empty() => alone.run_alone(),
+                    Some(last) => {
+                        stages.push(last);
+                        ThreadGroup::new(stages).run();
+                    }
+                    None => {}
+                }
+            });
+            match spawned {
+                Ok(handle) => graph.add_thread(name, handle),
+                Err(source) => {
+                    // Stop what already started before reporting.
+                    let _ = graph.halt();
+                    return Err(BuildError::Spawn {
+                        stage: name,
+                        source,
+                    });
                 }
             }
         }
@@ -417,28 +526,91 @@ impl<'a, E: bytemuck::Pod + Send, H: EventHandler<E>> StageBuilder<'a, E, H> {
         self
     }
 
+    /// Run this stage on the thread of `stage` (an earlier handler stage,
+    /// or one already sharing another's thread) instead of a thread of its
+    /// own. The thread runs its stages in declaration order, each a batch
+    /// at a time with its own sequence, panic policy and figures, and
+    /// sleeps only when none of them has anything to do.
+    ///
+    /// For machines with fewer cores than stages: handing an event to a
+    /// stage on the same thread costs nothing, while handing it to a
+    /// thread the OS has descheduled costs a context switch. The stages of
+    /// a thread follow each other, so this trades their parallelism for
+    /// fewer threads.
+    ///
+    /// Checked at build ([`BuildError::SharedThread`]): a stage joining a
+    /// thread must depend only on stages of that thread, or on exactly
+    /// what the thread's first stage depends on; then waiting on the first
+    /// stage's input never misses work for the others. Stages of one
+    /// thread that pin must name the same core
+    /// ([`BuildError::SharedThreadCores`]).
+    ///
+    /// # Examples
+    ///
+    /// A diamond on one thread:
+    ///
+    /// ```
+    /// use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let total = sum.clone();
+    /// let mut builder = GraphBuilder::<u64>::new(
+    ///     RingConfig::new(256).wait_strategy(WaitStrategy::Blocking),
+    /// );
+    /// let parse = builder.handler("parse", handler_fn(|_: &u64, _, _| {})).add();
+    /// let index = builder
+    ///     .handler("index", handler_fn(|_: &u64, _, _| {}))
+    ///     .after(&[parse])
+    ///     .same_thread_as(parse)
+    ///     .add();
+    /// let store = builder
+    ///     .handler("store", handler_fn(|_: &u64, _, _| {}))
+    ///     .after(&[parse])
+    ///     .same_thread_as(parse)
+    ///     .add();
+    /// builder
+    ///     .handler("reply", handler_fn(move |e: &u64, _, _| {
+    ///         total.fetch_add(*e, Ordering::Relaxed);
+    ///     }))
+    ///     .after(&[index, store])
+    ///     .same_thread_as(parse)
+    ///     .add();
+    /// let (mut producer, graph) = builder.build_single_producer()?;
+    /// assert!(graph.stages().iter().all(|s| s.thread.as_deref() == Some("parse")));
+    /// producer.publish_batch_with(100, |i, slot| *slot = i)?;
+    /// graph.shutdown()?;
+    /// assert_eq!(sum.load(Ordering::Relaxed), 4950);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn same_thread_as(mut self, stage: StageId) -> Self {
+        self.same_thread_as = Some(stage);
+        self
+    }
+
     /// Add the stage to the graph.
     pub fn add(self) -> StageId {
         let handler = self.handler;
-        let runner: Runner<E> = Box::new(move |ctx: StageContext<E>| {
+        let make: MakeStage<E> = Box::new(move |ctx: StageContext<E>| {
             let recorder = StageRecorder::new(ctx.barrier.ring(), ctx.cell);
-            BatchProcessor {
-                recorder,
-                name: ctx.name,
-                barrier: ctx.barrier,
-                slot: ctx.slot,
+            Box::new(BatchProcessor::new(
+                ctx.name,
+                ctx.barrier,
+                ctx.slot,
                 handler,
-                policy: ctx.policy,
-                failure: ctx.failure,
-            }
-            .run();
+                ctx.policy,
+                ctx.failure,
+                recorder,
+            ))
         });
         let id = StageId(self.builder.stages.len());
         self.builder.stages.push(StageSpec {
             name: self.name,
             after: self.after,
             core: self.core,
-            kind: StageKind::Handler(runner),
+            same_thread_as: self.same_thread_as,
+            kind: StageKind::Handler(make),
         });
         id
     }
@@ -458,6 +630,7 @@ impl<'a, E: bytemuck::Pod + Send> PollerBuilder<'a, E> {
             name: self.name,
             after: self.after,
             core: None,
+            same_thread_as: None,
             kind: StageKind::Poller,
         });
         id

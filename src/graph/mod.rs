@@ -9,6 +9,7 @@ mod pin;
 mod poller;
 #[allow(unsafe_code)]
 mod processor;
+mod thread_group;
 
 pub use builder::{GraphBuilder, PollerBuilder, StageBuilder, StageId};
 pub use handler::{handler_fn, EventHandler, FnHandler, NoopHandler};
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StageInfo {
-    /// The stage's name (and thread name).
+    /// The stage's name.
     pub name: String,
     /// Its consumer slot in the region header.
     pub slot: usize,
@@ -42,6 +43,10 @@ pub struct StageInfo {
     /// Whether it is a poller (driven by the application) rather than a
     /// handler thread.
     pub poller: bool,
+    /// The name of the thread that runs it: its own name, or the first
+    /// stage's of the thread it shares
+    /// ([`StageBuilder::same_thread_as`]); `None` for a poller.
+    pub thread: Option<String>,
 }
 
 /// A running consumer graph: its ring, handler threads and pollers.
@@ -99,9 +104,12 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
         }
     }
 
-    pub(crate) fn add_thread(&mut self, info: StageInfo, handle: JoinHandle<()>) {
-        self.threads.push((info.name.clone(), handle));
+    pub(crate) fn add_stage(&mut self, info: StageInfo) {
         self.stages.push(info);
+    }
+
+    pub(crate) fn add_thread(&mut self, name: String, handle: JoinHandle<()>) {
+        self.threads.push((name, handle));
     }
 
     pub(crate) fn add_poller(&mut self, info: StageInfo, poller: EventPoller<E>) {
@@ -201,8 +209,12 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
                         .join("+")
                 };
                 let pin = s.core.map(|c| format!(" @core{c}")).unwrap_or_default();
+                let shared = match &s.thread {
+                    Some(thread) if *thread != s.name => format!(" (on {thread}'s thread)"),
+                    _ => String::new(),
+                };
                 let gate = if s.gating { " [gating]" } else { "" };
-                format!("{from} -> {}{pin}{gate}", s.name)
+                format!("{from} -> {}{shared}{pin}{gate}", s.name)
             })
             .collect::<Vec<_>>()
             .join(", ")

@@ -71,6 +71,36 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// What one turn of a stage did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// It handled a batch (or skipped a panicking event).
+    Progressed,
+    /// Nothing was readable (only when it was not allowed to wait).
+    Idle,
+    /// The graph was halted, or this stage halted it: stop turning.
+    Stopped,
+}
+
+/// A handler stage as its thread drives it: [`BatchProcessor`] behind a
+/// type that hides the handler's, so one thread can drive several (see
+/// `thread_group`).
+pub(crate) trait Stage: Send {
+    /// Run the handler's `on_start`; `false` if it panicked (the graph is
+    /// then halted and the stage must not be turned or finished).
+    fn start(&mut self) -> bool;
+    /// Handle the next batch: whatever is readable now, or, if `wait`, the
+    /// next batch once something is.
+    fn step(&mut self, wait: bool) -> Step;
+    /// Nothing to do for a while: publish pending latency figures.
+    fn idle(&mut self);
+    /// Flush the figures and run the handler's `on_shutdown`.
+    fn finish(&mut self);
+    /// Start, turn until stopped and finish: the stage alone on its
+    /// thread, with no dynamic call per batch.
+    fn run_alone(self: Box<Self>);
+}
+
 pub(crate) struct BatchProcessor<E, H> {
     pub(crate) name: String,
     pub(crate) barrier: SequenceBarrier<E>,
@@ -80,149 +110,211 @@ pub(crate) struct BatchProcessor<E, H> {
     pub(crate) policy: PanicPolicy,
     pub(crate) failure: FailureSlot,
     pub(crate) recorder: StageRecorder,
+    /// The next sequence to handle.
+    next: u64,
+    /// How far ahead the handler sees events; 0 = not at all.
+    distance: u64,
+    /// Consecutive small batches found without waiting.
+    streak: u32,
 }
 
 impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
+    pub(crate) fn new(
+        name: String,
+        barrier: SequenceBarrier<E>,
+        slot: usize,
+        handler: H,
+        policy: PanicPolicy,
+        failure: FailureSlot,
+        recorder: StageRecorder,
+    ) -> Self {
+        Self {
+            name,
+            barrier,
+            slot,
+            handler,
+            policy,
+            failure,
+            recorder,
+            next: 0,
+            distance: 0,
+            streak: 0,
+        }
+    }
+
+    /// The stage alone on its thread.
     pub(crate) fn run(mut self) {
-        let ring = Arc::clone(self.barrier.ring());
+        if !self.start() {
+            return;
+        }
+        while self.step(true) != Step::Stopped {}
+        self.finish();
+    }
+}
+
+impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H> {
+    fn start(&mut self) -> bool {
         let handler = &mut self.handler;
         let started = catch_unwind(AssertUnwindSafe(|| {
             handler.on_start();
             handler.look_ahead_distance()
         }));
-        // How far ahead the handler sees events; 0 = not at all.
-        let mut distance = match started {
-            Ok(distance) => distance,
+        match started {
+            Ok(distance) => {
+                self.distance = distance;
+                self.next = self.barrier.ring().consumer(self.slot).get_relaxed();
+                true
+            }
             Err(payload) => {
                 self.fail(u64::MAX, &*payload);
-                return;
+                false
             }
-        };
-        let sequence = ring.consumer(self.slot);
-        let mut next = sequence.get_relaxed();
-        // Consecutive small batches found without waiting.
-        let mut streak = 0u32;
-        loop {
-            // Relaxed: a hint checked once per batch so `halt` is prompt
-            // under constant load; the wait loop re-checks with Acquire.
-            if ring.alerted().load(Ordering::Relaxed) {
-                break;
-            }
-            // Saturated: events were already there, no wait was needed.
-            let ready = self.barrier.available(next);
-            let (available, saturated) = if ready > next {
-                (ready, true)
-            } else {
-                self.recorder.idle();
-                match self.barrier.wait_for(next, None) {
-                    Ok(available) => (available, false),
-                    Err(_) => break,
-                }
-            };
-            let mut current = next;
-            let batch_start = next;
-            // The next event to look ahead at; set while `look_ahead` runs.
-            let mut ahead = next;
-            let mut looking = false;
-            let handler = &mut self.handler;
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                handler.on_batch_start(available - current);
-                // SAFETY: every seq in next..available was seen published
-                // by the barrier (Acquire); our slot's sequence is <= seq
-                // until the `set` after this batch, and it or a stage
-                // downstream of it gates producers, so no slot is reclaimed
-                // while the events are in use (`peek` reads ahead only
-                // within the range too).
-                let events = unsafe { ring.batch(next, available) };
-                if distance == 0 {
-                    // The hot loop, with no look-ahead check per event. The
-                    // handler is called directly from it (not through a
-                    // closure), so its code can be inlined here.
-                    for (seq, event, end_of_batch) in events {
-                        current = seq;
-                        handler.on_event(event, seq, end_of_batch);
-                    }
-                } else {
-                    for (seq, event, end_of_batch) in events {
-                        current = seq;
-                        let upto = available.min(seq.saturating_add(distance) + 1);
-                        looking = true;
-                        while ahead < upto {
-                            // SAFETY: `ahead < available`: inside the batch,
-                            // under the contract above.
-                            handler.look_ahead(unsafe { ring.peek(ahead) }, ahead);
-                            ahead += 1;
-                        }
-                        looking = false;
-                        handler.on_event(event, seq, end_of_batch);
-                    }
-                }
-                current = available;
-            }));
-            match outcome {
-                Ok(()) => next = available,
-                // A panic in `look_ahead` came before `current` was handled,
-                // and is reported at the event it looked at.
-                Err(payload) => match self.policy {
-                    PanicPolicy::Halt => {
-                        sequence.set(current);
-                        if looking {
-                            self.fail_looking_ahead(ahead, &*payload);
-                        } else {
-                            self.fail(current, &*payload);
-                        }
-                        break;
-                    }
-                    PanicPolicy::LogAndSkip => {
-                        let (at, what) = if looking {
-                            (ahead, "look_ahead panicked; the stage stops looking ahead")
-                        } else {
-                            (current, "handler panicked; event skipped")
-                        };
-                        tracing::error!(
-                            stage = %self.name,
-                            sequence = at,
-                            panic = %panic_message(&*payload),
-                            "{what}",
-                        );
-                        if looking {
-                            distance = 0;
-                            next = current;
-                        } else {
-                            next = current + 1;
-                        }
-                    }
-                },
-            }
-            // Before the sequence moves past the batch: its stamps are
-            // still this lap's.
-            self.recorder.batch(&ring, batch_start, next);
-            // Release (in `set`): we are done reading these slots; pairs
-            // with Acquire reads by producers and downstream stages.
-            sequence.set(next);
-            ring.waiter()
-                .signal(crate::wait::consumer_channel(self.slot));
-            if saturated && available - batch_start < SMALL_BATCH {
-                streak += 1;
-            } else {
-                streak = 0;
-            }
-            if streak >= SATURATED_STREAK {
-                // Under sustained load, let a batch gather before touching
-                // the producer's cursor line again (see
-                // `RingConfig::gather_pauses`). A paced stream waits before
-                // its next event, so it does not build a streak.
-                for _ in 0..ring.gather_pauses() {
-                    crate::sync::spin_loop();
-                }
-            }
-        }
-        self.recorder.finish();
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.handler.on_shutdown())) {
-            self.fail(sequence.get_relaxed(), &*payload);
         }
     }
 
+    #[inline]
+    fn step(&mut self, wait: bool) -> Step {
+        let ring = self.barrier.ring();
+        // Relaxed: a hint checked once per batch so `halt` is prompt
+        // under constant load; the wait loop re-checks with Acquire.
+        if ring.alerted().load(Ordering::Relaxed) {
+            return Step::Stopped;
+        }
+        let sequence = ring.consumer(self.slot);
+        let next = self.next;
+        // Saturated: events were already there, no wait was needed.
+        let ready = self.barrier.available(next);
+        let (available, saturated) = if ready > next {
+            (ready, true)
+        } else if !wait {
+            return Step::Idle;
+        } else {
+            self.recorder.idle();
+            match self.barrier.wait_for(next, None) {
+                Ok(available) => (available, false),
+                Err(_) => return Step::Stopped,
+            }
+        };
+        let distance = self.distance;
+        let mut current = next;
+        // The next event to look ahead at; set while `look_ahead` runs.
+        let mut ahead = next;
+        let mut looking = false;
+        let handler = &mut self.handler;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            handler.on_batch_start(available - current);
+            // SAFETY: every seq in next..available was seen published
+            // by the barrier (Acquire); our slot's sequence is <= seq
+            // until the `set` after this batch, and it or a stage
+            // downstream of it gates producers, so no slot is reclaimed
+            // while the events are in use (`peek` reads ahead only
+            // within the range too).
+            let events = unsafe { ring.batch(next, available) };
+            if distance == 0 {
+                // The hot loop, with no look-ahead check per event. The
+                // handler is called directly from it (not through a
+                // closure), so its code can be inlined here.
+                for (seq, event, end_of_batch) in events {
+                    current = seq;
+                    handler.on_event(event, seq, end_of_batch);
+                }
+            } else {
+                for (seq, event, end_of_batch) in events {
+                    current = seq;
+                    let upto = available.min(seq.saturating_add(distance) + 1);
+                    looking = true;
+                    while ahead < upto {
+                        // SAFETY: `ahead < available`: inside the batch,
+                        // under the contract above.
+                        handler.look_ahead(unsafe { ring.peek(ahead) }, ahead);
+                        ahead += 1;
+                    }
+                    looking = false;
+                    handler.on_event(event, seq, end_of_batch);
+                }
+            }
+            current = available;
+        }));
+        let done = match outcome {
+            Ok(()) => available,
+            // A panic in `look_ahead` came before `current` was handled,
+            // and is reported at the event it looked at.
+            Err(payload) => match self.policy {
+                PanicPolicy::Halt => {
+                    sequence.set(current);
+                    if looking {
+                        self.fail_looking_ahead(ahead, &*payload);
+                    } else {
+                        self.fail(current, &*payload);
+                    }
+                    return Step::Stopped;
+                }
+                PanicPolicy::LogAndSkip => {
+                    let (at, what) = if looking {
+                        (ahead, "look_ahead panicked; the stage stops looking ahead")
+                    } else {
+                        (current, "handler panicked; event skipped")
+                    };
+                    tracing::error!(
+                        stage = %self.name,
+                        sequence = at,
+                        panic = %panic_message(&*payload),
+                        "{what}",
+                    );
+                    if looking {
+                        self.distance = 0;
+                        current
+                    } else {
+                        current + 1
+                    }
+                }
+            },
+        };
+        self.next = done;
+        // Before the sequence moves past the batch: its stamps are
+        // still this lap's.
+        self.recorder.batch(ring, next, done);
+        // Release (in `set`): we are done reading these slots; pairs
+        // with Acquire reads by producers and downstream stages.
+        sequence.set(done);
+        ring.waiter()
+            .signal(crate::wait::consumer_channel(self.slot));
+        if saturated && available - next < SMALL_BATCH {
+            self.streak += 1;
+        } else {
+            self.streak = 0;
+        }
+        if self.streak >= SATURATED_STREAK {
+            // Under sustained load, let a batch gather before touching
+            // the producer's cursor line again (see
+            // `RingConfig::gather_pauses`). A paced stream waits before
+            // its next event, so it does not build a streak.
+            for _ in 0..ring.gather_pauses() {
+                crate::sync::spin_loop();
+            }
+        }
+        Step::Progressed
+    }
+
+    fn idle(&mut self) {
+        self.recorder.idle();
+    }
+
+    fn run_alone(self: Box<Self>) {
+        (*self).run();
+    }
+
+    fn finish(&mut self) {
+        self.recorder.finish();
+        let handler = &mut self.handler;
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_shutdown())) {
+            let at = self.barrier.ring().consumer(self.slot).get_relaxed();
+            self.fail(at, &*payload);
+        }
+    }
+}
+
+impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
     #[cold]
     fn fail_looking_ahead(&self, sequence: u64, payload: &(dyn std::any::Any + Send)) {
         let message = format!("in look_ahead: {}", panic_message(payload));

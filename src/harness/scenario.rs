@@ -129,6 +129,9 @@ impl Scenario {
     }
 
     /// Threads the shape uses (producers + consumers).
+    ///
+    /// The shop scenarios run the shop's default stage threads for this
+    /// machine (`StageThreads::for_this_machine`).
     pub fn threads(self) -> usize {
         match self {
             Self::Unicast
@@ -140,12 +143,12 @@ impl Scenario {
             | Self::Shm
             | Self::ShmThroughput => 2,
             Self::Pipeline | Self::Multicast | Self::Diamond | Self::Sequencer => 4,
-            // Four stages and two clients; four stages and one client.
-            Self::Shop | Self::ShopSync => 6,
-            Self::Search => 5,
-            // The event loop, four stages, and the generator's connections.
-            Self::Tcp => 5 + super::peers::tcp::CONNECTIONS,
-            Self::TcpLatency => 5 + super::peers::tcp::PACED_CONNECTIONS,
+            // The shop's stage threads and two clients, or one.
+            Self::Shop | Self::ShopSync => shop_stage_threads() + 2,
+            Self::Search => shop_stage_threads() + 1,
+            // The event loop, the stages, and the generator's connections.
+            Self::Tcp => 1 + shop_stage_threads() + super::peers::tcp::CONNECTIONS,
+            Self::TcpLatency => 1 + shop_stage_threads() + super::peers::tcp::PACED_CONNECTIONS,
         }
     }
 
@@ -313,4 +316,12 @@ fn shm_pair(cross: Run, local: Run) -> Vec<Contender> {
         .into_iter()
         .chain([c("in-process", local)])
         .collect()
+}
+
+/// Threads the shop's four stages run on by default on this machine.
+fn shop_stage_threads() -> usize {
+    match crate::shop::StageThreads::for_this_machine() {
+        crate::shop::StageThreads::Shared => 1,
+        crate::shop::StageThreads::Dedicated => 4,
+    }
 }

@@ -42,7 +42,9 @@ mod product_table;
 mod reply;
 mod search;
 
-pub use crate::engine::{Client, CloseReport, OpenReport, Shop, ShopConfig, StageLatency};
+pub use crate::engine::{
+    Client, CloseReport, OpenReport, Shop, ShopConfig, StageLatency, StageThreads,
+};
 pub use catalog::{Catalog, SnapshotDecodeError};
 pub use command::{Command, MAX_LIST_LIMIT, MAX_SEARCH_LIMIT};
 pub use error::{Rejection, ShopError, ValidationError};

@@ -35,12 +35,15 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// Threads outnumber cores: stages yield rather than spin.
+/// Threads outnumber cores: the stages and the clients back off (spin,
+/// yield, then sleep) rather than spin. Not `Yielding`: two clients
+/// yielding in a loop while their windows are full take turns on the
+/// cores with the stage thread that would empty them.
 fn strategy(p: &Params) -> WaitStrategy {
     if p.spin {
         p.strategy
     } else {
-        WaitStrategy::Yielding
+        WaitStrategy::Backoff
     }
 }
 
