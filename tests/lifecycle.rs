@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
-use util::Recorder;
+use util::{publish_until_refused, Recorder};
 
 struct Hooks {
     started: Arc<AtomicBool>,
@@ -86,7 +86,9 @@ fn shutdown_drains_a_slow_pipeline() {
 
 #[test]
 fn halt_stops_without_draining() {
-    let mut b = GraphBuilder::<u64>::new(RingConfig::new(1024));
+    // A small ring keeps batches small: `halt` lets the current batch
+    // finish, and a batch may hold everything published so far.
+    let mut b = GraphBuilder::<u64>::new(RingConfig::new(16).wait_strategy(WaitStrategy::Blocking));
     let processed = Arc::new(AtomicU64::new(0));
     let seen = processed.clone();
     b.handler(
@@ -98,22 +100,17 @@ fn halt_stops_without_draining() {
     )
     .add();
     let (mut p, graph) = b.build_single_producer().unwrap();
-    for i in 0..1000 {
-        p.publish(i).unwrap();
+    // The producer fills the ring and waits for room until it learns
+    // about the halt.
+    let publisher = thread::spawn(move || publish_until_refused(&mut p, 1000));
+    while processed.load(Ordering::Relaxed) == 0 {
+        thread::yield_now();
     }
     graph.halt().unwrap();
-    // One batch at most finishes after the halt: far fewer than 1000
-    // events at 2 ms each. The handler sleeps; no wall-clock assertion.
+    // One batch (at most 16 events) finishes after the halt: far fewer
+    // than 1000 at 2 ms each. The handler sleeps; no wall-clock assertion.
     assert!(processed.load(Ordering::Relaxed) < 1000);
-    // The producer learns about the halt once the ring is full.
-    let mut outcome = Ok(());
-    for i in 0..2048 {
-        outcome = p.publish(i);
-        if outcome.is_err() {
-            break;
-        }
-    }
-    assert_eq!(outcome, Err(ClaimError::Halted));
+    assert_eq!(publisher.join().unwrap(), Err(ClaimError::Halted));
 }
 
 #[test]
@@ -163,14 +160,7 @@ fn a_panicking_handler_halts_the_graph_and_unblocks_the_producer() {
     let (mut p, graph) = b.build_single_producer().unwrap();
     // The producer would block forever once the ring fills; it must get
     // `Halted` instead.
-    let mut result = Ok(());
-    for i in 0..100 {
-        result = p.publish(i);
-        if result.is_err() {
-            break;
-        }
-    }
-    assert_eq!(result, Err(ClaimError::Halted));
+    assert_eq!(publish_until_refused(&mut p, 100), Err(ClaimError::Halted));
     assert!(graph.ring().is_halted());
     match graph.shutdown() {
         Err(ShutdownError::HandlerPanicked {

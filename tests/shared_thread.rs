@@ -1,8 +1,9 @@
-//! Stages sharing one thread (`StageBuilder::same_thread_as`): the same
-//! guarantees as stages on threads of their own (every event exactly once,
-//! in order, never ahead of upstream), one thread running them, typed
-//! errors for groupings that could lose a wake-up, and panics, shutdown
-//! and halt behaving per stage.
+//! Stages sharing one thread (`StageBuilder::same_thread_as`): one thread
+//! running them (joined through another member too), a shared thread
+//! between dedicated ones, typed errors for groupings that could lose a
+//! wake-up, and panics, shutdown and halt behaving per stage. Pipeline,
+//! multicast and diamond on one thread, with one and several producers,
+//! are in `graph_topologies.rs`.
 
 mod util;
 
@@ -14,7 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use util::{assert_exactly_once_in_order, assert_per_producer_order, Recorder, Tagged};
+use util::{assert_exactly_once_in_order, publish_until_refused, Recorder};
 
 const N: u64 = 50_000;
 
@@ -105,52 +106,6 @@ fn a_diamond_on_one_thread() {
 }
 
 #[test]
-fn a_pipeline_and_a_multicast_on_one_thread_each() {
-    for strategy in strategies() {
-        // Pipeline one -> two -> three.
-        let mut b = GraphBuilder::<u64>::new(RingConfig::new(64).wait_strategy(strategy));
-        let (r1, l1, p1) = Recorder::new();
-        let (r2, l2, p2) = Recorder::new();
-        let (r3, l3, _) = Recorder::new();
-        let s1 = b.handler("one", r1).add();
-        let s2 = b
-            .handler("two", r2.following(&[p1]))
-            .after(&[s1])
-            .same_thread_as(s1)
-            .add();
-        b.handler("three", r3.following(&[p2]))
-            .after(&[s2])
-            .same_thread_as(s1)
-            .add();
-        let (mut producer, graph) = b.build_single_producer().unwrap();
-        for i in 0..N {
-            producer.publish(i).unwrap();
-        }
-        graph.shutdown().unwrap();
-        for log in [l1, l2, l3] {
-            assert_exactly_once_in_order(&log.lock().unwrap(), N, |s| s);
-        }
-
-        // Multicast: three stages reading the producers directly.
-        let mut b = GraphBuilder::<u64>::new(RingConfig::new(64).wait_strategy(strategy));
-        let (r0, l0, _) = Recorder::new();
-        let first = b.handler("m0", r0).add();
-        let mut logs = vec![l0];
-        for i in 1..3 {
-            let (r, l, _) = Recorder::new();
-            b.handler(format!("m{i}"), r).same_thread_as(first).add();
-            logs.push(l);
-        }
-        let (mut producer, graph) = b.build_single_producer().unwrap();
-        publish_in_batches(&mut producer);
-        graph.shutdown().unwrap();
-        for log in logs {
-            assert_exactly_once_in_order(&log.lock().unwrap(), N, |s| s);
-        }
-    }
-}
-
-#[test]
 fn a_shared_thread_after_a_stage_of_its_own() {
     // first (own thread) -> (x, y on one thread) -> last (own thread):
     // the shared thread waits on another thread's stage, not the cursor.
@@ -184,38 +139,6 @@ fn a_shared_thread_after_a_stage_of_its_own() {
             assert_exactly_once_in_order(&log.lock().unwrap(), N, |s| s);
         }
     }
-}
-
-#[test]
-fn three_producers_into_a_diamond_on_one_thread() {
-    let mut b =
-        GraphBuilder::<Tagged>::new(RingConfig::new(64).wait_strategy(WaitStrategy::Yielding));
-    let (ra, la, pa) = Recorder::new();
-    let (rb, lb, pb) = Recorder::new();
-    let (rc, lc, _) = Recorder::new();
-    let a = b.handler("a", ra).add();
-    let bb = b.handler("b", rb).same_thread_as(a).add();
-    b.handler("c", rc.following(&[pa, pb]))
-        .after(&[a, bb])
-        .same_thread_as(a)
-        .add();
-    let (producer, graph) = b.build_multi_producer().unwrap();
-    let per = 20_000;
-    thread::scope(|s| {
-        for p in 0..3 {
-            let mut producer = producer.clone();
-            s.spawn(move || {
-                for n in 0..per {
-                    producer.publish(Tagged { producer: p, n }).unwrap();
-                }
-            });
-        }
-    });
-    graph.shutdown().unwrap();
-    let a_log = la.lock().unwrap().clone();
-    assert_per_producer_order(&a_log, 3, per);
-    assert_eq!(*lb.lock().unwrap(), a_log);
-    assert_eq!(*lc.lock().unwrap(), a_log);
 }
 
 fn noop() -> impl EventHandler<u64> {
@@ -327,14 +250,7 @@ fn a_panic_in_a_shared_thread_halts_the_graph_and_names_its_stage() {
     .same_thread_as(a)
     .add();
     let (mut p, graph) = b.build_single_producer().unwrap();
-    let mut result = Ok(());
-    for i in 0..100 {
-        result = p.publish(i);
-        if result.is_err() {
-            break;
-        }
-    }
-    assert_eq!(result, Err(ClaimError::Halted));
+    assert_eq!(publish_until_refused(&mut p, 100), Err(ClaimError::Halted));
     match graph.shutdown() {
         Err(ShutdownError::HandlerPanicked {
             stage,

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 /// use ringmaster::shop::{ShopConfig, StageThreads};
 /// let config = ShopConfig::new("/var/lib/shop").stage_threads(StageThreads::Dedicated);
 /// # drop(config);
+/// assert_eq!(StageThreads::Shared.threads(), 1);
 /// assert!(matches!(
 ///     StageThreads::for_this_machine(),
 ///     StageThreads::Shared | StageThreads::Dedicated
@@ -39,6 +40,14 @@ impl StageThreads {
     /// shares one thread: four stages, a network or client thread, and
     /// room for the rest of the process.
     pub const DEDICATED_FROM_CORES: usize = 8;
+
+    /// Threads the four stages run on.
+    pub fn threads(self) -> usize {
+        match self {
+            Self::Dedicated => 4,
+            Self::Shared => 1,
+        }
+    }
 
     /// `Shared` on machines with fewer than
     /// [`DEDICATED_FROM_CORES`](Self::DEDICATED_FROM_CORES) cores (as the

@@ -28,6 +28,7 @@ use crate::ring::RingBuffer;
 use crate::sequencer::Sequencer;
 use crate::sync::{Arc, Mutex};
 use crate::wait::WaitStrategy;
+use std::collections::BTreeSet;
 
 /// Identifies a stage (handler or poller) within one builder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,9 +41,17 @@ impl StageId {
     }
 }
 
-/// A thread to start: its first stage's index and name, its core, and
-/// its stages in order.
-type ThreadPlan = (usize, String, Option<usize>, Vec<Box<dyn Stage>>);
+/// A handler thread to start.
+struct ThreadPlan {
+    /// Index of its first stage.
+    head: usize,
+    /// Its name: its first stage's.
+    name: String,
+    /// The core one of its stages asked for.
+    core: Option<usize>,
+    /// Its stages, in declaration order.
+    stages: Vec<Box<dyn Stage>>,
+}
 
 /// Makes a handler stage's processor once its slot and barrier are known.
 type MakeStage<E> = Box<dyn FnOnce(StageContext<E>) -> Box<dyn Stage>>;
@@ -253,11 +262,13 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
         let Some(ring) = self.ring.take() else {
             return Err(BuildError::NotShared);
         };
-        self.validate()?;
-        self.start(ring)
+        let heads = self.validate()?;
+        self.start(ring, &heads)
     }
 
-    fn validate(&self) -> Result<Vec<usize>, BuildError> {
+    /// Check the declared graph; returns each stage's thread head (see
+    /// [`GraphBuilder::thread_heads`]).
+    fn validate(&self) -> Result<Vec<Option<usize>>, BuildError> {
         if self.stages.is_empty() {
             return Err(BuildError::NoConsumers);
         }
@@ -281,8 +292,8 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                 pin::check_core(&stage.name, core, &cores)?;
             }
         }
-        let threads = self.thread_heads()?;
-        let threads = threads
+        let heads = self.thread_heads()?;
+        let threads = heads
             .iter()
             .enumerate()
             .filter(|&(index, head)| *head == Some(index))
@@ -294,14 +305,17 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                 "BusySpin with more threads (handlers + a producer) than cores: spinning threads will starve each other; prefer Yielding or Backoff"
             );
         }
-        Ok(cores)
+        Ok(heads)
     }
 
     /// For each stage, the first stage of the thread that runs it (`None`
     /// for pollers), after checking that shared threads can run their
-    /// stages without losing a wake-up (see `thread_group`).
+    /// stages without losing a wake-up (see `thread_group`) and that their
+    /// stages agree on a core.
     fn thread_heads(&self) -> Result<Vec<Option<usize>>, BuildError> {
         let mut heads: Vec<Option<usize>> = Vec::with_capacity(self.stages.len());
+        // By thread head: the core the thread's stages asked for so far.
+        let mut thread_core: Vec<Option<usize>> = self.stages.iter().map(|s| s.core).collect();
         for (index, stage) in self.stages.iter().enumerate() {
             let is_handler = matches!(stage.kind, StageKind::Handler(_));
             let head = match stage.same_thread_as {
@@ -322,22 +336,19 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                         });
                     };
                     let first = &self.stages[head];
-                    let member = |d: &StageId| heads[d.0] == Some(head);
-                    let mut own: Vec<usize> = stage
+                    // What the stage waits on outside its thread, against
+                    // what the thread sleeps on (the first stage's input).
+                    let outside: BTreeSet<usize> = stage
                         .after
                         .iter()
-                        .filter(|d| !member(d))
+                        .filter(|d| heads[d.0] != Some(head))
                         .map(|d| d.0)
                         .collect();
-                    let mut firsts: Vec<usize> = first.after.iter().map(|d| d.0).collect();
-                    own.sort_unstable();
-                    own.dedup();
-                    firsts.sort_unstable();
-                    firsts.dedup();
+                    let first_waits: BTreeSet<usize> = first.after.iter().map(|d| d.0).collect();
                     let waits_like_first = if stage.after.is_empty() {
                         first.after.is_empty()
                     } else {
-                        own.is_empty() || own == firsts
+                        outside.is_empty() || outside == first_waits
                     };
                     if !waits_like_first {
                         return Err(BuildError::SharedThread {
@@ -346,18 +357,17 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                             problem: "it must depend only on stages of that thread, or on exactly what the thread's first stage depends on",
                         });
                     }
-                    let cores = self.stages.iter().enumerate().filter_map(|(i, s)| {
-                        (heads.get(i).copied().flatten() == Some(head)).then_some(s.core)?
-                    });
-                    if let (Some(core), Some(other)) =
-                        (stage.core, cores.clone().find(|&c| Some(c) != stage.core))
-                    {
-                        return Err(BuildError::SharedThreadCores {
-                            stage: stage.name.clone(),
-                            core,
-                            thread: first.name.clone(),
-                            thread_core: other,
-                        });
+                    match (stage.core, thread_core[head]) {
+                        (Some(core), Some(thread_core)) if core != thread_core => {
+                            return Err(BuildError::SharedThreadCores {
+                                stage: stage.name.clone(),
+                                core,
+                                thread: first.name.clone(),
+                                thread_core,
+                            });
+                        }
+                        (Some(core), None) => thread_core[head] = Some(core),
+                        _ => {}
                     }
                     Some(head)
                 }
@@ -374,15 +384,19 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
         if self.ring.is_some() {
             return Err(BuildError::SharedProducer);
         }
-        self.validate()?;
+        let heads = self.validate()?;
         let ring = Arc::new(RingBuffer::<E>::new(&self.config, multi_producer)?);
-        let graph = self.start(Arc::clone(&ring))?;
+        let graph = self.start(Arc::clone(&ring), &heads)?;
         Ok((Producer::new(ring), graph))
     }
 
     /// Take a consumer slot per stage, start each at the cursor (gating
     /// producers if no stage depends on it), then spawn the handlers.
-    fn start(self, ring: Arc<RingBuffer<E>>) -> Result<Graph<E>, BuildError> {
+    fn start(
+        self,
+        ring: Arc<RingBuffer<E>>,
+        heads: &[Option<usize>],
+    ) -> Result<Graph<E>, BuildError> {
         let mut has_dependents = vec![false; self.stages.len()];
         for stage in &self.stages {
             for dep in &stage.after {
@@ -414,21 +428,15 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             .zip(&slots)
             .map(|(spec, &slot)| StageCell::new(spec.name.clone(), slot))
             .collect();
-        let heads = self.thread_heads()?;
         let mut graph = Graph::new(Arc::clone(&ring), Arc::clone(&failure), cells.clone());
-        // Per thread, by its first stage: its name, core and stages.
+        let names: Vec<String> = self.stages.iter().map(|s| s.name.clone()).collect();
         let mut threads: Vec<ThreadPlan> = Vec::new();
         for (index, spec) in self.stages.into_iter().enumerate() {
             let slot = slots[index];
             let cell = std::sync::Arc::clone(&cells[index]);
             let upstream: Box<[usize]> = spec.after.iter().map(|d| slots[d.0]).collect();
             let barrier = SequenceBarrier::new(Arc::clone(&ring), upstream);
-            let thread = heads[index].map(|head| {
-                threads
-                    .iter()
-                    .find(|t| t.0 == head)
-                    .map_or_else(|| spec.name.clone(), |t| t.1.clone())
-            });
+            let thread = heads[index].map(|head| names[head].clone());
             let info = StageInfo {
                 name: spec.name.clone(),
                 slot,
@@ -454,29 +462,37 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                         cell,
                     });
                     let head = heads[index].unwrap_or(index);
-                    match threads.iter_mut().find(|t| t.0 == head) {
+                    match threads.iter_mut().find(|t| t.head == head) {
                         Some(thread) => {
-                            thread.2 = thread.2.or(spec.core);
-                            thread.3.push(stage);
+                            thread.core = thread.core.or(spec.core);
+                            thread.stages.push(stage);
                         }
-                        None => threads.push((head, spec.name, spec.core, vec![stage])),
+                        None => threads.push(ThreadPlan {
+                            head,
+                            name: spec.name,
+                            core: spec.core,
+                            stages: vec![stage],
+                        }),
                     }
                 }
             }
         }
-        for (_, name, core, mut stages) in threads {
+        for ThreadPlan {
+            name,
+            core,
+            mut stages,
+            ..
+        } in threads
+        {
             let thread_name = name.clone();
             let spawned = spawn(&name, move || {
                 if let Some(core) = core {
                     pin::pin_current(&thread_name, core);
                 }
-                match stages.pop() {
-                    Some(alone) if stages.is_empty() => alone.run_alone(),
-                    Some(last) => {
-                        stages.push(last);
-                        ThreadGroup::new(stages).run();
-                    }
-                    None => {}
+                if stages.len() > 1 {
+                    ThreadGroup::new(stages).run();
+                } else if let Some(alone) = stages.pop() {
+                    alone.run_alone();
                 }
             });
             match spawned {

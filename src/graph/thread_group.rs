@@ -45,17 +45,9 @@ impl ThreadGroup {
     }
 
     fn turn(&mut self) {
-        let Some((first, rest)) = self.stages.split_first_mut() else {
-            return;
-        };
         loop {
             let mut progressed = false;
-            match first.step(false) {
-                Step::Stopped => return,
-                Step::Progressed => progressed = true,
-                Step::Idle => {}
-            }
-            for stage in rest.iter_mut() {
+            for stage in &mut self.stages {
                 match stage.step(false) {
                     Step::Stopped => return,
                     Step::Progressed => progressed = true,
@@ -63,9 +55,13 @@ impl ThreadGroup {
                 }
             }
             if !progressed {
-                for stage in rest.iter_mut() {
+                let Some((first, rest)) = self.stages.split_first_mut() else {
+                    return;
+                };
+                for stage in rest {
                     stage.idle();
                 }
+                // The first stage records its own idle time as it waits.
                 if first.step(true) == Step::Stopped {
                     return;
                 }

@@ -144,11 +144,19 @@ impl Scenario {
             | Self::ShmThroughput => 2,
             Self::Pipeline | Self::Multicast | Self::Diamond | Self::Sequencer => 4,
             // The shop's stage threads and two clients, or one.
-            Self::Shop | Self::ShopSync => shop_stage_threads() + 2,
-            Self::Search => shop_stage_threads() + 1,
+            Self::Shop | Self::ShopSync => {
+                crate::shop::StageThreads::for_this_machine().threads() + 2
+            }
+            Self::Search => crate::shop::StageThreads::for_this_machine().threads() + 1,
             // The event loop, the stages, and the generator's connections.
-            Self::Tcp => 1 + shop_stage_threads() + super::peers::tcp::CONNECTIONS,
-            Self::TcpLatency => 1 + shop_stage_threads() + super::peers::tcp::PACED_CONNECTIONS,
+            Self::Tcp => {
+                1 + crate::shop::StageThreads::for_this_machine().threads()
+                    + super::peers::tcp::CONNECTIONS
+            }
+            Self::TcpLatency => {
+                1 + crate::shop::StageThreads::for_this_machine().threads()
+                    + super::peers::tcp::PACED_CONNECTIONS
+            }
         }
     }
 
@@ -316,12 +324,4 @@ fn shm_pair(cross: Run, local: Run) -> Vec<Contender> {
         .into_iter()
         .chain([c("in-process", local)])
         .collect()
-}
-
-/// Threads the shop's four stages run on by default on this machine.
-fn shop_stage_threads() -> usize {
-    match crate::shop::StageThreads::for_this_machine() {
-        crate::shop::StageThreads::Shared => 1,
-        crate::shop::StageThreads::Dedicated => 4,
-    }
 }

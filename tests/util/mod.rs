@@ -90,6 +90,15 @@ impl<E: Copy + Send + 'static> EventHandler<E> for Recorder<E> {
     }
 }
 
+/// Publish `0..n` until a publish fails (a halted graph), returning that
+/// failure, or `Ok` if all went through.
+pub fn publish_until_refused(
+    producer: &mut ringmaster::SingleProducer<u64>,
+    n: u64,
+) -> Result<(), ringmaster::ClaimError> {
+    (0..n).try_for_each(|i| producer.publish(i))
+}
+
 /// Assert `log` holds sequences 0..n, each once, in order, with events
 /// matching `expected(seq)`.
 pub fn assert_exactly_once_in_order<E: PartialEq + std::fmt::Debug>(
