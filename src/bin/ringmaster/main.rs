@@ -180,6 +180,10 @@ struct ServeArgs {
     /// Pin the engine's stages to cores.
     #[arg(long)]
     pin: bool,
+    /// The four stages on one thread (shared) or a thread each
+    /// (dedicated); default: shared on machines with fewer than 8 cores.
+    #[arg(long, value_enum)]
+    stage_threads: Option<StageThreadsArg>,
     /// Put the engine's ring in this file (e.g. /dev/shm/ringmaster), so
     /// `ringmaster stat FILE` shows each stage's progress and lag from
     /// another terminal. Removed when the server stops.
@@ -272,6 +276,21 @@ impl From<Wait> for WaitStrategy {
     }
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum StageThreadsArg {
+    Shared,
+    Dedicated,
+}
+
+impl From<StageThreadsArg> for ringmaster::shop::StageThreads {
+    fn from(t: StageThreadsArg) -> Self {
+        match t {
+            StageThreadsArg::Shared => Self::Shared,
+            StageThreadsArg::Dedicated => Self::Dedicated,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -307,6 +326,9 @@ fn main() -> ExitCode {
             },
             ring_file: a.ring_file,
             pin: a.pin,
+            stage_threads: a
+                .stage_threads
+                .map_or_else(ringmaster::shop::StageThreads::for_this_machine, Into::into),
             max_connections: a.max_connections.max(1),
             idle_timeout: (a.idle_timeout > 0)
                 .then(|| std::time::Duration::from_secs(a.idle_timeout)),

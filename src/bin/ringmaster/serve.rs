@@ -2,7 +2,7 @@
 
 use ringmaster::ingress::{Server, ServerConfig};
 use ringmaster::journal::Durability;
-use ringmaster::shop::{Shop, ShopConfig};
+use ringmaster::shop::{Shop, ShopConfig, StageThreads};
 use ringmaster::WaitStrategy;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -19,6 +19,7 @@ pub(crate) struct ServeOptions {
     pub(crate) ring_capacity: u64,
     pub(crate) wait: WaitStrategy,
     pub(crate) pin: bool,
+    pub(crate) stage_threads: StageThreads,
     pub(crate) max_connections: usize,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) ring_file: Option<PathBuf>,
@@ -29,7 +30,8 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
         .durability(o.durability)
         .ring_capacity(o.ring_capacity)
         .wait_strategy(o.wait)
-        .pin(o.pin);
+        .pin(o.pin)
+        .stage_threads(o.stage_threads);
     if let Some(path) = &o.ring_file {
         config = config.ring_file(path);
     }
