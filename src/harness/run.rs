@@ -488,7 +488,7 @@ pub fn run(opts: &BenchOptions, mut tick: impl FnMut(&str)) -> Report {
             .collect();
         if scenario.threads() > machine.cores {
             warnings.push(format!(
-                "{}: {} threads on {} cores: oversubscribed, threads time-slice (ringmaster yields; disruptor can only spin)",
+                "{}: {} threads on {} cores: oversubscribed, threads time-slice (ringmaster yields or backs off; disruptor can only spin)",
                 scenario.name(),
                 scenario.threads(),
                 machine.cores
