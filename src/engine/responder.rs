@@ -10,6 +10,9 @@ use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 
 struct ClientOutbox {
+    id: u32,
+    /// The client was dropped (a delivery found its channel closed).
+    dropped: bool,
     tx: Sender<Delivery>,
     pending: Delivery,
     wake: Option<Wake>,
@@ -29,9 +32,15 @@ pub(crate) struct Responder {
     catalog: Inbox,
     search: Inbox,
     registrations: Receiver<Registration>,
-    clients: HashMap<u32, ClientOutbox, foldhash::fast::RandomState>,
-    /// Clients with pending completions in this batch.
-    touched: Vec<u32>,
+    /// Each client's outbox, found through `slots`.
+    outboxes: Vec<ClientOutbox>,
+    /// Client id to its index in `outboxes`.
+    slots: HashMap<u32, usize, foldhash::fast::RandomState>,
+    /// The client of the previous event and its index: a pipelined
+    /// client's commands arrive in runs, so most events skip the lookup.
+    last: Option<(u32, usize)>,
+    /// Indices of the outboxes with pending completions in this batch.
+    touched: Vec<usize>,
     batch: u64,
     latency: StageRecorder,
 }
@@ -47,7 +56,9 @@ impl Responder {
             catalog,
             search,
             registrations,
-            clients: HashMap::default(),
+            outboxes: Vec::new(),
+            slots: HashMap::default(),
+            last: None,
             touched: Vec::new(),
             batch: 0,
             latency,
@@ -55,17 +66,69 @@ impl Responder {
     }
 
     fn flush(&mut self) {
-        for id in self.touched.drain(..) {
-            if let Some(out) = self.clients.get_mut(&id) {
-                let batch = std::mem::take(&mut out.pending);
-                if out.tx.send(batch).is_err() {
-                    // The client was dropped: forget it.
-                    self.clients.remove(&id);
-                } else if let Some(wake) = &out.wake {
-                    wake();
-                }
+        let mut gone = false;
+        for &index in &self.touched {
+            let out = &mut self.outboxes[index];
+            let batch = std::mem::take(&mut out.pending);
+            if out.tx.send(batch).is_err() {
+                out.dropped = true;
+                gone = true;
+            } else if let Some(wake) = &out.wake {
+                wake();
             }
         }
+        self.touched.clear();
+        if gone {
+            self.forget_dropped();
+        }
+    }
+
+    /// Drop the outboxes of clients that were dropped (their channel is
+    /// disconnected), and rebuild the index.
+    #[cold]
+    fn forget_dropped(&mut self) {
+        self.outboxes.retain(|out| !out.dropped);
+        self.slots.clear();
+        for (index, out) in self.outboxes.iter().enumerate() {
+            self.slots.insert(out.id, index);
+        }
+        self.last = None;
+    }
+
+    /// The index of client `id`'s outbox, registering the clients that
+    /// arrived since the last look; `None` for a client that is gone.
+    #[inline]
+    fn outbox_of(&mut self, id: u32) -> Option<usize> {
+        if let Some((last, index)) = self.last {
+            if last == id {
+                return Some(index);
+            }
+        }
+        let index = match self.slots.get(&id) {
+            Some(&index) => index,
+            None => {
+                // A client registers before it publishes, so its
+                // registration is in the channel by now (or it is gone).
+                for Registration {
+                    id: new_id,
+                    tx,
+                    wake,
+                } in self.registrations.try_iter()
+                {
+                    self.slots.insert(new_id, self.outboxes.len());
+                    self.outboxes.push(ClientOutbox {
+                        id: new_id,
+                        dropped: false,
+                        tx,
+                        pending: Vec::new(),
+                        wake,
+                    });
+                }
+                *self.slots.get(&id)?
+            }
+        };
+        self.last = Some((id, index));
+        Some(index)
     }
 }
 
@@ -82,31 +145,10 @@ impl EventHandler<ProductEvent> for Responder {
         } else {
             self.catalog.take(sequence)
         };
-        let id = event.client();
-        let mut out = self.clients.get_mut(&id);
-        if out.is_none() {
-            // A client registers before it publishes, so its registration
-            // is in the channel by now (or it is gone).
-            for Registration {
-                id: new_id,
-                tx,
-                wake,
-            } in self.registrations.try_iter()
-            {
-                self.clients.insert(
-                    new_id,
-                    ClientOutbox {
-                        tx,
-                        pending: Vec::new(),
-                        wake,
-                    },
-                );
-            }
-            out = self.clients.get_mut(&id);
-        }
-        if let Some(out) = out {
+        if let Some(index) = self.outbox_of(event.client()) {
+            let out = &mut self.outboxes[index];
             if out.pending.is_empty() {
-                self.touched.push(id);
+                self.touched.push(index);
             }
             out.pending.push(Completion {
                 request_id: event.request_id(),

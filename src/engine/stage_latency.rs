@@ -102,7 +102,10 @@ impl StageLatency {
 pub(crate) struct StageRecorder {
     /// Figures since the last publish to `live`.
     interval: StageLatency,
-    stamps: Vec<u64>,
+    /// The batch's publish stamps, runs of equal ones as one entry with
+    /// its count (a client stamps a whole submitted batch with one time,
+    /// so a batch usually holds a few runs: one histogram record each).
+    stamps: Vec<(u64, u64)>,
     live: Arc<LiveStages>,
     index: usize,
     last_publish_ns: u64,
@@ -125,7 +128,10 @@ impl StageRecorder {
     pub(crate) fn event(&mut self, event: &ProductEvent) {
         let ns = event.published_ns();
         if ns != 0 {
-            self.stamps.push(ns);
+            match self.stamps.last_mut() {
+                Some((last, count)) if *last == ns => *count += 1,
+                _ => self.stamps.push((ns, 1)),
+            }
         }
     }
 
@@ -133,10 +139,14 @@ impl StageRecorder {
     pub(crate) fn end_batch(&mut self, size: u64) {
         self.interval.batch_sizes.saturating_record(size.max(1));
         let now = clock::now_ns();
-        for &t in &self.stamps {
-            self.interval
-                .latency_ns
-                .saturating_record(now.saturating_sub(t).max(1));
+        for &(t, count) in &self.stamps {
+            // Out of range cannot happen (the bound is an hour and the
+            // value is clamped to it); a failed record would only lose a
+            // sample.
+            let value = now
+                .saturating_sub(t)
+                .clamp(1, self.interval.latency_ns.high());
+            let _ = self.interval.latency_ns.record_n(value, count);
         }
         self.stamps.clear();
         if now.saturating_sub(self.last_publish_ns) >= PUBLISH_EVERY_NS {
@@ -161,5 +171,27 @@ impl StageRecorder {
                 .add_from(&self.interval);
             self.interval.reset();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shop::Command;
+
+    #[test]
+    fn equal_stamps_count_once_each_and_unstamped_events_not_at_all() {
+        let live = LiveStages::new(&["journal"]);
+        let mut recorder = StageRecorder::new("journal", Arc::clone(&live));
+        let event = |ns| ProductEvent::encode(&Command::Count, 1, 1).stamped(ns);
+        for ns in [5, 5, 5, 7, 0, 7, 5] {
+            recorder.event(&event(ns));
+        }
+        recorder.end_batch(7);
+        recorder.finish();
+        let figures = live.snapshot();
+        assert_eq!(figures[0].latency_ns.len(), 6);
+        assert_eq!(figures[0].batch_sizes.len(), 1);
+        assert_eq!(figures[0].batch_sizes.max(), 7);
     }
 }

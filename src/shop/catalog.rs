@@ -10,18 +10,50 @@ use super::product_table::ProductTable;
 use super::reply::Reply;
 const SNAPSHOT_MAGIC: [u8; 8] = *b"RMSHOPC1";
 
-/// The hash of one product that [`Catalog::digest`] sums: each field and
-/// each 8 bytes of the name mixed in as a little-endian word, then a
-/// 64-bit finalizer. Fixed (no random seed), so digests compare across
-/// processes and restarts.
+/// The hash of one product that [`Catalog::digest`] sums, in two parts
+/// summed alike: [`fields_hash`] (id, price, stock, version) and
+/// [`name_hash`] (id, name). Both include the id, so products that swap
+/// names or prices still change the digest; the split lets a price or
+/// stock update, the most common write, rehash four words instead of the
+/// name too. Fixed (no random seed), so digests compare across processes
+/// and restarts.
+#[inline]
 fn product_hash(p: &Product) -> u64 {
-    #[inline(always)]
-    fn mix(h: u64, v: u64) -> u64 {
-        let h = (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        h ^ (h >> 29)
-    }
+    fields_hash(p).wrapping_add(name_hash(p))
+}
+
+#[inline(always)]
+fn mix(h: u64, v: u64) -> u64 {
+    let h = (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 29)
+}
+
+/// splitmix64's finalizer.
+#[inline(always)]
+fn finish(mut h: u64) -> u64 {
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// Each of id, price, stock and version mixed in as a word.
+#[inline]
+fn fields_hash(p: &Product) -> u64 {
     let mut h = 0x243f_6a88_85a3_08d3u64;
-    for v in [p.id, p.price_cents, p.stock, p.version, p.name.len() as u64] {
+    for v in [p.id, p.price_cents, p.stock, p.version] {
+        h = mix(h, v);
+    }
+    finish(h)
+}
+
+/// The id, the name's length and each 8 bytes of the name mixed in as a
+/// little-endian word, from a different seed than [`fields_hash`].
+#[inline]
+fn name_hash(p: &Product) -> u64 {
+    let mut h = 0x1319_8a2e_0370_7344u64;
+    for v in [p.id, p.name.len() as u64] {
         h = mix(h, v);
     }
     for chunk in p.name.as_bytes().chunks(8) {
@@ -29,12 +61,7 @@ fn product_hash(p: &Product) -> u64 {
         word[..chunk.len()].copy_from_slice(chunk);
         h = mix(h, u64::from_le_bytes(word));
     }
-    // splitmix64 finalizer.
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
+    finish(h)
 }
 
 /// Where and why a catalog snapshot does not decode.
@@ -116,7 +143,13 @@ impl Catalog {
                 let Some(p) = self.products.get_mut(id) else {
                     return Some(Reply::Rejected(Rejection::NotFound { id }));
                 };
-                let before = product_hash(p);
+                // A rename rehashes the name; a price or stock update
+                // only the fields.
+                let hash = |p: &Product| match name {
+                    Some(_) => product_hash(p),
+                    None => fields_hash(p),
+                };
+                let before = hash(p);
                 if let Some(v) = price_cents {
                     p.price_cents = v;
                 }
@@ -127,10 +160,7 @@ impl Catalog {
                     p.name = v;
                 }
                 p.version += 1;
-                self.digest = self
-                    .digest
-                    .wrapping_sub(before)
-                    .wrapping_add(product_hash(p));
+                self.digest = self.digest.wrapping_sub(before).wrapping_add(hash(p));
                 Reply::Updated(*p)
             }
             Command::Delete { id } => {
@@ -385,5 +415,32 @@ mod tests {
         b.apply(&Command::update(3, Some(2), None, None).unwrap());
         assert_ne!(a.digest(), b.digest());
         assert_eq!(b.digest(), b.recompute_digest());
+    }
+
+    #[test]
+    fn digest_follows_updates_and_tells_swapped_fields_apart() {
+        let mut c = Catalog::default();
+        c.apply(&Command::add(1, "Oak Shelf", 100, 5).unwrap());
+        c.apply(&Command::add(2, "Pine Stool", 200, 7).unwrap());
+        let start = c.digest();
+        // Price and stock only, then a rename, then both back.
+        c.apply(&Command::update(1, Some(150), Some(4), None).unwrap());
+        assert_eq!(c.digest(), c.recompute_digest());
+        c.apply(&Command::update(2, None, None, Some("Pine Bench")).unwrap());
+        assert_eq!(c.digest(), c.recompute_digest());
+        assert_ne!(c.digest(), start);
+
+        // Same products but with names (or prices) swapped between ids.
+        let mut a = Catalog::default();
+        let mut b = Catalog::default();
+        a.apply(&Command::add(1, "Oak Shelf", 100, 5).unwrap());
+        a.apply(&Command::add(2, "Pine Stool", 200, 5).unwrap());
+        b.apply(&Command::add(1, "Pine Stool", 100, 5).unwrap());
+        b.apply(&Command::add(2, "Oak Shelf", 200, 5).unwrap());
+        assert_ne!(a.digest(), b.digest());
+        let mut d = Catalog::default();
+        d.apply(&Command::add(1, "Oak Shelf", 200, 5).unwrap());
+        d.apply(&Command::add(2, "Pine Stool", 100, 5).unwrap());
+        assert_ne!(a.digest(), d.digest());
     }
 }
