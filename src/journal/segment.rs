@@ -38,7 +38,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
 
 impl Segment {
     /// Create `path` (via a temporary file and a rename) holding `header`,
-    /// preallocated to its segment size and faulted in page by page.
+    /// preallocated to its segment size and faulted in.
     pub(crate) fn create(path: &Path, header: &SegmentHeader) -> Result<Self, JournalError> {
         let tmp = path.with_extension("tmp");
         let file = OpenOptions::new()
