@@ -628,6 +628,14 @@ fn unusable_configuration_is_a_typed_error() {
             ..
         })
     ));
+    assert!(matches!(
+        Shop::open(config(&dir).reserve_products(u64::MAX)),
+        Err(ShopError::Config {
+            what: "reserve_products",
+            value: u64::MAX,
+            ..
+        })
+    ));
     // Nothing half-open is left behind: a good configuration still opens.
     Shop::open(config(&dir)).unwrap().close().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -76,6 +76,7 @@ impl StageThreads {
 /// | journal segment | 64 MiB |
 /// | recovery | `TruncateTornTail` |
 /// | ring file | none (the ring is private to the process) |
+/// | reserved products | 0 (the catalog and index grow as needed) |
 ///
 /// # Examples
 ///
@@ -106,6 +107,7 @@ pub struct ShopConfig {
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) max_in_flight: u64,
     pub(crate) ring_file: Option<PathBuf>,
+    pub(crate) reserve_products: u64,
 }
 
 impl ShopConfig {
@@ -126,7 +128,33 @@ impl ShopConfig {
             recovery_mode: RecoveryMode::TruncateTornTail,
             max_in_flight: 1 << 20,
             ring_file: None,
+            reserve_products: 0,
         }
+    }
+
+    /// Size the catalog and the search index for this many products when
+    /// the shop opens, so that growing to them never rehashes on a stage's
+    /// thread: doubling a table of a million products allocates, zeroes
+    /// and refills over 100 MiB in one go, a stall of tens of
+    /// milliseconds for every command queued behind it. Costs that memory
+    /// up front (about 200 bytes per product). A catalog that outgrows it
+    /// still grows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("rm-doc-reserve-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// use ringmaster::shop::{Shop, ShopConfig};
+    /// let shop = Shop::open(ShopConfig::new(&dir).reserve_products(10_000))?;
+    /// shop.client()?.add(1, "Ash Spoon", 450, 12)?;
+    /// shop.close()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve_products(mut self, products: u64) -> Self {
+        self.reserve_products = products;
+        self
     }
 
     /// When writes count as done: see [`Durability`].

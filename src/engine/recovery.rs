@@ -87,7 +87,19 @@ pub(crate) fn recover(config: &ShopConfig) -> Result<Recovered, ShopError> {
             journal_end,
         });
     }
+    let reserve = usize::try_from(config.reserve_products).unwrap_or(usize::MAX);
+    let too_many = |_| ShopError::Config {
+        what: "reserve_products",
+        value: config.reserve_products,
+        rule: "no more products than memory holds",
+    };
+    catalog
+        .try_reserve(reserve.saturating_sub(catalog.len()))
+        .map_err(too_many)?;
     let mut index = SearchIndex::default();
+    index
+        .try_reserve(reserve.max(catalog.len()))
+        .map_err(too_many)?;
     for p in catalog.page(0, u32::MAX) {
         index.apply(&Command::Add {
             id: p.id,

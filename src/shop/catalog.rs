@@ -212,6 +212,30 @@ impl Catalog {
             .collect()
     }
 
+    /// Make room for `additional` more products, so that adding them does
+    /// not grow (rehash) the table.
+    ///
+    /// # Errors
+    ///
+    /// When the memory cannot be allocated, or the count is beyond any
+    /// table; the catalog is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::shop::Catalog;
+    /// let mut catalog = Catalog::default();
+    /// catalog.try_reserve(1_000)?;
+    /// assert!(catalog.try_reserve(usize::MAX).is_err());
+    /// # Ok::<(), std::collections::TryReserveError>(())
+    /// ```
+    pub fn try_reserve(
+        &mut self,
+        additional: usize,
+    ) -> Result<(), std::collections::TryReserveError> {
+        self.products.try_reserve(additional)
+    }
+
     /// Number of products.
     pub fn len(&self) -> usize {
         debug_assert_eq!(self.order.len(), self.products.len());

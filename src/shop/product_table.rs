@@ -19,6 +19,7 @@
 //! page-table walk).
 
 use super::product::Product;
+use std::collections::TryReserveError;
 use std::hash::BuildHasher;
 
 /// Smallest slot count once anything is stored.
@@ -174,16 +175,31 @@ impl ProductTable {
 
     /// Make room for `more` products without growing again.
     pub(crate) fn reserve(&mut self, more: usize) {
-        let wanted = self.len.saturating_add(more);
-        if wanted * 8 <= self.ids.len() * 5 {
-            return;
+        let slots = slots_for(self.len.saturating_add(more)).unwrap_or(usize::MAX);
+        if slots > self.ids.len() {
+            self.rehash(filled(slots, 0), filled(slots, EMPTY));
         }
-        let mut slots = self.ids.len().max(MIN_SLOTS);
-        while wanted * 8 > slots * 5 {
-            slots *= 2;
+    }
+
+    /// As [`reserve`](Self::reserve), but an error instead of an abort
+    /// when the memory cannot be had (for a size from configuration).
+    pub(crate) fn try_reserve(&mut self, more: usize) -> Result<(), TryReserveError> {
+        // A count beyond any table asks for `usize::MAX` slots, which
+        // `try_filled` refuses with the standard capacity-overflow error.
+        let slots = slots_for(self.len.saturating_add(more)).unwrap_or(usize::MAX);
+        if slots > self.ids.len() {
+            let ids = try_filled(slots, 0)?;
+            let products = try_filled(slots, EMPTY)?;
+            self.rehash(ids, products);
         }
-        self.ids = filled(slots, 0);
-        let old = std::mem::replace(&mut self.slots, filled(slots, EMPTY));
+        Ok(())
+    }
+
+    /// Move every product into the given empty arrays (same length, a
+    /// power of two, with room for them all).
+    fn rehash(&mut self, ids: Box<[u64]>, products: Box<[Product]>) {
+        self.ids = ids;
+        let old = std::mem::replace(&mut self.slots, products);
         for product in old.iter().filter(|p| p.id != 0) {
             let mut i = self.home(product.id);
             while self.ids[i] != 0 {
@@ -198,6 +214,25 @@ impl ProductTable {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Product> + '_ {
         self.slots.iter().filter(|p| p.id != 0)
     }
+}
+
+/// The slot count that holds `products` at most 5/8 full: a power of two,
+/// at least [`MIN_SLOTS`] (0 for none); `None` beyond `usize`.
+fn slots_for(products: usize) -> Option<usize> {
+    if products == 0 {
+        return Some(0);
+    }
+    let needed = products.checked_mul(8)?.div_ceil(5);
+    needed.max(MIN_SLOTS).checked_next_power_of_two()
+}
+
+/// As [`filled`], or the allocation error.
+fn try_filled<T: Copy>(len: usize, value: T) -> Result<Box<[T]>, TryReserveError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)?;
+    crate::memory_hint::advise_huge_pages(&mut v);
+    v.resize(len, value);
+    Ok(v.into_boxed_slice())
 }
 
 /// `len` copies of `value`, on huge pages where the kernel allows: lookups
@@ -216,6 +251,34 @@ mod tests {
     use crate::shop::Name;
     use proptest::prelude::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn slot_counts_keep_tables_at_most_five_eighths_full() {
+        assert_eq!(slots_for(0), Some(0));
+        assert_eq!(slots_for(1), Some(MIN_SLOTS));
+        assert_eq!(slots_for(10), Some(16));
+        assert_eq!(slots_for(11), Some(32));
+        assert_eq!(slots_for(400_000), Some(1 << 20));
+        assert_eq!(slots_for(usize::MAX), None);
+    }
+
+    #[test]
+    fn reserving_keeps_every_product_and_spares_later_growth() {
+        let mut table = ProductTable::default();
+        for id in 1..=100 {
+            assert!(table.insert_new(product(id, id)));
+        }
+        table.try_reserve(10_000).unwrap();
+        let slots = table.ids.len();
+        assert!(slots * 5 >= 10_100 * 8);
+        for id in 101..=10_100 {
+            assert!(table.insert_new(product(id, id)));
+        }
+        assert_eq!(table.ids.len(), slots, "no growth within the reservation");
+        assert!((1..=10_100).all(|id| table.get(id).map(|p| p.price_cents) == Some(id)));
+        assert!(table.try_reserve(usize::MAX).is_err());
+        assert_eq!(table.len(), 10_100, "a refused reservation changes nothing");
+    }
 
     fn product(id: u64, price_cents: u64) -> Product {
         Product {

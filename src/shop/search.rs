@@ -129,6 +129,29 @@ impl SearchIndex {
         }
     }
 
+    /// Make room for `additional` more products, so that indexing them
+    /// does not grow (rehash) the index's table of names.
+    ///
+    /// # Errors
+    ///
+    /// When the memory cannot be allocated; the index is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::shop::SearchIndex;
+    /// let mut index = SearchIndex::default();
+    /// index.try_reserve(1_000)?;
+    /// assert!(index.try_reserve(usize::MAX).is_err());
+    /// # Ok::<(), std::collections::TryReserveError>(())
+    /// ```
+    pub fn try_reserve(
+        &mut self,
+        additional: usize,
+    ) -> Result<(), std::collections::TryReserveError> {
+        self.docs.try_reserve(additional)
+    }
+
     /// Number of products indexed.
     pub fn len(&self) -> usize {
         self.docs.len()

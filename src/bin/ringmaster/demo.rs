@@ -51,7 +51,11 @@ pub(crate) fn run(o: DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("ringmaster-demo"));
     prepare(&dir)?;
-    let config = ShopConfig::new(&dir).durability(o.durability);
+    // Room for the catalog it loads and the adds of a run: no table
+    // growth in the middle of the timed workload.
+    let config = ShopConfig::new(&dir)
+        .durability(o.durability)
+        .reserve_products(o.products.saturating_mul(3) / 2);
     println!("ringmaster demo: an online shop on the event engine");
     println!(
         "  data {}  durability {:?}  {} products  {} clients x {} in flight  {} s\n",

@@ -184,6 +184,11 @@ struct ServeArgs {
     /// (dedicated); default: shared on machines with fewer than 8 cores.
     #[arg(long, value_enum)]
     stage_threads: Option<StageThreadsArg>,
+    /// Size the catalog and search index for this many products at start
+    /// (no table growth, and its stall, until the catalog outgrows it;
+    /// about 200 bytes of memory per product up front).
+    #[arg(long, default_value_t = 0)]
+    reserve_products: u64,
     /// Put the engine's ring in this file (e.g. /dev/shm/ringmaster), so
     /// `ringmaster stat FILE` shows each stage's progress and lag from
     /// another terminal. Removed when the server stops.
@@ -329,6 +334,7 @@ fn main() -> ExitCode {
             stage_threads: a
                 .stage_threads
                 .map_or_else(ringmaster::shop::StageThreads::for_this_machine, Into::into),
+            reserve_products: a.reserve_products,
             max_connections: a.max_connections.max(1),
             idle_timeout: (a.idle_timeout > 0)
                 .then(|| std::time::Duration::from_secs(a.idle_timeout)),

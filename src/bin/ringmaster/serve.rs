@@ -20,6 +20,7 @@ pub(crate) struct ServeOptions {
     pub(crate) wait: WaitStrategy,
     pub(crate) pin: bool,
     pub(crate) stage_threads: StageThreads,
+    pub(crate) reserve_products: u64,
     pub(crate) max_connections: usize,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) ring_file: Option<PathBuf>,
@@ -31,7 +32,8 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
         .ring_capacity(o.ring_capacity)
         .wait_strategy(o.wait)
         .pin(o.pin)
-        .stage_threads(o.stage_threads);
+        .stage_threads(o.stage_threads)
+        .reserve_products(o.reserve_products);
     if let Some(path) = &o.ring_file {
         config = config.ring_file(path);
     }

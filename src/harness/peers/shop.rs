@@ -62,6 +62,16 @@ fn commands(n: u64) -> Result<Vec<Vec<Command>>, String> {
     Ok(per_client)
 }
 
+/// The most products a run of `n` commands can hold: the catalog and the
+/// adds among the commands. Both contenders size their catalog and index
+/// for it, as a shop that knows its catalog would, so neither rehashes a
+/// table of hundreds of thousands of products in the middle of a run.
+fn capacity(n: u64) -> u64 {
+    let mix = Mix::WRITE_HEAVY;
+    let total = mix.get + mix.list + mix.search + mix.update + mix.add + mix.delete;
+    PRODUCTS + n * u64::from(mix.add) / u64::from(total.max(1)) + n / 100
+}
+
 /// Sum of the global indexes of the commands whose replies came back: the
 /// scenario's self-check (each exactly once).
 fn global(client: u64, nth: u64) -> u64 {
@@ -77,7 +87,8 @@ fn run_shop(p: &Params, durability: Durability) -> Result<Outcome, String> {
         .wait_strategy(strategy(p))
         .ring_capacity(p.capacity.clamp(1024, 1 << 16))
         .snapshot_every(0)
-        .snapshot_on_close(false);
+        .snapshot_on_close(false)
+        .reserve_products(capacity(n));
     let e = |e: crate::shop::ShopError| e.to_string();
     let shop = Shop::open(config).map_err(e)?;
     let mut loader = shop.client().map_err(e)?;
@@ -187,6 +198,15 @@ fn run_locked(p: &Params, durability: Durability) -> Result<Outcome, String> {
         index: SearchIndex::default(),
         journal,
     };
+    let reserve = usize::try_from(capacity(n)).map_err(|e| e.to_string())?;
+    state
+        .catalog
+        .try_reserve(reserve)
+        .map_err(|e| e.to_string())?;
+    state
+        .index
+        .try_reserve(reserve)
+        .map_err(|e| e.to_string())?;
     let mut rng = Rng::new(42);
     for id in 1..=PRODUCTS {
         let price = 100 + rng.below(100_000) as i64;
