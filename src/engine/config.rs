@@ -137,8 +137,8 @@ impl ShopConfig {
     /// thread: doubling a table of a million products allocates, zeroes
     /// and refills over 100 MiB in one go, a stall of tens of
     /// milliseconds for every command queued behind it. Costs that memory
-    /// up front (about 200 bytes per product). A catalog that outgrows it
-    /// still grows.
+    /// up front: 300 to 550 bytes per product (the tables are sized in
+    /// powers of two). A catalog that outgrows it still grows.
     ///
     /// # Examples
     ///
