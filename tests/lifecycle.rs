@@ -145,59 +145,113 @@ fn shutdown_timeout_reports_pending_events() {
     releaser.join().unwrap();
 }
 
+/// Where the panicking stage runs in the panic tests: alone on its
+/// thread, or on one it shares with another stage (`same_thread_as`).
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    Alone,
+    Shared,
+}
+
 #[test]
 fn a_panicking_handler_halts_the_graph_and_unblocks_the_producer() {
-    let mut b = GraphBuilder::<u64>::new(RingConfig::new(8).wait_strategy(WaitStrategy::Blocking));
-    b.handler(
-        "boom",
-        handler_fn(|e: &u64, _, _| {
-            if *e == 5 {
-                panic!("bad event {e}");
+    for layout in [Layout::Alone, Layout::Shared] {
+        let mut b =
+            GraphBuilder::<u64>::new(RingConfig::new(8).wait_strategy(WaitStrategy::Blocking));
+        let seen = Arc::new(AtomicU64::new(0));
+        let s = seen.clone();
+        // Shared: a stage before it, whose thread it joins.
+        let before = matches!(layout, Layout::Shared).then(|| {
+            b.handler(
+                "counts",
+                handler_fn(move |_: &u64, _, _| {
+                    s.fetch_add(1, Ordering::Relaxed);
+                }),
+            )
+            .add()
+        });
+        let boom = b.handler(
+            "boom",
+            handler_fn(|e: &u64, _, _| {
+                if *e == 5 {
+                    panic!("bad event {e}");
+                }
+            }),
+        );
+        match before {
+            Some(first) => boom.after(&[first]).same_thread_as(first).add(),
+            None => boom.add(),
+        };
+        let (mut p, graph) = b.build_single_producer().unwrap();
+        // The producer would block forever once the ring fills; it must get
+        // `Halted` instead.
+        assert_eq!(
+            publish_until_refused(&mut p, 100),
+            Err(ClaimError::Halted),
+            "{layout:?}"
+        );
+        assert!(graph.ring().is_halted());
+        match graph.shutdown() {
+            Err(ShutdownError::HandlerPanicked {
+                stage,
+                sequence,
+                message,
+            }) => {
+                assert_eq!(stage, "boom", "{layout:?}");
+                assert_eq!(sequence, 5);
+                assert!(message.contains("bad event 5"), "{message}");
             }
-        }),
-    )
-    .add();
-    let (mut p, graph) = b.build_single_producer().unwrap();
-    // The producer would block forever once the ring fills; it must get
-    // `Halted` instead.
-    assert_eq!(publish_until_refused(&mut p, 100), Err(ClaimError::Halted));
-    assert!(graph.ring().is_halted());
-    match graph.shutdown() {
-        Err(ShutdownError::HandlerPanicked {
-            stage,
-            sequence,
-            message,
-        }) => {
-            assert_eq!(stage, "boom");
-            assert_eq!(sequence, 5);
-            assert!(message.contains("bad event 5"));
+            other => panic!("{layout:?}: expected the panic back, got {other:?}"),
         }
-        other => panic!("expected the panic back, got {other:?}"),
+        if before.is_some() {
+            // The stage before it was not held back by more than the ring.
+            assert!(seen.load(Ordering::Relaxed) >= 6);
+        }
     }
 }
 
 #[test]
 fn log_and_skip_keeps_going_past_a_panic() {
-    let mut b = GraphBuilder::<u64>::new(RingConfig::new(16)).panic_policy(PanicPolicy::LogAndSkip);
-    let sum = Arc::new(AtomicU64::new(0));
-    let s = sum.clone();
-    b.handler(
-        "flaky",
-        handler_fn(move |e: &u64, _, _| {
-            if *e % 10 == 3 {
-                panic!("flaky on {e}");
-            }
-            s.fetch_add(*e, Ordering::Relaxed);
-        }),
-    )
-    .add();
-    let (mut p, graph) = b.build_single_producer().unwrap();
-    for i in 0..100 {
-        p.publish(i).unwrap();
+    for layout in [Layout::Alone, Layout::Shared] {
+        let mut b =
+            GraphBuilder::<u64>::new(RingConfig::new(16)).panic_policy(PanicPolicy::LogAndSkip);
+        let (sum, after) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (s, a) = (sum.clone(), after.clone());
+        let flaky = b
+            .handler(
+                "flaky",
+                handler_fn(move |e: &u64, _, _| {
+                    if *e % 10 == 3 {
+                        panic!("flaky on {e}");
+                    }
+                    s.fetch_add(*e, Ordering::Relaxed);
+                }),
+            )
+            .add();
+        if let Layout::Shared = layout {
+            // A stage after it on its thread sees every event: only the
+            // panicking stage skips one.
+            b.handler(
+                "steady",
+                handler_fn(move |e: &u64, _, _| {
+                    a.fetch_add(*e, Ordering::Relaxed);
+                }),
+            )
+            .after(&[flaky])
+            .same_thread_as(flaky)
+            .add();
+        }
+        let (mut p, graph) = b.build_single_producer().unwrap();
+        for i in 0..100 {
+            p.publish(i).unwrap();
+        }
+        graph.shutdown().unwrap();
+        let expected: u64 = (0..100).filter(|e| e % 10 != 3).sum();
+        assert_eq!(sum.load(Ordering::Relaxed), expected, "{layout:?}");
+        if let Layout::Shared = layout {
+            assert_eq!(after.load(Ordering::Relaxed), (0..100).sum::<u64>());
+        }
     }
-    graph.shutdown().unwrap();
-    let expected: u64 = (0..100).filter(|e| e % 10 != 3).sum();
-    assert_eq!(sum.load(Ordering::Relaxed), expected);
 }
 
 #[test]

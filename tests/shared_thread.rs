@@ -1,21 +1,18 @@
 //! Stages sharing one thread (`StageBuilder::same_thread_as`): one thread
 //! running them (joined through another member too), a shared thread
 //! between dedicated ones, typed errors for groupings that could lose a
-//! wake-up, and panics, shutdown and halt behaving per stage. Pipeline,
+//! wake-up, and halt running every stage's shutdown hook. Pipeline,
 //! multicast and diamond on one thread, with one and several producers,
-//! are in `graph_topologies.rs`.
+//! are in `graph_topologies.rs`; both panic policies on a shared thread in
+//! `lifecycle.rs`.
 
 mod util;
 
-use ringmaster::{
-    handler_fn, BuildError, ClaimError, EventHandler, GraphBuilder, PanicPolicy, RingConfig,
-    ShutdownError, WaitStrategy,
-};
+use ringmaster::{handler_fn, BuildError, EventHandler, GraphBuilder, RingConfig, WaitStrategy};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use util::{assert_exactly_once_in_order, publish_until_refused, Recorder};
+use util::{assert_exactly_once_in_order, Recorder};
 
 const N: u64 = 50_000;
 
@@ -43,6 +40,15 @@ struct ThreadNames<H> {
     names: Arc<Mutex<BTreeSet<String>>>,
 }
 
+impl<H> ThreadNames<H> {
+    fn new(inner: H, names: &Arc<Mutex<BTreeSet<String>>>) -> Self {
+        Self {
+            inner,
+            names: Arc::clone(names),
+        }
+    }
+}
+
 impl<H: EventHandler<u64>> EventHandler<u64> for ThreadNames<H> {
     fn on_start(&mut self) {
         let name = thread::current().name().unwrap_or("?").to_owned();
@@ -62,10 +68,7 @@ impl<H: EventHandler<u64>> EventHandler<u64> for ThreadNames<H> {
 fn a_diamond_on_one_thread() {
     for strategy in strategies() {
         let names = Arc::new(Mutex::new(BTreeSet::new()));
-        let named = |inner| ThreadNames {
-            inner,
-            names: names.clone(),
-        };
+        let named = |inner| ThreadNames::new(inner, &names);
         let mut b = GraphBuilder::<u64>::new(RingConfig::new(256).wait_strategy(strategy));
         let (rj, lj, pj) = Recorder::new();
         let (ra, la, pa) = Recorder::new();
@@ -226,105 +229,15 @@ fn stages_of_one_thread_pin_to_one_core() {
 }
 
 #[test]
-fn a_panic_in_a_shared_thread_halts_the_graph_and_names_its_stage() {
-    let mut b = GraphBuilder::<u64>::new(RingConfig::new(8).wait_strategy(WaitStrategy::Blocking));
-    let seen = Arc::new(AtomicU64::new(0));
-    let s = seen.clone();
-    let a = b
-        .handler(
-            "counts",
-            handler_fn(move |_: &u64, _, _| {
-                s.fetch_add(1, Ordering::Relaxed);
-            }),
-        )
-        .add();
-    b.handler(
-        "boom",
-        handler_fn(|e: &u64, _, _| {
-            if *e == 5 {
-                panic!("bad event {e}");
-            }
-        }),
-    )
-    .after(&[a])
-    .same_thread_as(a)
-    .add();
-    let (mut p, graph) = b.build_single_producer().unwrap();
-    assert_eq!(publish_until_refused(&mut p, 100), Err(ClaimError::Halted));
-    match graph.shutdown() {
-        Err(ShutdownError::HandlerPanicked {
-            stage,
-            sequence,
-            message,
-        }) => {
-            assert_eq!((stage.as_str(), sequence), ("boom", 5));
-            assert!(message.contains("bad event 5"), "{message}");
-        }
-        other => panic!("expected the panic back, got {other:?}"),
-    }
-    // The stage before it was not held back by more than the ring.
-    assert!(seen.load(Ordering::Relaxed) >= 6);
-}
-
-#[test]
-fn log_and_skip_in_a_shared_thread_skips_only_that_event() {
-    let mut b = GraphBuilder::<u64>::new(RingConfig::new(16)).panic_policy(PanicPolicy::LogAndSkip);
-    let (sum_a, sum_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let (sa, sb) = (sum_a.clone(), sum_b.clone());
-    let a = b
-        .handler(
-            "flaky",
-            handler_fn(move |e: &u64, _, _| {
-                if *e % 10 == 3 {
-                    panic!("flaky on {e}");
-                }
-                sa.fetch_add(*e, Ordering::Relaxed);
-            }),
-        )
-        .add();
-    b.handler(
-        "steady",
-        handler_fn(move |e: &u64, _, _| {
-            sb.fetch_add(*e, Ordering::Relaxed);
-        }),
-    )
-    .after(&[a])
-    .same_thread_as(a)
-    .add();
-    let (mut p, graph) = b.build_single_producer().unwrap();
-    for i in 0..100 {
-        p.publish(i).unwrap();
-    }
-    graph.shutdown().unwrap();
-    let expected: u64 = (0..100).filter(|e| e % 10 != 3).sum();
-    assert_eq!(sum_a.load(Ordering::Relaxed), expected);
-    assert_eq!(sum_b.load(Ordering::Relaxed), (0..100).sum::<u64>());
-}
-
-#[test]
 fn halt_stops_a_sleeping_shared_thread_and_runs_every_shutdown_hook() {
     for strategy in strategies() {
         let names = Arc::new(Mutex::new(BTreeSet::new()));
         let mut b = GraphBuilder::<u64>::new(RingConfig::new(16).wait_strategy(strategy));
         let (r1, l1, _) = Recorder::new();
         let (r2, l2, _) = Recorder::new();
-        let x = b
-            .handler(
-                "x",
-                ThreadNames {
-                    inner: r1,
-                    names: names.clone(),
-                },
-            )
-            .add();
+        let x = b.handler("x", ThreadNames::new(r1, &names)).add();
         let y = b
-            .handler(
-                "y",
-                ThreadNames {
-                    inner: r2,
-                    names: names.clone(),
-                },
-            )
+            .handler("y", ThreadNames::new(r2, &names))
             .after(&[x])
             .same_thread_as(x)
             .add();

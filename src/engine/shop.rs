@@ -14,7 +14,7 @@ use super::snapshotter::Snapshotter;
 use super::stage_latency::{LiveStages, StageLatency, StageRecorder};
 use crate::journal::JournalError;
 use crate::shop::{ProductEvent, ShopError};
-use crate::{Graph, MultiProducer, PanicPolicy, RingConfig};
+use crate::{EventHandler, Graph, MultiProducer, PanicPolicy, RingConfig, StageBuilder, StageId};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Type fingerprint of the shop's ring: `ProductEvent`, layout 1.
@@ -151,23 +151,21 @@ impl Shop {
         } else {
             Vec::new()
         };
-        let one_thread = config.stage_threads == StageThreads::Shared;
-        // Shared: the one thread takes the journal's pin (the first core).
-        let pin = |i: usize| {
-            let skip = cores.is_empty() || (one_thread && i > 0);
-            (!skip).then(|| cores[i % cores.len()])
-        };
         let latency = LiveStages::new(&STAGES);
         let recorder = |name| StageRecorder::new(name, Arc::clone(&latency));
-        let mut journal = builder.handler(
-            "journal",
-            JournalStage::new(recovered.writer, recorder("journal")),
-        );
-        if let Some(core) = pin(0) {
-            journal = journal.pin(core);
-        }
-        let journal = journal.add();
-        let mut catalog = builder
+        let journal = place(
+            builder.handler(
+                "journal",
+                JournalStage::new(recovered.writer, recorder("journal")),
+            ),
+            0,
+            None,
+            &cores,
+        )
+        .add();
+        // Shared: the later stages join the journal's thread.
+        let thread = (config.stage_threads == StageThreads::Shared).then_some(journal);
+        let catalog = builder
             .handler(
                 "catalog",
                 CatalogStage::new(
@@ -182,39 +180,21 @@ impl Shop {
                 ),
             )
             .after(&[journal]);
-        if one_thread {
-            catalog = catalog.same_thread_as(journal);
-        }
-        if let Some(core) = pin(1) {
-            catalog = catalog.pin(core);
-        }
-        let catalog = catalog.add();
-        let mut search = builder
+        let catalog = place(catalog, 1, thread, &cores).add();
+        let search = builder
             .handler(
                 "search",
                 SearchStage::new(recovered.index, search_out, recorder("search")),
             )
             .after(&[journal]);
-        if one_thread {
-            search = search.same_thread_as(journal);
-        }
-        if let Some(core) = pin(2) {
-            search = search.pin(core);
-        }
-        let search = search.add();
-        let mut responder = builder
+        let search = place(search, 2, thread, &cores).add();
+        let responder = builder
             .handler(
                 "responder",
                 Responder::new(catalog_in, search_in, registrations, recorder("responder")),
             )
             .after(&[catalog, search]);
-        if one_thread {
-            responder = responder.same_thread_as(journal);
-        }
-        if let Some(core) = pin(3) {
-            responder = responder.pin(core);
-        }
-        responder.add();
+        place(responder, 3, thread, &cores).add();
         let (producer, graph) = ring_file::build(shared.as_ref(), builder)?;
         let registry = Arc::new(registry);
         let control = Client::connect(producer.clone(), Arc::clone(&registry), 1)?;
@@ -405,5 +385,21 @@ impl Drop for Shop {
                 tracing::error!(error = %e, "shop dropped without close; stopping failed");
             }
         }
+    }
+}
+
+/// Where the shop puts its stage number `index` (0 = journal): on the
+/// thread of `shared_with` (which carries that stage's pin), or on a
+/// thread of its own, pinned round robin over `cores` (none: unpinned).
+fn place<'a, H: EventHandler<ProductEvent>>(
+    stage: StageBuilder<'a, ProductEvent, H>,
+    index: usize,
+    shared_with: Option<StageId>,
+    cores: &[usize],
+) -> StageBuilder<'a, ProductEvent, H> {
+    match shared_with {
+        Some(thread) => stage.same_thread_as(thread),
+        None if cores.is_empty() => stage,
+        None => stage.pin(cores[index % cores.len()]),
     }
 }

@@ -41,6 +41,16 @@ impl StageId {
     }
 }
 
+/// Where each stage runs, as validation worked it out.
+struct Placement {
+    /// Per stage, the index of its thread's first stage (`None`: a
+    /// poller, on the application's thread).
+    heads: Vec<Option<usize>>,
+    /// Per thread, by its first stage's index: the core its stages asked
+    /// for (they agree; checked).
+    cores: Vec<Option<usize>>,
+}
+
 /// A handler thread to start.
 struct ThreadPlan {
     /// Index of its first stage.
@@ -262,13 +272,13 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
         let Some(ring) = self.ring.take() else {
             return Err(BuildError::NotShared);
         };
-        let heads = self.validate()?;
-        self.start(ring, &heads)
+        let placement = self.validate()?;
+        self.start(ring, &placement)
     }
 
-    /// Check the declared graph; returns each stage's thread head (see
-    /// [`GraphBuilder::thread_heads`]).
-    fn validate(&self) -> Result<Vec<Option<usize>>, BuildError> {
+    /// Check the declared graph; returns where each stage runs (see
+    /// [`GraphBuilder::placement`]).
+    fn validate(&self) -> Result<Placement, BuildError> {
         if self.stages.is_empty() {
             return Err(BuildError::NoConsumers);
         }
@@ -292,8 +302,9 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                 pin::check_core(&stage.name, core, &cores)?;
             }
         }
-        let heads = self.thread_heads()?;
-        let threads = heads
+        let placement = self.placement()?;
+        let threads = placement
+            .heads
             .iter()
             .enumerate()
             .filter(|&(index, head)| *head == Some(index))
@@ -305,14 +316,14 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                 "BusySpin with more threads (handlers + a producer) than cores: spinning threads will starve each other; prefer Yielding or Backoff"
             );
         }
-        Ok(heads)
+        Ok(placement)
     }
 
     /// For each stage, the first stage of the thread that runs it (`None`
-    /// for pollers), after checking that shared threads can run their
-    /// stages without losing a wake-up (see `thread_group`) and that their
-    /// stages agree on a core.
-    fn thread_heads(&self) -> Result<Vec<Option<usize>>, BuildError> {
+    /// for pollers), and each thread's core, after checking that shared
+    /// threads can run their stages without losing a wake-up (see
+    /// `thread_group`) and that their stages agree on a core.
+    fn placement(&self) -> Result<Placement, BuildError> {
         let mut heads: Vec<Option<usize>> = Vec::with_capacity(self.stages.len());
         // By thread head: the core the thread's stages asked for so far.
         let mut thread_core: Vec<Option<usize>> = self.stages.iter().map(|s| s.core).collect();
@@ -374,7 +385,10 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             };
             heads.push(head);
         }
-        Ok(heads)
+        Ok(Placement {
+            heads,
+            cores: thread_core,
+        })
     }
 
     fn build<S: Sequencer>(
@@ -384,9 +398,9 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
         if self.ring.is_some() {
             return Err(BuildError::SharedProducer);
         }
-        let heads = self.validate()?;
+        let placement = self.validate()?;
         let ring = Arc::new(RingBuffer::<E>::new(&self.config, multi_producer)?);
-        let graph = self.start(Arc::clone(&ring), &heads)?;
+        let graph = self.start(Arc::clone(&ring), &placement)?;
         Ok((Producer::new(ring), graph))
     }
 
@@ -395,8 +409,9 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
     fn start(
         self,
         ring: Arc<RingBuffer<E>>,
-        heads: &[Option<usize>],
+        placement: &Placement,
     ) -> Result<Graph<E>, BuildError> {
+        let heads = &placement.heads;
         let mut has_dependents = vec![false; self.stages.len()];
         for stage in &self.stages {
             for dep in &stage.after {
@@ -463,14 +478,11 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                     });
                     let head = heads[index].unwrap_or(index);
                     match threads.iter_mut().find(|t| t.head == head) {
-                        Some(thread) => {
-                            thread.core = thread.core.or(spec.core);
-                            thread.stages.push(stage);
-                        }
+                        Some(thread) => thread.stages.push(stage),
                         None => threads.push(ThreadPlan {
                             head,
                             name: spec.name,
-                            core: spec.core,
+                            core: placement.cores[head],
                             stages: vec![stage],
                         }),
                     }

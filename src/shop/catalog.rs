@@ -334,7 +334,10 @@ impl Catalog {
             return Err(err(8, "product count larger than the snapshot"));
         }
         let mut catalog = Catalog::default();
-        catalog.products.reserve(count as usize);
+        catalog
+            .products
+            .try_reserve(count as usize)
+            .map_err(|_| err(8, "no memory for the product count"))?;
         let mut last = 0u64;
         for _ in 0..count {
             let start = at;

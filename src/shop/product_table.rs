@@ -174,24 +174,34 @@ impl ProductTable {
     }
 
     /// Make room for `more` products without growing again.
+    ///
+    /// # Panics
+    ///
+    /// When the memory for a larger table cannot be had (as a `Vec` that
+    /// cannot grow); sizes from configuration go through
+    /// [`try_reserve`](Self::try_reserve).
+    #[inline]
     pub(crate) fn reserve(&mut self, more: usize) {
-        let slots = slots_for(self.len.saturating_add(more)).unwrap_or(usize::MAX);
-        if slots > self.ids.len() {
-            self.rehash(filled(slots, 0), filled(slots, EMPTY));
+        if let Err(e) = self.try_reserve(more) {
+            cannot_grow(&e);
         }
     }
 
-    /// As [`reserve`](Self::reserve), but an error instead of an abort
-    /// when the memory cannot be had (for a size from configuration).
+    /// As [`reserve`](Self::reserve), but the allocation error instead of
+    /// a panic when the memory cannot be had.
+    #[inline]
     pub(crate) fn try_reserve(&mut self, more: usize) -> Result<(), TryReserveError> {
-        // A count beyond any table asks for `usize::MAX` slots, which
-        // `try_filled` refuses with the standard capacity-overflow error.
-        let slots = slots_for(self.len.saturating_add(more)).unwrap_or(usize::MAX);
-        if slots > self.ids.len() {
-            let ids = try_filled(slots, 0)?;
-            let products = try_filled(slots, EMPTY)?;
-            self.rehash(ids, products);
+        let wanted = self.len.saturating_add(more);
+        // The check every insert makes: room already.
+        if wanted.saturating_mul(8) <= self.ids.len() * 5 {
+            return Ok(());
         }
+        // A count beyond any table asks for `usize::MAX` slots, which
+        // `filled` refuses with the standard capacity-overflow error.
+        let slots = slots_for(wanted).unwrap_or(usize::MAX);
+        let ids = filled(slots, 0)?;
+        let products = filled(slots, EMPTY)?;
+        self.rehash(ids, products);
         Ok(())
     }
 
@@ -226,8 +236,10 @@ fn slots_for(products: usize) -> Option<usize> {
     needed.max(MIN_SLOTS).checked_next_power_of_two()
 }
 
-/// As [`filled`], or the allocation error.
-fn try_filled<T: Copy>(len: usize, value: T) -> Result<Box<[T]>, TryReserveError> {
+/// `len` copies of `value`, on huge pages where the kernel allows (lookups
+/// land anywhere in the table, and with 4 KiB pages each would also miss
+/// the TLB); the allocation error if the memory cannot be had.
+fn filled<T: Copy>(len: usize, value: T) -> Result<Box<[T]>, TryReserveError> {
     let mut v = Vec::new();
     v.try_reserve_exact(len)?;
     crate::memory_hint::advise_huge_pages(&mut v);
@@ -235,14 +247,10 @@ fn try_filled<T: Copy>(len: usize, value: T) -> Result<Box<[T]>, TryReserveError
     Ok(v.into_boxed_slice())
 }
 
-/// `len` copies of `value`, on huge pages where the kernel allows: lookups
-/// land anywhere in the table, and with 4 KiB pages each would also miss
-/// the TLB.
-fn filled<T: Copy>(len: usize, value: T) -> Box<[T]> {
-    let mut v = Vec::with_capacity(len);
-    crate::memory_hint::advise_huge_pages(&mut v);
-    v.resize(len, value);
-    v.into_boxed_slice()
+#[cold]
+#[inline(never)]
+fn cannot_grow(error: &TryReserveError) -> ! {
+    panic!("the product table cannot grow: {error}");
 }
 
 #[cfg(test)]

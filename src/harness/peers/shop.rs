@@ -62,8 +62,9 @@ fn commands(n: u64) -> Result<Vec<Vec<Command>>, String> {
     Ok(per_client)
 }
 
-/// The most products a run of `n` commands can hold: the catalog and the
-/// adds among the commands. Both contenders size their catalog and index
+/// The most products a run of `n` commands can hold: the catalog, the
+/// adds the mix draws on average, and 1% of the commands for the draw's
+/// spread around that average. Both contenders size their catalog and index
 /// for it, as a shop that knows its catalog would, so neither rehashes a
 /// table of hundreds of thousands of products in the middle of a run.
 fn capacity(n: u64) -> u64 {
