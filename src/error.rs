@@ -121,6 +121,13 @@ pub enum BuildError {
         /// Slots in the region header.
         max: usize,
     },
+    /// A stage's [`max_batch`](crate::StageBuilder::max_batch) was 0: it
+    /// could never handle an event.
+    #[error("stage `{stage}` has max_batch 0; a batch must hold at least one event")]
+    ZeroMaxBatch {
+        /// The stage.
+        stage: String,
+    },
     /// A stage asked to be pinned to a core that does not exist.
     #[error("stage `{stage}` asks for core {core}, but this machine has cores 0..{available}")]
     NoSuchCore {

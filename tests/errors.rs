@@ -84,6 +84,14 @@ fn graph_errors() {
     ));
 
     let mut b = GraphBuilder::<u64>::new(RingConfig::new(8));
+    b.handler("fine", NoopHandler).max_batch(1).add();
+    b.handler("capped", NoopHandler).max_batch(0).add();
+    match b.build_single_producer().unwrap_err() {
+        BuildError::ZeroMaxBatch { stage } => assert_eq!(stage, "capped"),
+        other => panic!("{other:?}"),
+    }
+
+    let mut b = GraphBuilder::<u64>::new(RingConfig::new(8));
     b.handler("pinned", NoopHandler).pin(10_000).add();
     match b.build_single_producer().unwrap_err() {
         BuildError::NoSuchCore { stage, core, .. } => {

@@ -77,6 +77,7 @@ impl StageThreads {
 /// | recovery | `TruncateTornTail` |
 /// | ring file | none (the ring is private to the process) |
 /// | reserved products | 0 (the catalog and index grow as needed) |
+/// | batch limit | none (each stage takes every command readable) |
 ///
 /// # Examples
 ///
@@ -108,6 +109,7 @@ pub struct ShopConfig {
     pub(crate) max_in_flight: u64,
     pub(crate) ring_file: Option<PathBuf>,
     pub(crate) reserve_products: u64,
+    pub(crate) max_batch: u64,
 }
 
 impl ShopConfig {
@@ -129,7 +131,36 @@ impl ShopConfig {
             max_in_flight: 1 << 20,
             ring_file: None,
             reserve_products: 0,
+            max_batch: u64::MAX,
         }
+    }
+
+    /// Let each stage take at most `commands` commands per batch (default:
+    /// no limit). Replies leave, and the journal commits, once per batch:
+    /// under a burst, an unlimited batch holds the burst's first reply
+    /// until its last command is handled, while a limit lets replies flow
+    /// as the burst is worked through. For front ends that wait on replies
+    /// to send more (a network server: `ringmaster serve` uses 64); a
+    /// client that keeps a deep pipeline full does better without a limit,
+    /// since every batch costs a delivery per client and, with
+    /// `Durability::Sync`, an `msync`. 0 fails at open
+    /// ([`BuildError::ZeroMaxBatch`](crate::BuildError::ZeroMaxBatch)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("rm-doc-max-batch-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// use ringmaster::shop::{Shop, ShopConfig};
+    /// let shop = Shop::open(ShopConfig::new(&dir).max_batch(64))?;
+    /// shop.client()?.add(1, "Ash Spoon", 450, 12)?;
+    /// shop.close()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_batch(mut self, commands: u64) -> Self {
+        self.max_batch = commands;
+        self
     }
 
     /// Size the catalog and the search index for this many products when

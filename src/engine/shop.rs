@@ -161,6 +161,7 @@ impl Shop {
             0,
             None,
             &cores,
+            config.max_batch,
         )
         .add();
         // Shared: the later stages join the journal's thread.
@@ -180,21 +181,21 @@ impl Shop {
                 ),
             )
             .after(&[journal]);
-        let catalog = place(catalog, 1, thread, &cores).add();
+        let catalog = place(catalog, 1, thread, &cores, config.max_batch).add();
         let search = builder
             .handler(
                 "search",
                 SearchStage::new(recovered.index, search_out, recorder("search")),
             )
             .after(&[journal]);
-        let search = place(search, 2, thread, &cores).add();
+        let search = place(search, 2, thread, &cores, config.max_batch).add();
         let responder = builder
             .handler(
                 "responder",
                 Responder::new(catalog_in, search_in, registrations, recorder("responder")),
             )
             .after(&[catalog, search]);
-        place(responder, 3, thread, &cores).add();
+        place(responder, 3, thread, &cores, config.max_batch).add();
         let (producer, graph) = ring_file::build(shared.as_ref(), builder)?;
         let registry = Arc::new(registry);
         let control = Client::connect(producer.clone(), Arc::clone(&registry), 1)?;
@@ -390,13 +391,16 @@ impl Drop for Shop {
 
 /// Where the shop puts its stage number `index` (0 = journal): on the
 /// thread of `shared_with` (which carries that stage's pin), or on a
-/// thread of its own, pinned round robin over `cores` (none: unpinned).
+/// thread of its own, pinned round robin over `cores` (none: unpinned);
+/// its batches hold at most `max_batch` commands.
 fn place<'a, H: EventHandler<ProductEvent>>(
     stage: StageBuilder<'a, ProductEvent, H>,
     index: usize,
     shared_with: Option<StageId>,
     cores: &[usize],
+    max_batch: u64,
 ) -> StageBuilder<'a, ProductEvent, H> {
+    let stage = stage.max_batch(max_batch);
     match shared_with {
         Some(thread) => stage.same_thread_as(thread),
         None if cores.is_empty() => stage,

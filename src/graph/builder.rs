@@ -16,7 +16,7 @@ use super::barrier::SequenceBarrier;
 use super::handler::EventHandler;
 use super::pin;
 use super::poller::EventPoller;
-use super::processor::{BatchProcessor, FailureSlot, PanicPolicy, Stage};
+use super::processor::{BatchProcessor, FailureSlot, PanicPolicy, Stage, StageContext};
 use super::thread_group::ThreadGroup;
 use super::{Graph, StageInfo};
 use crate::config::RingConfig;
@@ -66,15 +66,6 @@ struct ThreadPlan {
 /// Makes a handler stage's processor once its slot and barrier are known.
 type MakeStage<E> = Box<dyn FnOnce(StageContext<E>) -> Box<dyn Stage>>;
 
-pub(crate) struct StageContext<E> {
-    name: String,
-    barrier: SequenceBarrier<E>,
-    slot: usize,
-    policy: PanicPolicy,
-    failure: FailureSlot,
-    cell: std::sync::Arc<StageCell>,
-}
-
 enum StageKind<E> {
     Handler(MakeStage<E>),
     Poller,
@@ -86,6 +77,8 @@ struct StageSpec<E> {
     core: Option<usize>,
     /// Run on the thread of this (earlier) handler stage.
     same_thread_as: Option<StageId>,
+    /// The most events one batch may hold (`u64::MAX`: no limit).
+    max_batch: u64,
     kind: StageKind<E>,
 }
 
@@ -157,6 +150,7 @@ pub struct StageBuilder<'a, E, H> {
     after: Vec<StageId>,
     core: Option<usize>,
     same_thread_as: Option<StageId>,
+    max_batch: u64,
 }
 
 impl<E, H> std::fmt::Debug for StageBuilder<'_, E, H> {
@@ -166,6 +160,7 @@ impl<E, H> std::fmt::Debug for StageBuilder<'_, E, H> {
             .field("after", &self.after)
             .field("core", &self.core)
             .field("same_thread_as", &self.same_thread_as)
+            .field("max_batch", &self.max_batch)
             .finish()
     }
 }
@@ -222,6 +217,7 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             after: Vec::new(),
             core: None,
             same_thread_as: None,
+            max_batch: u64::MAX,
         }
     }
 
@@ -300,6 +296,11 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             }
             if let Some(core) = stage.core {
                 pin::check_core(&stage.name, core, &cores)?;
+            }
+            if stage.max_batch == 0 {
+                return Err(BuildError::ZeroMaxBatch {
+                    stage: stage.name.clone(),
+                });
             }
         }
         let placement = self.placement()?;
@@ -617,20 +618,55 @@ impl<'a, E: bytemuck::Pod + Send, H: EventHandler<E>> StageBuilder<'a, E, H> {
         self
     }
 
+    /// Hand the handler at most `events` events per batch (default: no
+    /// limit, every event readable at once); checked at build
+    /// ([`BuildError::ZeroMaxBatch`]).
+    ///
+    /// A batch ends with `end_of_batch`, where handlers usually deliver
+    /// what they did (a reply, a group commit), and a stage publishes its
+    /// progress to the stages after it only between batches. Under a
+    /// burst, an unlimited batch makes the first event of the burst wait
+    /// for the last: capping it lets the stages downstream, and whoever
+    /// waits on them, start on the first events while this stage works
+    /// through the rest. The price is the per-batch work, done more often.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let ends = Arc::new(AtomicU64::new(0));
+    /// let seen = ends.clone();
+    /// let mut builder = GraphBuilder::<u64>::new(
+    ///     RingConfig::new(1024).wait_strategy(WaitStrategy::Blocking),
+    /// );
+    /// builder
+    ///     .handler("reply", handler_fn(move |_: &u64, _, end_of_batch| {
+    ///         if end_of_batch {
+    ///             seen.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///     }))
+    ///     .max_batch(100)
+    ///     .add();
+    /// let (mut producer, graph) = builder.build_single_producer()?;
+    /// producer.publish_batch_with(1000, |i, slot| *slot = i)?;
+    /// graph.shutdown()?;
+    /// assert!(ends.load(Ordering::Relaxed) >= 10); // 1000 events, <= 100 a batch
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_batch(mut self, events: u64) -> Self {
+        self.max_batch = events;
+        self
+    }
+
     /// Add the stage to the graph.
     pub fn add(self) -> StageId {
         let handler = self.handler;
+        let max_batch = self.max_batch;
         let make: MakeStage<E> = Box::new(move |ctx: StageContext<E>| {
-            let recorder = StageRecorder::new(ctx.barrier.ring(), ctx.cell);
-            Box::new(BatchProcessor::new(
-                ctx.name,
-                ctx.barrier,
-                ctx.slot,
-                handler,
-                ctx.policy,
-                ctx.failure,
-                recorder,
-            ))
+            Box::new(BatchProcessor::new(ctx, handler, max_batch))
         });
         let id = StageId(self.builder.stages.len());
         self.builder.stages.push(StageSpec {
@@ -638,6 +674,7 @@ impl<'a, E: bytemuck::Pod + Send, H: EventHandler<E>> StageBuilder<'a, E, H> {
             after: self.after,
             core: self.core,
             same_thread_as: self.same_thread_as,
+            max_batch: self.max_batch,
             kind: StageKind::Handler(make),
         });
         id
@@ -659,6 +696,7 @@ impl<'a, E: bytemuck::Pod + Send> PollerBuilder<'a, E> {
             after: self.after,
             core: None,
             same_thread_as: None,
+            max_batch: u64::MAX,
             kind: StageKind::Poller,
         });
         id

@@ -14,7 +14,7 @@
 use super::barrier::SequenceBarrier;
 use super::handler::EventHandler;
 use crate::config::SMALL_BATCH;
-use crate::metrics::StageRecorder;
+use crate::metrics::{StageCell, StageRecorder};
 use crate::sync::{Arc, Mutex, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::PoisonError;
@@ -116,29 +116,35 @@ pub(crate) struct BatchProcessor<E, H> {
     distance: u64,
     /// Consecutive small batches found without waiting.
     streak: u32,
+    /// The most events one batch may hold.
+    max_batch: u64,
+}
+
+/// What the graph gives a handler stage once its slot and barrier are
+/// known.
+pub(crate) struct StageContext<E> {
+    pub(crate) name: String,
+    pub(crate) barrier: SequenceBarrier<E>,
+    pub(crate) slot: usize,
+    pub(crate) policy: PanicPolicy,
+    pub(crate) failure: FailureSlot,
+    pub(crate) cell: std::sync::Arc<StageCell>,
 }
 
 impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
-    pub(crate) fn new(
-        name: String,
-        barrier: SequenceBarrier<E>,
-        slot: usize,
-        handler: H,
-        policy: PanicPolicy,
-        failure: FailureSlot,
-        recorder: StageRecorder,
-    ) -> Self {
+    pub(crate) fn new(ctx: StageContext<E>, handler: H, max_batch: u64) -> Self {
         Self {
-            name,
-            barrier,
-            slot,
+            recorder: StageRecorder::new(ctx.barrier.ring(), ctx.cell),
+            name: ctx.name,
+            barrier: ctx.barrier,
+            slot: ctx.slot,
             handler,
-            policy,
-            failure,
-            recorder,
+            policy: ctx.policy,
+            failure: ctx.failure,
             next: 0,
             distance: 0,
             streak: 0,
+            max_batch,
         }
     }
 
@@ -195,6 +201,10 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
                 Err(_) => return Step::Stopped,
             }
         };
+        // A capped batch ends early; the rest is readable at the next step
+        // (and counts as found without waiting).
+        let found = available;
+        let available = found.min(next.saturating_add(self.max_batch));
         let distance = self.distance;
         let mut current = next;
         // The next event to look ahead at; set while `look_ahead` runs.
@@ -279,7 +289,9 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
         sequence.set(done);
         ring.waiter()
             .signal(crate::wait::consumer_channel(self.slot));
-        if saturated && available - next < SMALL_BATCH {
+        // By what was found, not what the cap let through: a capped
+        // stage is not starved.
+        if saturated && found - next < SMALL_BATCH {
             self.streak += 1;
         } else {
             self.streak = 0;

@@ -189,6 +189,11 @@ struct ServeArgs {
     /// 300 to 550 bytes of memory per product up front).
     #[arg(long, default_value_t = 0)]
     reserve_products: u64,
+    /// Most commands a stage takes per batch: replies leave, and the
+    /// journal commits, once per batch, so a limit lets replies to the
+    /// first commands of a burst go while the rest is worked through.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_batch: u64,
     /// Put the engine's ring in this file (e.g. /dev/shm/ringmaster), so
     /// `ringmaster stat FILE` shows each stage's progress and lag from
     /// another terminal. Removed when the server stops.
@@ -335,6 +340,7 @@ fn main() -> ExitCode {
                 .stage_threads
                 .map_or_else(ringmaster::shop::StageThreads::for_this_machine, Into::into),
             reserve_products: a.reserve_products,
+            max_batch: a.max_batch,
             max_connections: a.max_connections.max(1),
             idle_timeout: (a.idle_timeout > 0)
                 .then(|| std::time::Duration::from_secs(a.idle_timeout)),

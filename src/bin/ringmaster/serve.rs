@@ -21,6 +21,7 @@ pub(crate) struct ServeOptions {
     pub(crate) pin: bool,
     pub(crate) stage_threads: StageThreads,
     pub(crate) reserve_products: u64,
+    pub(crate) max_batch: u64,
     pub(crate) max_connections: usize,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) ring_file: Option<PathBuf>,
@@ -33,7 +34,8 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
         .wait_strategy(o.wait)
         .pin(o.pin)
         .stage_threads(o.stage_threads)
-        .reserve_products(o.reserve_products);
+        .reserve_products(o.reserve_products)
+        .max_batch(o.max_batch);
     if let Some(path) = &o.ring_file {
         config = config.ring_file(path);
     }
