@@ -97,14 +97,22 @@ fn catalog_gets(c: &mut Criterion) {
             }
         })
     });
+    // As the catalog stage does: each command's index entry 8 commands
+    // ahead, its product 4 commands ahead.
     g.bench_function("get_batch_look_ahead_8", |b| {
         b.iter(|| {
             i = (i + 1) % batches.len();
             let batch = &batches[i];
             batch[..AHEAD].iter().for_each(|c| prefetch(&catalog, c));
+            batch[..AHEAD / 2]
+                .iter()
+                .for_each(|c| prefetch_product(&catalog, c));
             for (k, command) in batch.iter().enumerate() {
                 if let Some(ahead) = batch.get(k + AHEAD) {
                     prefetch(&catalog, ahead);
+                }
+                if let Some(ahead) = batch.get(k + AHEAD / 2) {
+                    prefetch_product(&catalog, ahead);
                 }
                 black_box(catalog.apply(command));
             }
@@ -116,6 +124,12 @@ fn catalog_gets(c: &mut Criterion) {
 fn prefetch(catalog: &Catalog, command: &Command) {
     if let Command::Get { id } = command {
         catalog.prefetch(*id);
+    }
+}
+
+fn prefetch_product(catalog: &Catalog, command: &Command) {
+    if let Command::Get { id } = command {
+        catalog.prefetch_product(*id);
     }
 }
 

@@ -20,6 +20,9 @@ pub(crate) struct CatalogStage {
     outbox: Outbox,
     batch: u64,
     latency: StageRecorder,
+    /// The ids looked ahead at, by sequence modulo [`LOOK_AHEAD`], with
+    /// their sequence: for the second step of the prefetch.
+    ahead: [(u64, u64); LOOK_AHEAD as usize],
 }
 
 impl CatalogStage {
@@ -44,6 +47,7 @@ impl CatalogStage {
             outbox,
             batch: 0,
             latency,
+            ahead: [(u64::MAX, 0); LOOK_AHEAD as usize],
         }
     }
 
@@ -61,9 +65,13 @@ impl CatalogStage {
 }
 
 /// Events the catalog looks ahead in a batch: far enough that a product's
-/// slot arrives from memory (~100-200 ns) while the commands before it are
-/// handled (tens of ns each), near enough to stay in L1.
+/// index entry, then the product, arrive from memory (~100-200 ns each)
+/// while the commands before it are handled (tens of ns each), near
+/// enough to stay in L1. A power of two.
 const LOOK_AHEAD: u64 = 8;
+/// Events after an id's index entry was prefetched that its product is:
+/// half way, so each load has about half the distance to arrive.
+const SECOND_STEP: u64 = LOOK_AHEAD / 2;
 
 impl EventHandler<ProductEvent> for CatalogStage {
     fn on_batch_start(&mut self, batch_size: u64) {
@@ -75,9 +83,18 @@ impl EventHandler<ProductEvent> for CatalogStage {
     }
 
     #[inline]
-    fn look_ahead(&mut self, event: &ProductEvent, _sequence: u64) {
+    fn look_ahead(&mut self, event: &ProductEvent, sequence: u64) {
+        let mask = LOOK_AHEAD - 1;
         if let Some(id) = event.product_id() {
             self.catalog.prefetch(id);
+            self.ahead[(sequence & mask) as usize] = (sequence, id);
+        }
+        // The product of the command looked at SECOND_STEP events ago,
+        // whose index entry should be in cache by now.
+        let earlier = sequence.wrapping_sub(SECOND_STEP);
+        let (seen, id) = self.ahead[(earlier & mask) as usize];
+        if seen == earlier {
+            self.catalog.prefetch_product(id);
         }
     }
 

@@ -165,11 +165,12 @@ impl ShopConfig {
 
     /// Size the catalog and the search index for this many products when
     /// the shop opens, so that growing to them never rehashes on a stage's
-    /// thread: doubling a table of a million products allocates, zeroes
-    /// and refills over 100 MiB in one go, a stall of tens of
-    /// milliseconds for every command queued behind it. Costs that memory
-    /// up front: 300 to 550 bytes per product (the tables are sized in
-    /// powers of two). A catalog that outgrows it still grows.
+    /// thread: doubling the index of a million products allocates, zeroes
+    /// and refills 32 MiB in one go, a stall of milliseconds for every
+    /// command queued behind it (the products themselves grow as a `Vec`
+    /// does, without a copy). Costs that memory up front: 240 to 290 bytes
+    /// per product (the indexes are sized in powers of two). A catalog
+    /// that outgrows it still grows.
     ///
     /// # Examples
     ///

@@ -3,10 +3,10 @@
 
 use super::command::Command;
 use super::error::Rejection;
+use super::id_table::IdTable;
 use super::name::{Name, MAX_NAME_LEN};
 use super::order_index::OrderIndex;
 use super::product::Product;
-use super::product_table::ProductTable;
 use super::reply::Reply;
 const SNAPSHOT_MAGIC: [u8; 8] = *b"RMSHOPC1";
 
@@ -103,7 +103,7 @@ pub struct SnapshotDecodeError {
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
-    products: ProductTable,
+    products: IdTable<Product>,
     order: OrderIndex,
     digest: u64,
 }
@@ -202,6 +202,27 @@ impl Catalog {
     #[inline]
     pub fn prefetch(&self, id: u64) {
         self.products.prefetch(id);
+    }
+
+    /// The second step of a prefetch: start loading product `id` itself.
+    /// Finding where it is reads the index entry that
+    /// [`prefetch`](Self::prefetch) loads, so call this a few commands
+    /// after that, when the entry has arrived (the shop's catalog stage,
+    /// [looking ahead](crate::EventHandler::look_ahead) 8 commands in its
+    /// batch, calls it 4 commands after). A hint: no effect on the catalog.
+    ///
+    /// ```
+    /// use ringmaster::shop::{Catalog, Command};
+    /// let mut catalog = Catalog::default();
+    /// catalog.apply(&Command::add(9, "Clay Pot", 700, 3)?);
+    /// catalog.prefetch(9);
+    /// catalog.prefetch_product(9);
+    /// assert_eq!(catalog.get(9).map(|p| p.stock), Some(3));
+    /// # Ok::<(), ringmaster::shop::ValidationError>(())
+    /// ```
+    #[inline]
+    pub fn prefetch_product(&self, id: u64) {
+        self.products.prefetch_value(id);
     }
 
     /// Up to `limit` products in id order after skipping `offset`.

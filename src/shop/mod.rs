@@ -34,11 +34,11 @@ mod catalog;
 mod command;
 mod error;
 mod event;
+mod id_table;
 mod name;
 mod order_index;
 mod posting;
 mod product;
-mod product_table;
 mod reply;
 mod search;
 

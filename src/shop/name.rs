@@ -27,13 +27,6 @@ pub struct Name {
 }
 
 impl Name {
-    /// No name: the filler of an empty catalog slot (never a product's
-    /// name, which [`Name::new`] requires to be non-empty).
-    pub(crate) const EMPTY: Self = Self {
-        len: 0,
-        bytes: [0; MAX_NAME_LEN],
-    };
-
     /// Validate `text` as a name.
     ///
     /// # Errors

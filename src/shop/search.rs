@@ -16,6 +16,7 @@
 //! catalog's.
 
 use super::command::Command;
+use super::id_table::IdTable;
 use super::name::Name;
 use super::posting::Posting;
 use super::product::SearchHit;
@@ -99,7 +100,7 @@ pub struct SearchIndex {
     /// Each product's name: for hits, and to find its words again when it
     /// is renamed or deleted (tokenizing again is cheaper than keeping a
     /// list of word ids, an allocation, per product).
-    docs: HashMap<u64, Name, foldhash::fast::RandomState>,
+    docs: IdTable<SearchHit>,
     scratch: String,
 }
 
@@ -110,16 +111,16 @@ impl SearchIndex {
         match *command {
             Command::Add { id, name, .. } => {
                 // One probe: insert the name only if the id is free.
-                if let std::collections::hash_map::Entry::Vacant(slot) = self.docs.entry(id) {
-                    slot.insert(name);
+                let fresh = self.docs.insert_new(SearchHit { id, name });
+                if fresh {
                     self.index(id, name);
                 }
             }
             Command::Update {
                 id, name: Some(n), ..
             } => {
-                if let Some(old) = self.docs.get_mut(&id) {
-                    let old = std::mem::replace(old, n);
+                if let Some(doc) = self.docs.get_mut(id) {
+                    let old = std::mem::replace(&mut doc.name, n);
                     self.unindex_words(id, old);
                     self.index(id, n);
                 }
@@ -200,8 +201,8 @@ impl SearchIndex {
     }
 
     fn unindex(&mut self, id: u64) {
-        if let Some(name) = self.docs.remove(&id) {
-            self.unindex_words(id, name);
+        if let Some(doc) = self.docs.remove(id) {
+            self.unindex_words(id, doc.name);
         }
     }
 
@@ -269,7 +270,7 @@ impl SearchIndex {
             intersect(&required, &any, limit, &mut ids);
         }
         ids.into_iter()
-            .filter_map(|id| self.docs.get(&id).map(|&name| SearchHit { id, name }))
+            .filter_map(|id| self.docs.get(id).copied())
             .collect()
     }
 

@@ -186,7 +186,7 @@ struct ServeArgs {
     stage_threads: Option<StageThreadsArg>,
     /// Size the catalog and search index for this many products at start
     /// (no table growth, and its stall, until the catalog outgrows it;
-    /// 300 to 550 bytes of memory per product up front).
+    /// 240 to 290 bytes of memory per product up front).
     #[arg(long, default_value_t = 0)]
     reserve_products: u64,
     /// Most commands a stage takes per batch: replies leave, and the

@@ -1,0 +1,473 @@
+//! [`IdTable`]: values keyed by a `u64` id (never 0), stored densely, with
+//! an open-addressed index from id to position. The catalog keeps its
+//! products in one, the search index its documents.
+//!
+//! Two arrays:
+//!
+//! - `values`, dense and unordered: a value is appended on insert, and on
+//!   removal the last value moves into its place. Growing it is a `Vec`
+//!   growing: for a large table the allocator remaps the pages it has
+//!   (no copy), and the kernel zeroes only the new pages, one at a time as
+//!   values arrive there.
+//! - `slots`, the index: 16 bytes per slot (an id and a position), linear
+//!   probing with backward-shift deletion (no tombstones), id `0` for an
+//!   empty slot, at most 5/8 full. Only the index is rebuilt when it
+//!   doubles, from its own 16-byte slots.
+//!
+//! Why not values inline in the slots (as this table first did): at 5/8
+//! load and power-of-two sizes a slot array holds 1.6 to 3.2 slots per
+//! value, so inline values of a hundred bytes cost 300 to 550 bytes each,
+//! and doubling a table of a million of them zeroed and refilled hundreds
+//! of MiB on the stage thread at once (a fifth of the stage's time under a
+//! stream of new ids). Dense, a value costs its size plus 26 to 51 bytes
+//! of index. The price is a dependent second load per lookup (slot, then
+//! value); a stage that sees its next commands ahead hides both with
+//! [`prefetch`](IdTable::prefetch) (the slot) and, a few events later,
+//! [`prefetch_value`](IdTable::prefetch_value) (the value, whose position
+//! the slot, now cached, gives).
+//!
+//! Why not a `HashMap<u64, T>`: its entries are as large as the values,
+//! inline in a power-of-two table, so it shares the growth cost above, and
+//! a lookup goes through the control bytes first.
+//!
+//! The hash is seeded per table, so ids chosen by a client cannot be made
+//! to collide. Both arrays ask for transparent huge pages (a lookup
+//! anywhere in hundreds of MiB then needs no page-table walk).
+
+use std::collections::TryReserveError;
+use std::hash::BuildHasher;
+
+/// Smallest slot count once anything is stored.
+const MIN_SLOTS: usize = 16;
+
+/// A value an [`IdTable`] can hold: it knows its own id (never 0 for a
+/// stored value).
+pub(crate) trait Keyed: Copy {
+    fn id(&self) -> u64;
+}
+
+impl Keyed for super::product::Product {
+    #[inline(always)]
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Keyed for super::product::SearchHit {
+    #[inline(always)]
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// One index slot: an id (0: empty) and where its value is.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(16))]
+struct Slot {
+    id: u64,
+    at: u64,
+}
+
+/// Values by id: one probe sequence finds, inserts or removes.
+#[derive(Clone)]
+pub(crate) struct IdTable<T> {
+    /// The index; its length is zero or a power of two.
+    slots: Box<[Slot]>,
+    /// The values, dense; `values[slot.at].id() == slot.id`.
+    values: Vec<T>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl<T> Default for IdTable<T> {
+    fn default() -> Self {
+        Self {
+            slots: Box::new([]),
+            values: Vec::new(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for IdTable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdTable")
+            .field("len", &self.values.len())
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
+impl<T: Keyed> IdTable<T> {
+    /// Number of values.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Where the probe for `id` starts. Only called with slots present.
+    #[inline(always)]
+    fn home(&self, id: u64) -> usize {
+        self.hasher.hash_one(id) as usize & (self.slots.len() - 1)
+    }
+
+    #[inline(always)]
+    fn next(&self, i: usize) -> usize {
+        (i + 1) & (self.slots.len() - 1)
+    }
+
+    /// The slot holding `id`, if any.
+    #[inline]
+    fn find(&self, id: u64) -> Option<usize> {
+        if id == 0 || self.slots.is_empty() {
+            return None;
+        }
+        let mut i = self.home(id);
+        loop {
+            // Terminates: the load limit keeps at least one slot empty.
+            match self.slots[i].id {
+                found if found == id => return Some(i),
+                0 => return None,
+                _ => i = self.next(i),
+            }
+        }
+    }
+
+    /// The value with `id`.
+    #[inline]
+    pub(crate) fn get(&self, id: u64) -> Option<&T> {
+        self.find(id)
+            .map(|i| &self.values[self.slots[i].at as usize])
+    }
+
+    /// The value with `id`, to change in place. Its id must stay `id`.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut T> {
+        self.find(id)
+            .map(|i| &mut self.values[self.slots[i].at as usize])
+    }
+
+    /// Start loading the slot where a probe for `id` begins (a hint; see
+    /// the module docs). Cheap: one hash, no waiting on memory.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, id: u64) {
+        if !self.slots.is_empty() {
+            crate::memory_hint::prefetch_read(&self.slots[self.home(id)]);
+        }
+    }
+
+    /// Start loading the value with `id`, if its slot is the probe's first
+    /// (the usual case): best called some events after
+    /// [`prefetch`](Self::prefetch), when the slot is in cache, since it
+    /// reads the slot. A hint: a miss or a longer probe loads nothing.
+    #[inline(always)]
+    pub(crate) fn prefetch_value(&self, id: u64) {
+        if !self.slots.is_empty() {
+            let slot = self.slots[self.home(id)];
+            if slot.id == id {
+                if let Some(value) = self.values.get(slot.at as usize) {
+                    crate::memory_hint::prefetch_read(value);
+                }
+            }
+        }
+    }
+
+    /// Insert `value` unless its id is taken (or is 0): `true` when it was
+    /// inserted, `false` when nothing changed.
+    pub(crate) fn insert_new(&mut self, value: T) -> bool {
+        let id = value.id();
+        if id == 0 {
+            return false;
+        }
+        self.reserve(1);
+        let mut i = self.home(id);
+        loop {
+            match self.slots[i].id {
+                0 => break,
+                found if found == id => return false,
+                _ => i = self.next(i),
+            }
+        }
+        self.slots[i] = Slot {
+            id,
+            at: self.values.len() as u64,
+        };
+        // Within capacity (reserved above): no allocation here.
+        self.values.push(value);
+        true
+    }
+
+    /// Remove and return the value with `id`.
+    pub(crate) fn remove(&mut self, id: u64) -> Option<T> {
+        let mut hole = self.find(id)?;
+        let at = self.slots[hole].at as usize;
+        // Backward shift: pull later members of the probe run into the
+        // hole when their home does not lie cyclically in (hole, j], so
+        // every remaining id stays reachable from its home without gaps.
+        let mask = self.slots.len() - 1;
+        let mut j = self.next(hole);
+        while self.slots[j].id != 0 {
+            let home = self.home(self.slots[j].id);
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.slots[hole] = self.slots[j];
+                hole = j;
+            }
+            j = self.next(j);
+        }
+        self.slots[hole] = Slot::default();
+        // The last value takes the removed one's place; its slot follows.
+        let removed = self.values.swap_remove(at);
+        if let Some(moved) = self.values.get(at) {
+            let slot = self.find(moved.id());
+            debug_assert!(slot.is_some(), "every stored value has a slot");
+            if let Some(slot) = slot {
+                self.slots[slot].at = at as u64;
+            }
+        }
+        Some(removed)
+    }
+
+    /// Make room for `more` values without growing again.
+    ///
+    /// # Panics
+    ///
+    /// When the memory for a larger table cannot be had (as a `Vec` that
+    /// cannot grow); sizes from configuration go through
+    /// [`try_reserve`](Self::try_reserve).
+    #[inline]
+    pub(crate) fn reserve(&mut self, more: usize) {
+        if let Err(e) = self.try_reserve(more) {
+            cannot_grow(&e);
+        }
+    }
+
+    /// As [`reserve`](Self::reserve), but the allocation error instead of
+    /// a panic when the memory cannot be had; the table is then unchanged
+    /// (but for spare capacity it may have gained).
+    #[inline]
+    pub(crate) fn try_reserve(&mut self, more: usize) -> Result<(), TryReserveError> {
+        let wanted = self.values.len().saturating_add(more);
+        // The check every insert makes: room already.
+        if wanted.saturating_mul(8) <= self.slots.len() * 5 && wanted <= self.values.capacity() {
+            return Ok(());
+        }
+        self.grow(wanted)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, wanted: usize) -> Result<(), TryReserveError> {
+        if wanted > self.values.capacity() {
+            // Amortised doubling, as `Vec` does; then the new pages, not
+            // yet touched, may come as huge pages.
+            self.values.try_reserve(wanted - self.values.len())?;
+            crate::memory_hint::advise_huge_pages(&mut self.values);
+        }
+        if wanted.saturating_mul(8) > self.slots.len() * 5 {
+            // A count beyond any table asks for `usize::MAX` slots, which
+            // `filled` refuses with the standard capacity-overflow error.
+            let count = slots_for(wanted).unwrap_or(usize::MAX);
+            let slots = filled(count, Slot::default())?;
+            self.rehash(slots);
+        }
+        Ok(())
+    }
+
+    /// Move every slot into `slots` (empty, a power of two, with room for
+    /// them all).
+    fn rehash(&mut self, slots: Box<[Slot]>) {
+        let old = std::mem::replace(&mut self.slots, slots);
+        for slot in old.iter().filter(|s| s.id != 0) {
+            let mut i = self.home(slot.id);
+            while self.slots[i].id != 0 {
+                i = self.next(i);
+            }
+            self.slots[i] = *slot;
+        }
+    }
+
+    /// Every value, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.values.iter()
+    }
+}
+
+/// The slot count that holds `values` at most 5/8 full: a power of two,
+/// at least [`MIN_SLOTS`] (0 for none); `None` beyond `usize`.
+fn slots_for(values: usize) -> Option<usize> {
+    if values == 0 {
+        return Some(0);
+    }
+    let needed = values.checked_mul(8)?.div_ceil(5);
+    needed.max(MIN_SLOTS).checked_next_power_of_two()
+}
+
+/// `len` copies of `value`, on huge pages where the kernel allows (lookups
+/// land anywhere in the index, and with 4 KiB pages each would also miss
+/// the TLB); the allocation error if the memory cannot be had.
+fn filled<T: Copy>(len: usize, value: T) -> Result<Box<[T]>, TryReserveError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)?;
+    crate::memory_hint::advise_huge_pages(&mut v);
+    v.resize(len, value);
+    Ok(v.into_boxed_slice())
+}
+
+#[cold]
+#[inline(never)]
+fn cannot_grow(error: &TryReserveError) -> ! {
+    panic!("the id table cannot grow: {error}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shop::{Name, Product};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn slot_counts_keep_tables_at_most_five_eighths_full() {
+        assert_eq!(slots_for(0), Some(0));
+        assert_eq!(slots_for(1), Some(MIN_SLOTS));
+        assert_eq!(slots_for(10), Some(16));
+        assert_eq!(slots_for(11), Some(32));
+        assert_eq!(slots_for(400_000), Some(1 << 20));
+        assert_eq!(slots_for(usize::MAX), None);
+    }
+
+    /// Every slot points at its value, and every value has its slot.
+    fn check(table: &IdTable<Product>) {
+        let used: Vec<&Slot> = table.slots.iter().filter(|s| s.id != 0).collect();
+        assert_eq!(used.len(), table.values.len());
+        for slot in used {
+            assert_eq!(table.values[slot.at as usize].id, slot.id);
+        }
+        assert!(table.slots.len() * 5 >= table.len() * 8);
+    }
+
+    #[test]
+    fn reserving_keeps_every_product_and_spares_later_growth() {
+        let mut table = IdTable::default();
+        for id in 1..=100 {
+            assert!(table.insert_new(product(id, id)));
+        }
+        table.try_reserve(10_000).unwrap();
+        let slots = table.slots.len();
+        assert!(slots * 5 >= 10_100 * 8);
+        for id in 101..=10_100 {
+            assert!(table.insert_new(product(id, id)));
+        }
+        assert_eq!(table.slots.len(), slots, "no growth within the reservation");
+        assert!((1..=10_100).all(|id| table.get(id).map(|p| p.price_cents) == Some(id)));
+        let capacity = table.values.capacity();
+        for id in 10_101..=20_000 {
+            assert!(table.insert_new(product(id, id)));
+        }
+        assert!(table.values.capacity() > capacity, "the values grew too");
+        check(&table);
+        assert!(table.try_reserve(usize::MAX).is_err());
+        assert_eq!(table.len(), 20_000, "a refused reservation changes nothing");
+    }
+
+    fn product(id: u64, price_cents: u64) -> Product {
+        Product {
+            id,
+            name: Name::new("Oak Stool").unwrap(),
+            price_cents,
+            stock: 1,
+            version: 1,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u64, u64),
+        Remove(u64),
+        Update(u64, u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Ids from a small range (with 0) so probe runs collide and wrap.
+        let id = 0u64..300;
+        prop_oneof![
+            (id.clone(), any::<u64>()).prop_map(|(i, p)| Op::Insert(i, p)),
+            id.clone().prop_map(Op::Remove),
+            (id, any::<u64>()).prop_map(|(i, p)| Op::Update(i, p)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn matches_a_hash_map(ops in proptest::collection::vec(op(), 0..2000)) {
+            let mut model: HashMap<u64, Product> = HashMap::new();
+            let mut table = IdTable::default();
+            for op in ops {
+                match op {
+                    Op::Insert(id, price) => {
+                        let fresh = id != 0 && !model.contains_key(&id);
+                        prop_assert_eq!(table.insert_new(product(id, price)), fresh);
+                        if fresh {
+                            model.insert(id, product(id, price));
+                        }
+                    }
+                    Op::Remove(id) => prop_assert_eq!(table.remove(id), model.remove(&id)),
+                    Op::Update(id, price) => {
+                        if let Some(p) = table.get_mut(id) {
+                            p.price_cents = price;
+                        }
+                        if let Some(p) = model.get_mut(&id) {
+                            p.price_cents = price;
+                        }
+                    }
+                }
+                prop_assert_eq!(table.len(), model.len());
+                check(&table);
+            }
+            for id in 0..300 {
+                prop_assert_eq!(table.get(id), model.get(&id));
+            }
+            let mut ids: Vec<u64> = table.iter().map(|p| p.id).collect();
+            ids.sort_unstable();
+            let mut want: Vec<u64> = model.keys().copied().collect();
+            want.sort_unstable();
+            prop_assert_eq!(ids, want);
+        }
+    }
+
+    #[test]
+    fn grows_and_keeps_everything() {
+        let mut table = IdTable::default();
+        for id in 1..=10_000 {
+            assert!(table.insert_new(product(id, id)));
+        }
+        check(&table);
+        for id in (1..=10_000).step_by(2) {
+            assert_eq!(table.remove(id).map(|p| p.price_cents), Some(id));
+        }
+        assert_eq!(table.len(), 5_000);
+        check(&table);
+        for id in 1..=10_000 {
+            assert_eq!(table.get(id).is_some(), id % 2 == 0, "id {id}");
+        }
+    }
+
+    #[test]
+    fn id_zero_is_never_stored() {
+        let mut table = IdTable::default();
+        assert!(!table.insert_new(product(0, 1)));
+        assert!(table.get(0).is_none());
+        assert!(table.insert_new(product(7, 1)));
+        assert!(table.get(0).is_none(), "an empty slot is not product 0");
+        assert!(table.remove(0).is_none());
+        table.prefetch(0);
+        table.prefetch_value(0);
+        table.prefetch_value(7);
+        table.prefetch_value(8);
+        assert_eq!(table.len(), 1);
+    }
+}
