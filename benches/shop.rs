@@ -118,6 +118,28 @@ fn catalog_gets(c: &mut Criterion) {
             }
         })
     });
+    // Writes at random positions: a product added under a random new id,
+    // then deleted, on a catalog of a million (ids even, additions odd),
+    // whose size so stays put: the id index, the dense table and the
+    // ordered index insert and remove at random places.
+    let mut evens = Catalog::default();
+    for id in 1..=MILLION {
+        evens.apply(&Command::add(2 * id, "Blue Mug", 1_250, 3).expect("valid"));
+    }
+    let add = Command::add(1, "Blue Mug", 1_250, 3).expect("valid");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("add_delete_random", |b| {
+        b.iter(|| {
+            // A fresh random id each time: no working set to cache.
+            let id = 2 * rng.below(MILLION) + 1;
+            let mut add = add;
+            if let Command::Add { id: at, .. } = &mut add {
+                *at = id;
+            }
+            black_box(evens.apply(&add));
+            black_box(evens.apply(&Command::Delete { id }));
+        })
+    });
     g.finish();
 }
 
