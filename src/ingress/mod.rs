@@ -12,3 +12,20 @@ pub use protocol::{decode_request, encode_request, FrameError, Limits, Reply};
 pub use request::{parse_request, Request, RequestError};
 pub use server::{ServeReport, Server, ServerConfig, ServerError, ServerHandle};
 pub use shop_reply::encode_shop_reply;
+
+/// The batch limit for a shop behind a [`Server`]
+/// ([`ShopConfig::max_batch`](crate::shop::ShopConfig::max_batch); what
+/// `ringmaster serve` uses unless told otherwise). Network clients wait
+/// for replies before they send more, so a stage should not hold a
+/// burst's first replies until its last command is handled; 32 to 128
+/// measured alike (docs/benchmarks.md, the shop over TCP).
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::ingress::SERVER_MAX_BATCH;
+/// use ringmaster::shop::ShopConfig;
+/// let config = ShopConfig::new("/var/lib/shop").max_batch(SERVER_MAX_BATCH);
+/// # let _ = config;
+/// ```
+pub const SERVER_MAX_BATCH: u64 = 64;

@@ -192,7 +192,7 @@ struct ServeArgs {
     /// Most commands a stage takes per batch: replies leave, and the
     /// journal commits, once per batch, so a limit lets replies to the
     /// first commands of a burst go while the rest is worked through.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = ringmaster::ingress::SERVER_MAX_BATCH, value_parser = clap::value_parser!(u64).range(1..))]
     max_batch: u64,
     /// Put the engine's ring in this file (e.g. /dev/shm/ringmaster), so
     /// `ringmaster stat FILE` shows each stage's progress and lag from

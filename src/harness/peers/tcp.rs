@@ -68,6 +68,7 @@ fn ringmaster(p: &Params, paced: bool) -> Result<Outcome, String> {
     let shop = Shop::open(
         ShopConfig::new(&dir)
             .durability(Durability::Periodic(Duration::from_secs(1)))
+            .max_batch(crate::ingress::SERVER_MAX_BATCH)
             .snapshot_on_close(false),
     )
     .map_err(|x| e(&x))?;
