@@ -100,6 +100,8 @@ mod preallocate;
 #[allow(unsafe_code)]
 mod producer;
 #[allow(unsafe_code)]
+mod publisher;
+#[allow(unsafe_code)]
 mod region;
 #[allow(unsafe_code)]
 mod ring;
@@ -123,6 +125,7 @@ pub use graph::{
     NoopHandler, PanicPolicy, PollState, PollerBuilder, StageBuilder, StageId, StageInfo,
 };
 pub use producer::{Claim, MultiProducer, Producer, SingleProducer};
+pub use publisher::Publisher;
 pub use region::{
     HeaderError, RegionHeader, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, MAX_CONSUMERS, MAX_EVENT_ALIGN,
     MAX_EVENT_SIZE, MAX_PRODUCERS, MAX_REGION_LEN,

@@ -1,6 +1,7 @@
 //! Producers: claim slots, write events in place, publish.
 
 use crate::error::{ClaimError, TryClaimError, TryPublishError};
+use crate::publisher::Publisher;
 use crate::ring::RingBuffer;
 use crate::sequencer::{ClaimWait, MultiSequencer, Sequencer, SingleSequencer};
 use crate::sync::Arc;
@@ -73,6 +74,38 @@ impl<E> Drop for ProducerLease<E> {
 pub type SingleProducer<E> = Producer<E, SingleSequencer>;
 /// A producer for a ring shared by several producer threads; clone it.
 pub type MultiProducer<E> = Producer<E, MultiSequencer>;
+
+impl<E: bytemuck::Pod + Send> Producer<E, SingleSequencer> {
+    /// Lend this producer to a publishing loop: a [`Publisher`] keeps the
+    /// producer's state where the loop's optimiser can hold it in
+    /// registers, and gives it back when dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ringmaster::{GraphBuilder, NoopHandler, RingConfig};
+    /// # let mut builder = GraphBuilder::<u64>::new(RingConfig::new(1024));
+    /// # builder.handler("sink", NoopHandler).add();
+    /// # let (mut producer, graph) = builder.build_single_producer()?;
+    /// let mut publisher = producer.publisher();
+    /// for i in 0..10_000u64 {
+    ///     publisher.publish(i)?;
+    /// }
+    /// drop(publisher);
+    /// assert_eq!(producer.ring().cursor(), 10_000);
+    /// # graph.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn publisher(&mut self) -> Publisher<'_, E> {
+        Publisher::new(self)
+    }
+
+    #[inline(always)]
+    pub(crate) fn sequencer_mut(&mut self) -> &mut SingleSequencer {
+        &mut self.sequencer
+    }
+}
 
 impl<E: bytemuck::Pod + Send> Clone for Producer<E, MultiSequencer> {
     fn clone(&self) -> Self {

@@ -18,6 +18,7 @@ mod single;
 
 pub use multi::MultiSequencer;
 pub use single::SingleSequencer;
+pub(crate) use single::SingleState;
 
 use crate::error::{TryClaimError, WaitError};
 use crate::ring::RingBuffer;

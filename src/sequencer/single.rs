@@ -11,6 +11,14 @@ use std::ops::Range;
 /// gating sequence. Both live in the producer's own cache lines.
 #[derive(Debug)]
 pub struct SingleSequencer {
+    state: SingleState,
+}
+
+/// A single producer's whole state: plain values, so that a
+/// [`Publisher`](crate::Publisher) can hold a copy in registers for a
+/// caller's loop and write it back when done.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SingleState {
     /// Next sequence to claim; `>= ring.cursor()`, equal once published.
     next: u64,
     /// Last seen minimum of the gating consumers plus the capacity: claims
@@ -21,17 +29,47 @@ pub struct SingleSequencer {
     /// ring keeps none): one compare per publish instead of the ring's
     /// arithmetic.
     next_stamp: u64,
+    /// This copy was lent out (see [`SingleSequencer::lend`]) and may be
+    /// behind the ring: rebuild it from the ring before the next claim.
+    stale: bool,
 }
 
 impl sealed::Sealed for SingleSequencer {}
+
+impl SingleSequencer {
+    /// Hand the state to a publishing loop (see [`SingleState`]), which
+    /// claims and publishes with its copy and gives it back with
+    /// [`take_back`](Self::take_back). Until then the copy kept here is
+    /// marked stale, with no room claimed: if the loop's copy is never
+    /// given back (a leaked [`Publisher`](crate::Publisher)), the next
+    /// claim goes the slow way and rebuilds the state from the ring's
+    /// cursor (the loop published every claim), rather than claim
+    /// sequences already published.
+    #[inline(always)]
+    pub(crate) fn lend(&mut self) -> SingleState {
+        let lent = self.state;
+        self.state.stale = true;
+        self.state.claim_limit = 0;
+        lent
+    }
+
+    /// Take back a state handed out by [`lend`](Self::lend), advanced.
+    #[inline(always)]
+    pub(crate) fn take_back(&mut self, state: SingleState) {
+        self.state = state;
+    }
+}
 
 impl Sequencer for SingleSequencer {
     fn for_ring<E: bytemuck::Pod + Send>(ring: &RingBuffer<E>) -> Self {
         let cursor = ring.cursor_seq().get();
         Self {
-            next: cursor,
-            claim_limit: ring.min_gating().min(cursor) + ring.capacity(),
-            next_stamp: ring.next_stamped(cursor),
+            state: SingleState {
+                next: cursor,
+                claim_limit: ring.min_gating().min(cursor) + ring.capacity(),
+                next_stamp: ring.next_stamped(cursor),
+                stale: false,
+            },
         }
     }
 
@@ -42,20 +80,42 @@ impl Sequencer for SingleSequencer {
         n: u64,
         wait: ClaimWait,
     ) -> Result<Range<u64>, TryClaimError> {
-        let start = self.next;
-        let end = start + n;
+        self.state.claim(ring, n, wait)
+    }
+
+    #[inline(always)]
+    fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, range: Range<u64>) {
+        self.state.publish(ring, range);
+    }
+}
+
+impl SingleState {
+    #[inline(always)]
+    pub(crate) fn claim<E: bytemuck::Pod + Send>(
+        &mut self,
+        ring: &RingBuffer<E>,
+        n: u64,
+        wait: ClaimWait,
+    ) -> Result<Range<u64>, TryClaimError> {
         // Slot reuse is safe once every gating consumer has processed
         // `end - capacity` events, i.e. while `end <= gating + capacity`.
-        if end > self.claim_limit {
-            let wrap = end - ring.capacity();
-            self.claim_limit = self.refresh(ring, wrap, wait)? + ring.capacity();
+        if self.next + n > self.claim_limit {
+            // By value, not `&mut self`: a state whose address reached an
+            // out-of-line call could no longer live in registers.
+            *self = self.make_room(ring, n, wait)?;
         }
+        let start = self.next;
+        let end = start + n;
         self.next = end;
         Ok(start..end)
     }
 
     #[inline(always)]
-    fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, range: Range<u64>) {
+    pub(crate) fn publish<E: bytemuck::Pod + Send>(
+        &mut self,
+        ring: &RingBuffer<E>,
+        range: Range<u64>,
+    ) {
         debug_assert_eq!(range.end, self.next, "one claim outstanding at a time");
         if range.end > self.next_stamp {
             ring.stamp(range.start, range.end);
@@ -67,9 +127,34 @@ impl Sequencer for SingleSequencer {
         ring.cursor_seq().set(range.end);
         ring.waiter().signal(crate::wait::CURSOR);
     }
-}
 
-impl SingleSequencer {
+    /// The slow way of a claim of `n`: rebuild a stale state from the
+    /// ring, then look at the consumers again (waiting, as `wait` allows)
+    /// until the claim fits under `claim_limit`.
+    #[cold]
+    #[inline(never)]
+    fn make_room<E: bytemuck::Pod + Send>(
+        mut self,
+        ring: &RingBuffer<E>,
+        n: u64,
+        wait: ClaimWait,
+    ) -> Result<Self, TryClaimError> {
+        if self.stale {
+            // Acquire (in `get`): our own last publish, whoever made it.
+            let cursor = ring.cursor_seq().get();
+            self.next = cursor;
+            self.next_stamp = ring.next_stamped(cursor);
+            self.stale = false;
+        }
+        let end = self.next + n;
+        if end > self.claim_limit {
+            let wrap = end - ring.capacity();
+            self.claim_limit = self.refresh(ring, wrap, wait)? + ring.capacity();
+        }
+        Ok(self)
+    }
+
+    /// Wait for room up to `wrap` (see [`wait_for_room`]), as `wait` allows.
     #[cold]
     fn refresh<E: bytemuck::Pod + Send>(
         &self,

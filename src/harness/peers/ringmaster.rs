@@ -165,10 +165,11 @@ fn single_sampled<E: BenchEvent>(
     p.pin(0);
     let start = now_ns();
     if latency {
+        let mut publisher = producer.publisher();
         for i in 0..p.events {
             let at = p.intended_ns(start, i);
             spin_until(at);
-            producer
+            publisher
                 .publish_with(|s| *s = E::new(i, p.send_stamp(at)))
                 .map_err(|e| e.to_string())?;
         }
@@ -182,8 +183,11 @@ fn single_sampled<E: BenchEvent>(
             i += n;
         }
     } else {
+        // The loop owns the producer's state (see `Publisher`), as in the
+        // latency loop above.
+        let mut publisher = producer.publisher();
         for i in 0..p.events {
-            producer
+            publisher
                 .publish_with(|s| *s = E::new(i, 0))
                 .map_err(|e| e.to_string())?;
         }
