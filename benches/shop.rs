@@ -62,10 +62,11 @@ fn shop(c: &mut Criterion) {
     g.finish();
 }
 
-/// Batches of 512 random `Get`s on 1,000,000 products, as the catalog
-/// stage sees them: one lookup after another, or with each batch's
-/// commands prefetched 8 ahead (`Catalog::prefetch`, what the stage's
-/// `look_ahead` does).
+/// A catalog of 1,000,000 products: batches of 512 random `Get`s as the
+/// catalog stage sees them, one lookup after another or prefetched in two
+/// steps as the stage's `look_ahead` does (`Catalog::prefetch` 8 commands
+/// ahead, `Catalog::prefetch_product` 4 ahead); and adds then deletes
+/// under random ids.
 fn catalog_gets(c: &mut Criterion) {
     const MILLION: u64 = 1_000_000;
     const BATCH: usize = 512;

@@ -62,16 +62,8 @@ impl<'a, E: bytemuck::Pod + Send> Publisher<'a, E> {
     /// [`ClaimError::Halted`] when the graph halts while the ring is full.
     #[inline(always)]
     pub fn publish_with<F: FnOnce(&mut E)>(&mut self, write: F) -> Result<(), ClaimError> {
-        let ring = self.producer.ring();
-        let range = self
-            .state
-            .claim(ring, 1, ClaimWait::Forever)
-            .map_err(TryClaimError::blocking)?;
-        // SAFETY: `range` was just claimed through this producer's state
-        // and is not yet published (write_slot's contract).
-        unsafe { ring.write_slot(range.start, write) };
-        self.state.publish(ring, range);
-        Ok(())
+        self.claim_write_publish(ClaimWait::Forever, write)
+            .map_err(TryClaimError::blocking)
     }
 
     /// As [`SingleProducer::publish`]: copy one event into its slot.
@@ -92,9 +84,20 @@ impl<'a, E: bytemuck::Pod + Send> Publisher<'a, E> {
     /// [`TryClaimError::Halted`] when halted; `write` is not called then.
     #[inline(always)]
     pub fn try_publish_with<F: FnOnce(&mut E)>(&mut self, write: F) -> Result<(), TryClaimError> {
+        self.claim_write_publish(ClaimWait::Never, write)
+    }
+
+    /// Claim one slot (waiting as `wait` allows), write it, publish it.
+    #[inline(always)]
+    fn claim_write_publish<F: FnOnce(&mut E)>(
+        &mut self,
+        wait: ClaimWait,
+        write: F,
+    ) -> Result<(), TryClaimError> {
         let ring = self.producer.ring();
-        let range = self.state.claim(ring, 1, ClaimWait::Never)?;
-        // SAFETY: as in `publish_with`.
+        let range = self.state.claim(ring, 1, wait)?;
+        // SAFETY: `range` was just claimed through this producer's state
+        // and is not yet published (write_slot's contract).
         unsafe { ring.write_slot(range.start, write) };
         self.state.publish(ring, range);
         Ok(())
