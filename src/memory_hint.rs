@@ -7,6 +7,10 @@
 //! entry per 2 MiB instead of per 4 KiB, so a lookup that misses the cache
 //! does not also walk the page tables).
 
+/// Bytes of a cache line on the targets we tune for (x86_64, and most
+/// aarch64 cores).
+pub(crate) const CACHE_LINE: usize = 64;
+
 /// Hint that `value`'s bytes will be read soon: prefetch every cache line
 /// it spans into all cache levels. A hint only: no effect on what any
 /// access returns, and a no-op on targets without a prefetch instruction.
@@ -15,24 +19,41 @@ pub(crate) fn prefetch_read<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        const LINE: usize = 64;
         let start = std::ptr::from_ref(value).cast::<i8>();
         let size = std::mem::size_of::<T>().max(1);
         // Each line the value touches, once: from the one holding its
         // first byte to the one holding its last (a value need not start
         // on a line boundary).
-        let lines = ((start as usize % LINE) + size).div_ceil(LINE);
+        let lines = ((start as usize % CACHE_LINE) + size).div_ceil(CACHE_LINE);
         for line in 0..lines {
             // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has
             // (it is in the target's baseline); a prefetch never faults and
             // never changes memory, whatever the address; this one lies in
             // a cache line `value` occupies (`wrapping_add`: no pointer
             // arithmetic past the value's end is asserted).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line * LINE)) };
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line * CACHE_LINE)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = value;
+}
+
+/// Hint that the cache line at `addr` will be written soon: fetch it in
+/// the exclusive state (`PREFETCHW`), so the write that follows neither
+/// misses nor has to invalidate other cores' copies on its way out. A
+/// hint only; a no-op off x86_64.
+#[inline(always)]
+pub(crate) fn prefetch_write(addr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and never changes memory, whatever
+    // the address. PREFETCHW is decoded on every x86_64 CPU (a no-op on
+    // Intel cores before Broadwell, which lack the feature bit), so it
+    // needs no runtime check.
+    unsafe {
+        std::arch::asm!("prefetchw [{0}]", in(reg) addr, options(nostack, preserves_flags, readonly));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }
 
 /// Bytes of a transparent huge page on x86_64 and aarch64 (4 KiB base

@@ -663,6 +663,28 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         unsafe { slots.get_unchecked((seq & self.mask) as usize) }
     }
 
+    /// Start fetching, for writing, the cache line that follows the start
+    /// of slot `seq`: the producer calls it with its next sequence after
+    /// each publish, so the line it writes next (the next slot's, with
+    /// events of at most a line) is already exclusive in its cache when the
+    /// write comes, and the write does not wait for the line's owner. Never
+    /// the line of `seq`'s start, which a smaller event may share with the
+    /// slot just published that a consumer is reading.
+    #[inline(always)]
+    pub(crate) fn prefetch_for_write_after(&self, seq: u64) {
+        // Not under loom: a model would count taking the pointer as an
+        // access to the cell.
+        #[cfg(not(loom))]
+        self.cell(seq).with(|p| {
+            let ahead = std::mem::size_of::<E>().max(crate::memory_hint::CACHE_LINE);
+            // `wrapping_add`: an address only, never dereferenced (past the
+            // last slot it lies outside the slots; a prefetch never faults).
+            crate::memory_hint::prefetch_write(p.cast::<u8>().wrapping_add(ahead));
+        });
+        #[cfg(loom)]
+        let _ = seq;
+    }
+
     /// Write the slot of `seq` in place.
     ///
     /// # Safety
