@@ -2,7 +2,9 @@
 //! never what it holds: a cache prefetch (start fetching a value's cache
 //! lines now so that a later access finds them in cache; used by handlers
 //! that look ahead in a batch, see
-//! [`EventHandler::look_ahead`](crate::EventHandler::look_ahead)) and
+//! [`EventHandler::look_ahead`](crate::EventHandler::look_ahead), and by
+//! the ring's batches), a prefetch for writing (the single producer's
+//! next line), and
 //! transparent huge pages for large randomly accessed tables (one TLB
 //! entry per 2 MiB instead of per 4 KiB, so a lookup that misses the cache
 //! does not also walk the page tables).

@@ -663,13 +663,15 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         unsafe { slots.get_unchecked((seq & self.mask) as usize) }
     }
 
-    /// Start fetching, for writing, the cache line that follows the start
-    /// of slot `seq`: the producer calls it with its next sequence after
-    /// each publish, so the line it writes next (the next slot's, with
-    /// events of at most a line) is already exclusive in its cache when the
-    /// write comes, and the write does not wait for the line's owner. Never
-    /// the line of `seq`'s start, which a smaller event may share with the
-    /// slot just published that a consumer is reading.
+    /// Start fetching, for writing, the cache line `max(event size, 64)`
+    /// bytes past the start of slot `seq`. The producer calls it with its
+    /// next sequence after each publish: with events of at most a line,
+    /// that is the next line it fills (the next slot's, for 64-byte
+    /// events); with larger ones, the first line of the slot after. It is
+    /// exclusive in the producer's cache when the write comes, so the write
+    /// does not wait for the line's last reader. Never the line of `seq`'s
+    /// start, which a smaller event may share with the slot just published
+    /// that a consumer is reading.
     #[inline(always)]
     pub(crate) fn prefetch_for_write_after(&self, seq: u64) {
         // Not under loom: a model would count taking the pointer as an
