@@ -373,8 +373,13 @@ pub fn run_scenario(
     let params = opts.params(scenario, &cores);
     let expected = scenario.expected(params.events);
     let mut runs: Vec<Vec<Repetition>> = vec![Vec::new(); contenders.len()];
-    for _ in 0..opts.repetitions {
-        for (i, c) in contenders.iter().enumerate() {
+    for repetition in 0..opts.repetitions {
+        // The order rotates (A B C, B C A, C A B ...): no contender always
+        // runs first, or always right after the same peer, whose leftovers
+        // (the allocator's state, cache, frequency) it would inherit.
+        for k in 0..contenders.len() {
+            let i = (repetition + k) % contenders.len();
+            let c = &contenders[i];
             tick(&format!("{} / {}", scenario.name(), c.peer));
             let (params, expected) = match c.max_events {
                 Some(max) if max < params.events => {
@@ -577,6 +582,28 @@ mod tests {
             strategy: WaitStrategy::Yielding,
             ..BenchOptions::quick()
         }
+    }
+
+    #[test]
+    fn the_order_of_contenders_rotates_each_repetition() {
+        let contenders = ["a", "b", "c"].map(|peer| Contender {
+            peer,
+            run: lossy,
+            max_events: None,
+        });
+        let options = BenchOptions {
+            repetitions: 4,
+            ..tiny()
+        };
+        let mut order = Vec::new();
+        run_scenario(&options, Scenario::Unicast, &contenders, |what| {
+            order.push(what.trim_start_matches("unicast / ").to_string());
+        });
+        assert_eq!(
+            order.join(" "),
+            "a b c b c a c a b a b c",
+            "each repetition starts one contender later"
+        );
     }
 
     #[test]
