@@ -6,7 +6,8 @@
 //!
 //! How a figure is made honest:
 //! * peers run interleaved, repetition by repetition, in an order that
-//!   rotates (A B C, B C A, C A B ...), and ringmaster's advantage is the median of per-repetition ratios;
+//!   rotates (A B C, B C A, C A B ...), and ringmaster's advantage is the
+//!   median of per-repetition ratios;
 //! * every run's final consumers count and checksum what they received,
 //!   and a run that lost, duplicated or corrupted an event posts no number;
 //! * the core-to-core hop is measured before and after each run, and other

@@ -663,28 +663,25 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         unsafe { slots.get_unchecked((seq & self.mask) as usize) }
     }
 
-    /// Start fetching, for writing, the cache line `max(event size, 64)`
-    /// bytes past the start of slot `seq`. The producer calls it with its
-    /// next sequence after each publish: with events of at most a line,
-    /// that is the next line it fills (the next slot's, for 64-byte
-    /// events); with larger ones, the first line of the slot after. It is
-    /// exclusive in the producer's cache when the write comes, so the write
-    /// does not wait for the line's last reader. Never the line of `seq`'s
-    /// start, which a smaller event may share with the slot just published
-    /// that a consumer is reading.
+    /// Start fetching, for writing, the slot `ceil(64 / event size)` slots
+    /// after `seq` (the next slot, for events of a line or more). The
+    /// producer calls it with its next sequence after each publish: that
+    /// slot starts at least a line past `seq`'s start, so it lies in the
+    /// next line the producer fills (or the slot after, for larger events)
+    /// and never in the line of `seq`'s start, which a smaller event may
+    /// share with the slot just published that a consumer is reading. It
+    /// is exclusive in the producer's cache when the write comes, so the
+    /// write does not wait for the line's last reader.
     #[inline(always)]
     pub(crate) fn prefetch_for_write_after(&self, seq: u64) {
+        let ahead = crate::memory_hint::CACHE_LINE.div_ceil(std::mem::size_of::<E>().max(1));
         // Not under loom: a model would count taking the pointer as an
         // access to the cell.
         #[cfg(not(loom))]
-        self.cell(seq).with(|p| {
-            let ahead = std::mem::size_of::<E>().max(crate::memory_hint::CACHE_LINE);
-            // `wrapping_add`: an address only, never dereferenced (past the
-            // last slot it lies outside the slots; a prefetch never faults).
-            crate::memory_hint::prefetch_write(p.cast::<u8>().wrapping_add(ahead));
-        });
+        self.cell(seq + ahead as u64)
+            .with(|p| crate::memory_hint::prefetch_write(p.cast()));
         #[cfg(loom)]
-        let _ = seq;
+        let _ = (seq, ahead);
     }
 
     /// Write the slot of `seq` in place.
