@@ -208,6 +208,66 @@ pub enum ShutdownError {
         /// The panic payload, when it was a string.
         message: String,
     },
+    /// A handler failed a batch
+    /// ([`EventHandler::on_batch_end`](crate::EventHandler::on_batch_end)
+    /// returned an error): the graph halted with the stage's sequence at
+    /// the batch's first event, so no stage after it saw any of the batch.
+    #[error("stage `{stage}` failed the batch starting at sequence {sequence}: {source}")]
+    StageFailed {
+        /// The stage.
+        stage: String,
+        /// The first sequence of the failed batch: the stage's sequence
+        /// stayed here.
+        sequence: u64,
+        /// What the handler reported.
+        #[source]
+        source: StageError,
+    },
+}
+
+/// Why a handler failed a batch: any error, carried from
+/// [`EventHandler::on_batch_end`](crate::EventHandler::on_batch_end) to
+/// [`ShutdownError::StageFailed`].
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::StageError;
+/// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk on fire");
+/// let err = StageError::new(io);
+/// assert_eq!(err.to_string(), "disk on fire");
+/// assert!(err.downcast_ref::<std::io::Error>().is_some());
+/// ```
+#[derive(Debug)]
+pub struct StageError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl StageError {
+    /// Wrap `error`.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(error))
+    }
+
+    /// The wrapped error as `T`, if it is one.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+
+    /// The wrapped error.
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self.0
+    }
+}
+
+impl fmt::Display for StageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for StageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// Why a blocking claim failed.

@@ -118,7 +118,8 @@ pub mod harness;
 
 pub use config::{RingConfig, DEFAULT_GATHER_PAUSES, DEFAULT_METRICS_SAMPLING};
 pub use error::{
-    BuildError, ClaimError, ConfigError, ShutdownError, TryClaimError, TryPublishError, WaitError,
+    BuildError, ClaimError, ConfigError, ShutdownError, StageError, TryClaimError, TryPublishError,
+    WaitError,
 };
 pub use graph::{
     handler_fn, pin_current_thread, EventHandler, EventPoller, FnHandler, Graph, GraphBuilder,

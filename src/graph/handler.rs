@@ -37,6 +37,66 @@ pub trait EventHandler<E>: Send + 'static {
         let _ = batch_size;
     }
 
+    /// Called after the last event of each batch (the one `on_event` saw
+    /// with `end_of_batch` true), before the stage's sequence moves past
+    /// the batch: the place to commit what the batch did. Stages after
+    /// this one see an event only once the `on_batch_end` after it has
+    /// returned `Ok`.
+    ///
+    /// An error fails the whole batch: the stage's sequence stays at the
+    /// batch's first event (no stage after it sees any of the batch), the
+    /// graph halts whatever its [`PanicPolicy`](crate::PanicPolicy), and
+    /// shutdown returns
+    /// [`ShutdownError::StageFailed`](crate::ShutdownError::StageFailed)
+    /// with the error. A panic here does the same. Under
+    /// [`PanicPolicy::LogAndSkip`](crate::PanicPolicy::LogAndSkip), a batch
+    /// cut short by a panic in `on_event` also ends with this call before
+    /// the events handled so far are released.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the handler could not do for the batch (a failed commit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::{EventHandler, GraphBuilder, RingConfig, ShutdownError, StageError};
+    ///
+    /// /// Buffers a batch and "commits" it; the commit of event 7's batch fails.
+    /// struct Committer { pending: Vec<u64> }
+    ///
+    /// impl EventHandler<u64> for Committer {
+    ///     fn on_event(&mut self, event: &u64, _seq: u64, _end_of_batch: bool) {
+    ///         self.pending.push(*event);
+    ///     }
+    ///     fn on_batch_end(&mut self) -> Result<(), StageError> {
+    ///         if self.pending.contains(&7) {
+    ///             let disk = std::io::Error::new(std::io::ErrorKind::Other, "commit failed");
+    ///             return Err(StageError::new(disk));
+    ///         }
+    ///         self.pending.clear();
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let mut builder = GraphBuilder::<u64>::new(RingConfig::new(64));
+    /// builder.handler("commit", Committer { pending: Vec::new() }).add();
+    /// let (mut producer, graph) = builder.build_single_producer()?;
+    /// producer.publish_batch_with(10, |i, slot| *slot = i)?;
+    /// match graph.shutdown() {
+    ///     Err(ShutdownError::StageFailed { stage, sequence, source }) => {
+    ///         assert_eq!(stage, "commit");
+    ///         assert!(sequence <= 7); // the failed batch's first event
+    ///         assert_eq!(source.to_string(), "commit failed");
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn on_batch_end(&mut self) -> Result<(), crate::StageError> {
+        Ok(())
+    }
+
     /// How many events ahead of the one being handled this stage wants to
     /// see through [`look_ahead`](EventHandler::look_ahead); read once when
     /// the stage starts (after [`on_start`](EventHandler::on_start)). `0`,

@@ -314,6 +314,7 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
                         stage,
                         sequence: u64::MAX,
                         message: panic_message(&*payload),
+                        error: None,
                     },
                 );
             }
@@ -328,6 +329,16 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
             .take();
         match failure {
             None => Ok(()),
+            Some(Failure {
+                stage,
+                sequence,
+                error: Some(source),
+                ..
+            }) => Err(ShutdownError::StageFailed {
+                stage,
+                sequence,
+                source,
+            }),
             Some(f) => Err(ShutdownError::HandlerPanicked {
                 stage: f.stage,
                 sequence: f.sequence,

@@ -7,6 +7,7 @@
 //!     for seq in next..available:               // no atomics in here
 //!         (handler.look_ahead(slot[seq + d]) first, if it asked for d > 0)
 //!         handler.on_event(slot[seq], seq, seq == available - 1)
+//!     handler.on_batch_end()?                    // an error: halt, release none
 //!     sequence.set(available)                    // one Release per batch
 //!     waiter.signal(our channel)                 // free unless Blocking
 //! ```
@@ -14,6 +15,7 @@
 use super::barrier::SequenceBarrier;
 use super::handler::EventHandler;
 use crate::config::SMALL_BATCH;
+use crate::error::StageError;
 use crate::metrics::{StageCell, StageRecorder};
 use crate::sync::{Arc, Mutex, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -40,12 +42,14 @@ pub enum PanicPolicy {
     LogAndSkip,
 }
 
-/// The first handler panic in a graph.
-#[derive(Debug, Clone)]
+/// The first handler panic or failed batch in a graph.
+#[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) stage: String,
     pub(crate) sequence: u64,
     pub(crate) message: String,
+    /// The error of a failed batch; `None` for a panic.
+    pub(crate) error: Option<StageError>,
 }
 
 /// Small batches found without waiting, in a row, that mark a stage as
@@ -210,6 +214,8 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
         // The next event to look ahead at; set while `look_ahead` runs.
         let mut ahead = next;
         let mut looking = false;
+        // Set while `on_batch_end` runs: a panic there fails the batch.
+        let mut ending = false;
         let handler = &mut self.handler;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             handler.on_batch_start(available - current);
@@ -244,14 +250,26 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
                 }
             }
             current = available;
+            ending = true;
+            handler.on_batch_end()
         }));
+        // A batch is the unit of release: the sequence moves past an event
+        // only after the `on_batch_end` that follows it returned Ok. A
+        // failed batch releases none of its events.
         let done = match outcome {
-            Ok(()) => available,
+            Ok(Ok(())) => available,
+            Ok(Err(error)) => {
+                self.fail_batch(next, error);
+                return Step::Stopped;
+            }
+            Err(payload) if ending => {
+                self.fail_ending(next, &*payload);
+                return Step::Stopped;
+            }
             // A panic in `look_ahead` came before `current` was handled,
             // and is reported at the event it looked at.
             Err(payload) => match self.policy {
                 PanicPolicy::Halt => {
-                    sequence.set(current);
                     if looking {
                         self.fail_looking_ahead(ahead, &*payload);
                     } else {
@@ -271,12 +289,29 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
                         panic = %panic_message(&*payload),
                         "{what}",
                     );
-                    if looking {
+                    let done = if looking {
                         self.distance = 0;
                         current
                     } else {
                         current + 1
+                    };
+                    // The events handled before the panic are released
+                    // only after their batch has ended.
+                    if done > next {
+                        let handler = &mut self.handler;
+                        match catch_unwind(AssertUnwindSafe(|| handler.on_batch_end())) {
+                            Ok(Ok(())) => {}
+                            Ok(Err(error)) => {
+                                self.fail_batch(next, error);
+                                return Step::Stopped;
+                            }
+                            Err(payload) => {
+                                self.fail_ending(next, &*payload);
+                                return Step::Stopped;
+                            }
+                        }
                     }
+                    done
                 }
             },
         };
@@ -333,6 +368,14 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
         self.fail(sequence, &message);
     }
 
+    /// A panic in `on_batch_end`: the batch's commit did not happen, so
+    /// the batch fails whatever the panic policy.
+    #[cold]
+    fn fail_ending(&self, first: u64, payload: &(dyn std::any::Any + Send)) {
+        let message = format!("in on_batch_end: {}", panic_message(payload));
+        self.fail(first, &message);
+    }
+
     #[cold]
     fn fail(&self, sequence: u64, payload: &(dyn std::any::Any + Send)) {
         let message = panic_message(payload);
@@ -343,6 +386,24 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
                 stage: self.name.clone(),
                 sequence,
                 message,
+                error: None,
+            },
+        );
+        self.barrier.ring().alert();
+    }
+
+    /// `on_batch_end` failed the batch starting at `first`: halt, with the
+    /// stage's sequence left at `first`.
+    #[cold]
+    fn fail_batch(&self, first: u64, error: StageError) {
+        tracing::error!(stage = %self.name, sequence = first, %error, "stage failed a batch; halting the graph");
+        record_failure(
+            &self.failure,
+            Failure {
+                stage: self.name.clone(),
+                sequence: first,
+                message: error.to_string(),
+                error: Some(error),
             },
         );
         self.barrier.ring().alert();
