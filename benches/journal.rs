@@ -1,7 +1,8 @@
 //! Criterion micro-benchmarks of the journal's hot path: appending a
-//! 64-byte event (encode, CRC, word stores into the mapping), and a commit
-//! per batch of 64 under `Durability::None` and `Durability::Sync`; and
-//! encoding one record alone (the CPU part of an append).
+//! 64-byte event (word stores into the mapping) and a commit (seal: one
+//! CRC over the group) per batch of 64 under `Durability::None` and
+//! `Durability::Sync`; and the CPU parts alone: encoding a slot, sealing
+//! a group, and a CRC per record for comparison.
 //!
 //! ```text
 //! cargo bench --bench journal
@@ -12,7 +13,7 @@
 //! faults of fresh file pages when that happens (see docs/benchmarks.md).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ringmaster::journal::format::{encode_record, record_size};
+use ringmaster::journal::format::{encode_slot, record_size, seal_slots};
 use ringmaster::journal::{remove_segments_before, Durability, JournalConfig, JournalWriter};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -59,9 +60,11 @@ fn append(c: &mut Criterion) {
     g.finish();
 }
 
-/// Encoding one record (header, CRC, payload, padding) into a buffer:
-/// the journal stage's CPU cost per event without the mapping's page
-/// faults or stores.
+/// The CPU part of an append, without the mapping's page faults or
+/// stores: encoding one record slot (sequence, payload, padding) into a
+/// buffer; and of a commit: the CRC of a sealed group of 64 records, one
+/// checksum for the group, against the CRC of one record on its own (what
+/// a checksum per record costs each record).
 fn encode(c: &mut Criterion) {
     let mut g = c.benchmark_group("journal_encode_64B");
     g.throughput(Throughput::Elements(1));
@@ -70,17 +73,29 @@ fn encode(c: &mut Criterion) {
     let event = [7u8; 64];
     let mut slot = vec![0u8; record_size(64)];
     let mut sequence = 0u64;
-    g.bench_function("encode_record", |b| {
+    g.bench_function("encode_slot", |b| {
         b.iter(|| {
             sequence += 1;
-            encode_record(black_box(&mut slot), sequence, black_box(&event));
+            encode_slot(black_box(&mut slot), sequence, black_box(&event));
         })
     });
-    // The checksum alone, over the 76 bytes a 64-byte event's record
-    // covers (length, sequence, payload): how much of the encoding it is.
-    let covered = [7u8; 76];
-    g.bench_function("crc32_76B", |b| {
+    let covered = [7u8; 72];
+    g.bench_function("crc32_one_record", |b| {
         b.iter(|| crc32fast::hash(black_box(&covered)))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("journal_seal_64x64B");
+    g.throughput(Throughput::Elements(64));
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(2));
+    let rec = record_size(64);
+    let mut group = vec![0u8; 64 * rec];
+    for (k, slot) in group.chunks_exact_mut(rec).enumerate() {
+        encode_slot(slot, k as u64, &event);
+    }
+    g.bench_function("seal_group", |b| {
+        b.iter(|| seal_slots(black_box(&mut group), rec, 0))
     });
     g.finish();
 }

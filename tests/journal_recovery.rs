@@ -12,9 +12,10 @@ use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// 8 KiB segments of 24-byte records (8-byte events): 338 records each.
+/// 8 KiB segments of 24-byte records (8-byte events): 168 records each
+/// (after the 64-byte header, before the 4 KiB mark page).
 const SEGMENT: u64 = 8192;
-const PER_SEGMENT: u64 = (8192 - 64) / 24;
+const PER_SEGMENT: u64 = (8192 - 64 - 4096) / 24;
 
 fn tempdir(tag: &str) -> PathBuf {
     util::tempdir("journal", tag)
@@ -28,14 +29,51 @@ fn value(seq: u64) -> u64 {
     seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xABCD
 }
 
+/// Append `n` records committed in groups of 10, then close (which makes
+/// everything durable and leaves a mark saying so).
 fn write(dir: &Path, n: u64) {
     let (mut w, _) = JournalWriter::open(&config(dir), 8).unwrap();
     for _ in 0..n {
         let seq = w.next_sequence();
         w.append(&value(seq).to_le_bytes()).unwrap();
+        if (seq + 1).is_multiple_of(10) {
+            w.commit().unwrap();
+        }
     }
     w.commit().unwrap();
     w.close().unwrap();
+}
+
+/// What a crash of a live writer leaves: its files as they are in memory
+/// now, copied to a new directory (a killed process leaves the page cache
+/// to the kernel, so this is what the next open finds).
+fn crash_image(dir: &Path, tag: &str) -> PathBuf {
+    let image = tempdir(tag);
+    std::fs::create_dir_all(&image).unwrap();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "rmj") {
+            std::fs::copy(e.path(), image.join(e.file_name())).unwrap();
+        }
+    }
+    image
+}
+
+/// `durable` records written and closed, then `pending` more appended and
+/// committed under `Durability::None` (sealed, not synced) by a writer
+/// that crashes: the crash image.
+fn crashed_after(durable: u64, pending: u64, tag: &str) -> PathBuf {
+    let dir = tempdir(tag);
+    write(&dir, durable);
+    let (mut w, _) = JournalWriter::open(&config(&dir), 8).unwrap();
+    for _ in 0..pending {
+        let seq = w.next_sequence();
+        w.append(&value(seq).to_le_bytes()).unwrap();
+    }
+    w.commit().unwrap();
+    let image = crash_image(&dir, tag);
+    drop(w);
+    std::fs::remove_dir_all(&dir).unwrap();
+    image
 }
 
 fn read_all(dir: &Path) -> Vec<(u64, u64)> {
@@ -116,16 +154,20 @@ fn a_second_writer_is_refused() {
 }
 
 #[test]
-fn a_torn_last_record_is_truncated_at_every_offset() {
+fn a_torn_last_group_is_truncated_at_every_offset() {
     for at in 0..24 {
-        let dir = tempdir("torn");
-        write(&dir, 400);
-        // Zero the last record from byte `at` on: what a write cut short leaves.
+        let dir = crashed_after(399, 1, "torn");
+        // Zero the last record from byte `at` on: what a write cut short
+        // leaves.
         patch(&dir, 399, at, |b| b[..24 - at as usize].fill(0));
-        assert!(matches!(
-            reopen(&dir, RecoveryMode::Strict),
-            Err(JournalError::TornTail { .. }) | Ok(399)
-        ));
+        // Wholly zeroed, the group was never there: a clean end.
+        assert!(
+            matches!(
+                reopen(&dir, RecoveryMode::Strict),
+                Err(JournalError::TornTail { .. }) | Ok(399)
+            ),
+            "offset {at}"
+        );
         assert_eq!(
             reopen(&dir, RecoveryMode::TruncateTornTail).unwrap(),
             399,
@@ -140,10 +182,9 @@ fn a_torn_last_record_is_truncated_at_every_offset() {
 }
 
 #[test]
-fn every_bit_flip_in_the_last_record_is_caught() {
-    for bit in 0..24 * 8 {
-        let dir = tempdir("flip");
-        write(&dir, 10);
+fn every_bit_flip_in_an_unsynced_group_is_caught() {
+    for bit in 0..3 * 24 * 8 {
+        let dir = crashed_after(9, 3, "flip");
         patch(&dir, 9, bit / 8, |b| b[0] ^= 1 << (bit % 8));
         match reopen(&dir, RecoveryMode::Strict) {
             Err(JournalError::TornTail { offset, .. }) => assert_eq!(offset, 64 + 9 * 24),
@@ -156,69 +197,96 @@ fn every_bit_flip_in_the_last_record_is_caught() {
 }
 
 #[test]
-fn corruption_in_the_middle_is_never_skipped() {
-    let dir = tempdir("middle");
-    write(&dir, 100);
-    patch(&dir, 50, 20, |b| b[0] ^= 0xff);
-    for mode in [RecoveryMode::Strict, RecoveryMode::TruncateTornTail] {
-        match reopen(&dir, mode) {
-            Err(JournalError::CorruptMiddle { offset, kind, .. }) => {
-                assert_eq!(offset, 64 + 50 * 24);
-                assert_eq!(kind, CorruptKind::RecordChecksum);
+fn corruption_below_the_durable_point_is_never_skipped() {
+    // Bit flips, a zeroed word and a zeroed sector in the middle of a
+    // closed journal (everything in it proven durable by its mark).
+    type Damage = fn(&mut [u8]);
+    let damage: [(&str, u64, Damage); 3] = [
+        ("flip", 20, |b| b[0] ^= 0xff),
+        ("word", 8, |b| b[..8].fill(0)),
+        ("sector", 0, |b| b[..512].fill(0)),
+    ];
+    for (what, at, f) in damage {
+        let dir = tempdir("middle");
+        write(&dir, 300);
+        patch(&dir, 50, at, f);
+        for mode in [RecoveryMode::Strict, RecoveryMode::TruncateTornTail] {
+            match reopen(&dir, mode) {
+                // Groups of 10: the group holding record 50 starts there.
+                Err(JournalError::CorruptMiddle { offset, kind, .. }) => {
+                    assert_eq!(offset, 64 + 50 * 24, "{what}");
+                    assert!(
+                        matches!(
+                            kind,
+                            CorruptKind::RecordChecksum
+                                | CorruptKind::MissingGroup
+                                | CorruptKind::BadSequence { .. }
+                        ),
+                        "{what}: {kind:?}"
+                    );
+                }
+                other => panic!("{what}: {other:?}"),
             }
-            other => panic!("{other:?}"),
         }
+        assert!(matches!(
+            ringmaster::journal::verify(&dir),
+            Err(JournalError::CorruptMiddle { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
-    assert!(matches!(
-        ringmaster::journal::verify(&dir),
-        Err(JournalError::CorruptMiddle { .. })
-    ));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// After a power cut, unsynced pages reach the disk in any order, each
-/// holding what the writer had written when it was written back: a hole to
-/// the end of one page with records on the next is a torn tail, while a
-/// hole with records after it on its own page is damage.
+/// After a power cut, pages written but not synced reach the disk in any
+/// order and at any granularity: above the durable point, a hole followed
+/// by records (on its own page or later ones) is an unacknowledged tail.
 #[test]
-fn out_of_order_writeback_is_a_torn_tail_but_a_hole_mid_page_is_not() {
+fn holes_above_the_durable_point_are_an_unacknowledged_tail() {
     use std::os::unix::fs::FileExt;
-    let zero = |dir: &Path, from: u64, to: u64| {
+    // One record, most of a group of them, a 4 KiB page's worth.
+    for (from, to) in [(140, 141), (140, 319), (140, 140 + 4096 / 24)] {
+        // 100 records durable, then 220 more in groups of one, unsynced,
+        // all in the first segment (16 KiB: 506 records).
+        let dir = tempdir("writeback");
+        let config = config(&dir).segment_size(16 << 10);
+        let (mut w, _) = JournalWriter::open(&config, 8).unwrap();
+        for _ in 0..100 {
+            let seq = w.next_sequence();
+            w.append(&value(seq).to_le_bytes()).unwrap();
+        }
+        w.close().unwrap();
+        let (mut w, _) = JournalWriter::open(&config, 8).unwrap();
+        for _ in 0..220 {
+            let seq = w.next_sequence();
+            w.append(&value(seq).to_le_bytes()).unwrap();
+            w.commit().unwrap();
+        }
+        let image = crash_image(&dir, "writeback-image");
+        drop(w);
         let f = std::fs::OpenOptions::new()
             .write(true)
-            .open(segment_path(dir, 0))
+            .open(segment_path(&image, 0))
             .unwrap();
-        f.write_all_at(&vec![0u8; (to - from) as usize], from)
-            .unwrap();
-    };
-    // Records 0..300 span the segment's first two pages (24-byte records).
-    let dir = tempdir("writeback");
-    write(&dir, 300);
-    let hole = 64 + 150 * 24;
-    zero(&dir, hole, 4096);
-    let report = ringmaster::journal::verify(&dir).unwrap();
-    assert_eq!(report.next_sequence, 150);
-    let t = report.truncation.expect("reported");
-    assert_eq!(
-        (t.offset, t.reason),
-        (hole, CorruptKind::DataAfterEmptySlot)
-    );
-    assert!(matches!(
-        reopen(&dir, RecoveryMode::Strict),
-        Err(JournalError::TornTail { .. })
-    ));
-    assert_eq!(reopen(&dir, RecoveryMode::TruncateTornTail).unwrap(), 150);
-    assert_prefix(&dir, 150);
-    std::fs::remove_dir_all(&dir).unwrap();
-
-    let dir = tempdir("hole-mid-page");
-    write(&dir, 300);
-    zero(&dir, hole, hole + 24);
-    assert!(matches!(
-        reopen(&dir, RecoveryMode::TruncateTornTail),
-        Err(JournalError::CorruptMiddle { offset, .. }) if offset == hole
-    ));
-    std::fs::remove_dir_all(&dir).unwrap();
+        let (a, b) = (64 + from * 24, 64 + to * 24);
+        f.write_all_at(&vec![0u8; (b - a) as usize], a).unwrap();
+        let report = ringmaster::journal::verify(&image).unwrap();
+        assert_eq!(report.next_sequence, from);
+        assert!(report.durable_point <= 100, "{report:?}");
+        let t = report.truncation.expect("reported");
+        assert_eq!(t.offset, a);
+        assert_eq!(t.records, 320 - to, "records after the hole");
+        assert!(matches!(
+            reopen(&image, RecoveryMode::Strict),
+            Err(JournalError::TornTail { .. })
+        ));
+        assert_eq!(
+            reopen(&image, RecoveryMode::TruncateTornTail).unwrap(),
+            from
+        );
+        assert_prefix(&image, from);
+        for d in [dir, image] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
 }
 
 #[test]

@@ -8,10 +8,12 @@
 //! leaves nothing to repair on the next open.
 //!
 //! Checksums would stop the fuzzer at the first byte it changes, so flag
-//! bits ask the check to recompute header and record CRCs after mutation:
-//! the semantic checks behind them (lengths, sequences, padding, gaps,
-//! event sizes) are explored too.
+//! bits ask the check to recompute the header's CRC and the seals' CRCs
+//! along the chain of groups after mutation: the semantic checks behind
+//! them (group lengths, sequences, claims, gaps, event sizes) are
+//! explored too.
 
+use ringmaster::journal::format::{group_crc, Seal};
 use ringmaster::journal::{verify, JournalConfig, JournalReader, JournalWriter, RecoveryMode};
 use std::path::PathBuf;
 
@@ -23,7 +25,9 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
-fn fix_crcs(seg: &mut [u8], header: bool, records: bool) {
+/// Recompute what the flags ask for: the header's CRC, and the CRC of
+/// every seal on the chain of groups from the segment's first slot.
+fn fix_crcs(seg: &mut [u8], header: bool, seals: bool) {
     if header && seg.len() >= 64 {
         let crc = crc32fast::hash(&seg[..60]);
         seg[60..64].copy_from_slice(&crc.to_le_bytes());
@@ -31,20 +35,26 @@ fn fix_crcs(seg: &mut [u8], header: bool, records: bool) {
     let Some(rec) = u32_at(seg, 20).map(|r| r as usize) else {
         return;
     };
-    if !records || !(16..=4096).contains(&rec) {
+    if !seals || !(16..=4096).contains(&rec) || !rec.is_multiple_of(8) {
         return;
     }
     let mut at = 64;
     while at + rec <= seg.len() {
-        let len = u32_at(seg, at).unwrap_or(0) as usize;
-        if len != 0 && 16 + len <= rec {
-            let mut h = crc32fast::Hasher::new();
-            h.update(&seg[at..at + 4]);
-            h.update(&seg[at + 8..at + 16 + len]);
-            let crc = h.finalize();
-            seg[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+        let Some(word) = u64_at(seg, at).filter(|&w| w != 0) else {
+            break;
+        };
+        let seal = Seal::decode(word);
+        let covered = Seal::covered_len(seal.count, rec);
+        let Some(bytes) = seg.get(at + 8..at + 8 + covered) else {
+            break;
+        };
+        let crc = group_crc(seal.count, seal.claim, bytes);
+        let fixed = Seal::word(seal.count, seal.claim, crc);
+        seg[at..at + 8].copy_from_slice(&fixed.to_le_bytes());
+        if seal.count == 0 {
+            break;
         }
-        at += rec;
+        at += seal.count as usize * rec;
     }
 }
 

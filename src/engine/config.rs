@@ -1,8 +1,9 @@
 //! [`ShopConfig`]: where a shop keeps its data and how its engine runs.
 
-use crate::journal::{Durability, RecoveryMode};
+use crate::journal::{Durability, IoHook, JournalConfig, RecoveryMode};
 use crate::WaitStrategy;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How a shop's stages (journal, catalog, search index, responder) map
 /// onto threads.
@@ -110,6 +111,7 @@ pub struct ShopConfig {
     pub(crate) ring_file: Option<PathBuf>,
     pub(crate) reserve_products: u64,
     pub(crate) max_batch: u64,
+    pub(crate) journal_hook: Option<Arc<dyn IoHook>>,
 }
 
 impl ShopConfig {
@@ -132,6 +134,30 @@ impl ShopConfig {
             ring_file: None,
             reserve_products: 0,
             max_batch: u64::MAX,
+            journal_hook: None,
+        }
+    }
+
+    /// See (and possibly fail) every file operation of the journal and
+    /// the snapshots: a fault-injection seam for tests (see
+    /// [`IoHook`]). A failed journal operation fails the batch it belongs
+    /// to: its clients get errors, never replies.
+    #[must_use]
+    pub fn journal_io_hook(mut self, hook: Arc<dyn IoHook>) -> Self {
+        self.journal_hook = Some(hook);
+        self
+    }
+
+    /// The journal's configuration: this shop's directory, segment size,
+    /// durability, recovery mode and I/O hook.
+    pub fn journal_config(&self) -> JournalConfig {
+        let config = JournalConfig::new(self.journal_dir())
+            .segment_size(self.segment_size)
+            .durability(self.durability)
+            .recovery_mode(self.recovery_mode);
+        match &self.journal_hook {
+            Some(hook) => config.io_hook(Arc::clone(hook)),
+            None => config,
         }
     }
 

@@ -1,23 +1,26 @@
 //! The shop's journal stage: appends writes, skips reads, commits per batch.
 
 use super::stage_latency::StageRecorder;
-use crate::journal::JournalWriter;
+use crate::journal::{JournalError, JournalWriter};
 use crate::shop::ProductEvent;
-use crate::EventHandler;
+use crate::{EventHandler, StageError};
 
 /// First stage of the shop's graph. Writes (`Add`, `Update`, `Delete`) are
 /// appended with their routing fields zeroed; reads are skipped. At the end
-/// of each batch that held a write, one commit makes the batch as durable
-/// as the policy asks (group commit) before the stage's sequence advances,
-/// so the catalog, the index and the replies only ever see durable writes.
+/// of each batch that held a write, one commit seals the batch and makes it
+/// as durable as the policy asks (group commit) before the stage's sequence
+/// advances, so the catalog, the index and the replies only ever see
+/// durable writes.
 ///
-/// A journal I/O error cannot be skipped: the stage panics, which halts the
-/// graph (`PanicPolicy::Halt`), and nothing after the failed batch is
-/// applied or acknowledged.
+/// A journal error fails the batch: none of it reaches the catalog, the
+/// index or the responder, the graph halts, and every client waiting on a
+/// reply gets an error (`ShopError::Closed`), never an acknowledgement.
 #[derive(Debug)]
 pub(crate) struct JournalStage {
     writer: Option<JournalWriter>,
     uncommitted: bool,
+    /// An append of this batch failed: the batch fails at its end.
+    failed: Option<JournalError>,
     batch: u64,
     latency: StageRecorder,
 }
@@ -27,6 +30,7 @@ impl JournalStage {
         Self {
             writer: Some(writer),
             uncommitted: false,
+            failed: None,
             batch: 0,
             latency,
         }
@@ -39,38 +43,48 @@ impl EventHandler<ProductEvent> for JournalStage {
     }
 
     #[inline]
-    fn on_event(&mut self, event: &ProductEvent, _sequence: u64, end_of_batch: bool) {
-        let Some(writer) = self.writer.as_mut() else {
-            return;
-        };
+    fn on_event(&mut self, event: &ProductEvent, _sequence: u64, _end_of_batch: bool) {
         self.latency.event(event);
         // Events enter the ring only through `Client`, from validated
         // `Command`s: the command byte is enough to tell a write.
-        if event.is_write() {
+        if event.is_write() && self.failed.is_none() {
+            let Some(writer) = self.writer.as_mut() else {
+                return;
+            };
             let record = event.for_journal();
-            if let Err(e) = writer.append(bytemuck::bytes_of(&record)) {
-                panic!("journal append failed: {e}");
+            match writer.append(bytemuck::bytes_of(&record)) {
+                Ok(_) => self.uncommitted = true,
+                Err(e) => self.failed = Some(e),
             }
-            self.uncommitted = true;
         }
-        if end_of_batch && self.uncommitted {
-            if let Err(e) = writer.commit() {
-                panic!("journal commit failed: {e}");
+    }
+
+    fn on_batch_end(&mut self) -> Result<(), StageError> {
+        if let Some(e) = self.failed.take() {
+            return Err(StageError::new(e));
+        }
+        if self.uncommitted {
+            if let Some(writer) = self.writer.as_mut() {
+                writer.commit().map_err(StageError::new)?;
             }
             self.uncommitted = false;
         }
-        if end_of_batch {
-            // After the commit: publish to durable (as the policy asks).
-            self.latency.end_batch(self.batch);
-        }
+        // After the commit: publish to durable (as the policy asks).
+        self.latency.end_batch(self.batch);
+        Ok(())
     }
 
     fn on_shutdown(&mut self) {
         self.latency.finish();
         if let Some(writer) = self.writer.take() {
             tracing::debug!(stats = ?writer.stats(), "shop journal closing");
-            if let Err(e) = writer.close() {
-                panic!("journal close failed: {e}");
+            match writer.close() {
+                Ok(()) => {}
+                // Already reported: the batch that failed halted the graph.
+                Err(JournalError::Poisoned { .. }) => {}
+                // The final flush failed: `Shop::close` reports it (a panic
+                // in `on_shutdown` comes back as `HandlerPanicked`).
+                Err(e) => panic!("journal close failed: {e}"),
             }
         }
     }

@@ -2,7 +2,7 @@
 //! journal record after it.
 
 use super::config::ShopConfig;
-use crate::journal::{JournalConfig, JournalReader, JournalWriter, RecoveryReport, SnapshotStore};
+use crate::journal::{JournalReader, JournalWriter, RecoveryReport, SnapshotStore};
 use crate::shop::{Catalog, Command, ProductEvent, SearchIndex, ShopError};
 use std::time::{Duration, Instant};
 
@@ -46,28 +46,15 @@ pub(crate) struct Recovered {
     pub(crate) report: OpenReport,
 }
 
-fn create_dir(path: &std::path::Path) -> Result<(), ShopError> {
-    std::fs::create_dir_all(path).map_err(|source| ShopError::Io {
-        what: "creating directory",
-        path: path.to_owned(),
-        source,
-    })
-}
-
 pub(crate) fn recover(config: &ShopConfig) -> Result<Recovered, ShopError> {
     let started = Instant::now();
+    let journal_config = config.journal_config();
     let journal_dir = config.journal_dir();
-    create_dir(&journal_dir)?;
-    create_dir(&config.snapshot_dir())?;
-    let journal_config = JournalConfig::new(&journal_dir)
-        .segment_size(config.segment_size)
-        .durability(config.durability)
-        .recovery_mode(config.recovery_mode);
     let (writer, journal_report) =
         JournalWriter::open(&journal_config, std::mem::size_of::<ProductEvent>())?;
     let journal_end = writer.next_sequence();
 
-    let store = SnapshotStore::open(config.snapshot_dir())?;
+    let store = SnapshotStore::open_with(config.snapshot_dir(), journal_config.ops())?;
     let (mut catalog, snapshot) = match store.load_latest()? {
         Some(snap) => {
             let catalog =

@@ -128,13 +128,16 @@ impl Shop {
             });
         }
         let recovered = recover(&config)?;
-        let (snapshotter, snapshots) =
-            Snapshotter::start(recovered.store, config.journal_dir(), config.keep_snapshots)
-                .map_err(|source| ShopError::Io {
-                    what: "starting the snapshot writer for",
-                    path: config.snapshot_dir(),
-                    source,
-                })?;
+        let (snapshotter, snapshots) = Snapshotter::start(
+            recovered.store,
+            config.journal_config(),
+            config.keep_snapshots,
+        )
+        .map_err(|source| ShopError::Io {
+            what: "starting the snapshot writer for",
+            path: config.snapshot_dir(),
+            source,
+        })?;
         let report = recovered.report;
         let (catalog_out, catalog_in) = outcome_channel();
         let (search_out, search_in) = outcome_channel();

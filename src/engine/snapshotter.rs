@@ -1,8 +1,15 @@
 //! The snapshot writer: a background thread that saves catalog states the
-//! catalog stage encoded, keeps the newest few and drops the journal
-//! segments they make unnecessary.
+//! catalog stage encoded, keeps the newest few and releases the journal
+//! segments they make unnecessary (kept as spares for reuse, or deleted).
+//!
+//! A snapshot at sequence `s` is saved only after every journal record
+//! before `s` is durable: under `Durability::None` or `Periodic` those
+//! records may still be in the page cache only, and a snapshot that
+//! survived a power cut they did not would be ahead of its journal.
 
-use crate::journal::{remove_segments_before, JournalError, SnapshotStore};
+use crate::journal::{
+    release_segments_before, sync_segments_before, JournalConfig, JournalError, SnapshotStore,
+};
 use crossbeam_channel::{Receiver, Sender};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,7 +65,7 @@ pub(crate) struct Snapshotter {
 impl Snapshotter {
     pub(crate) fn start(
         store: SnapshotStore,
-        journal_dir: PathBuf,
+        journal: JournalConfig,
         keep: usize,
     ) -> std::io::Result<(Self, SnapshotQueue)> {
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -66,7 +73,7 @@ impl Snapshotter {
         let flag = Arc::clone(&busy);
         let handle = std::thread::Builder::new()
             .name("rm-shop-snapshot".into())
-            .spawn(move || run(&store, &journal_dir, keep.max(1), &rx, &flag))?;
+            .spawn(move || run(&store, &journal, keep.max(1), &rx, &flag))?;
         Ok((Self { handle }, SnapshotQueue { tx, busy }))
     }
 
@@ -84,21 +91,24 @@ impl Snapshotter {
 
 fn run(
     store: &SnapshotStore,
-    journal_dir: &std::path::Path,
+    journal: &JournalConfig,
     keep: usize,
     rx: &Receiver<SnapshotJob>,
     busy: &AtomicBool,
 ) -> SnapshotOutcome {
     let mut outcome = SnapshotOutcome::default();
     while let Ok(job) = rx.recv() {
-        let result = store.save(job.sequence, &job.state).and_then(|_| {
-            store.retain(keep)?;
-            // Keep every record an older kept snapshot would still need.
-            match store.list()?.last() {
-                Some(&oldest) => remove_segments_before(journal_dir, oldest),
-                None => Ok(0),
-            }
-        });
+        let result = sync_segments_before(journal, job.sequence)
+            .and_then(|()| store.save(job.sequence, &job.state))
+            .and_then(|_| {
+                store.retain(keep)?;
+                // Keep every record an older kept snapshot would still need.
+                match store.list()?.last() {
+                    Some(&oldest) => release_segments_before(journal, oldest)
+                        .map(|released| released.spared + released.removed),
+                    None => Ok(0),
+                }
+            });
         match result {
             Ok(removed) => {
                 outcome.written += 1;

@@ -120,6 +120,32 @@ pub enum JournalError {
         /// What it must be.
         rule: &'static str,
     },
+    /// A segment is in the previous format (version 1), which this build
+    /// reads only to convert it: run `ringmaster journal migrate DIR` (or
+    /// [`migrate`](super::migrate)) once, then open the journal.
+    #[error("{} is a version-1 journal segment; convert the journal with `ringmaster journal migrate {}` first", path.display(), path.parent().map(|p| p.display().to_string()).unwrap_or_default())]
+    LegacyFormat {
+        /// The segment.
+        path: PathBuf,
+    },
+    /// A read-only scan kept finding the journal's end moving (a writer
+    /// appending faster than the scan could settle); nothing is wrong
+    /// with the journal.
+    #[error("journal directory {} kept changing while it was scanned; try again", dir.display())]
+    Busy {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// An earlier write or sync of this writer failed, so it accepts no
+    /// more: what it had not made durable is not acknowledged and will not
+    /// be. Reopen the journal (recovery discards what was unsealed).
+    #[error("the journal writer stopped after an earlier failure ({kind}: {message}); reopen the journal")]
+    Poisoned {
+        /// The kind of the first failure's I/O error.
+        kind: std::io::ErrorKind,
+        /// The first failure, as text.
+        message: String,
+    },
     /// A snapshot file is damaged.
     #[error("snapshot {} is corrupt: {reason}", path.display())]
     CorruptSnapshot {

@@ -2,19 +2,21 @@
 
 use super::error::JournalError;
 use super::writer::JournalWriter;
-use crate::EventHandler;
+use crate::{EventHandler, StageError};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Appends every event to a journal and commits once per batch (group
-/// commit), before the stage's sequence advances: stages placed after it
-/// only ever see events as durable as its [`Durability`](super::Durability).
+/// commit) in [`on_batch_end`](EventHandler::on_batch_end), before the
+/// stage's sequence advances: stages placed after it only ever see events
+/// as durable as its [`Durability`](super::Durability).
 ///
-/// A journal I/O error cannot be skipped (events after it would be
-/// acknowledged without being journaled): the handler records the error
-/// (see [`JournalHandler::error_slot`]) and panics, which halts the graph
-/// under [`PanicPolicy::Halt`](crate::PanicPolicy::Halt) and comes back from
-/// `Graph::shutdown` as `HandlerPanicked`.
+/// A journal error fails the batch: the stage's sequence stays at the
+/// batch's first event (no stage after it sees any of the batch), the
+/// graph halts whatever its panic policy, and `Graph::shutdown` returns
+/// [`ShutdownError::StageFailed`](crate::ShutdownError::StageFailed) with
+/// the [`JournalError`] (also recorded as text in
+/// [`JournalHandler::error_slot`]).
 ///
 /// ```text
 /// producer -> journal -> (catalog, index)
@@ -54,8 +56,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub struct JournalHandler<E> {
     writer: Option<JournalWriter>,
     error: Arc<Mutex<Option<String>>>,
-    batch_sizes: Vec<u64>,
-    batch: u64,
+    /// An append of this batch failed: the batch fails at its end.
+    failed: Option<JournalError>,
     _event: PhantomData<fn(&E)>,
 }
 
@@ -65,51 +67,65 @@ impl<E: bytemuck::Pod> JournalHandler<E> {
         Self {
             writer: Some(writer),
             error: Arc::new(Mutex::new(None)),
-            batch_sizes: vec![0; 64],
-            batch: 0,
+            failed: None,
             _event: PhantomData,
         }
     }
 
-    /// Where the first journal error is recorded (as text) before the stage
-    /// halts the graph.
+    /// Where the first journal error is recorded (as text) when the stage
+    /// fails a batch.
     pub fn error_slot(&self) -> Arc<Mutex<Option<String>>> {
         Arc::clone(&self.error)
     }
 
-    fn fail(&self, e: JournalError) -> ! {
-        let text = e.to_string();
-        *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(text.clone());
-        panic!("journal write failed: {text}");
+    fn record(&self, e: &JournalError) {
+        let mut slot = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(e.to_string());
+        }
     }
 }
 
 impl<E: bytemuck::Pod + Send + 'static> EventHandler<E> for JournalHandler<E> {
     #[inline]
-    fn on_event(&mut self, event: &E, _sequence: u64, end_of_batch: bool) {
+    fn on_event(&mut self, event: &E, _sequence: u64, _end_of_batch: bool) {
+        if self.failed.is_some() {
+            return;
+        }
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
         if let Err(e) = writer.append(bytemuck::bytes_of(event)) {
-            self.fail(e);
+            self.failed = Some(e);
         }
-        self.batch += 1;
-        if end_of_batch {
-            if let Err(e) = writer.commit() {
-                self.fail(e);
-            }
-            let bucket = (64 - self.batch.leading_zeros() as usize).min(63);
-            self.batch_sizes[bucket] += 1;
-            self.batch = 0;
-        }
+    }
+
+    fn on_batch_end(&mut self) -> Result<(), StageError> {
+        let result = match (self.failed.take(), self.writer.as_mut()) {
+            (Some(e), _) => Err(e),
+            (None, Some(writer)) => writer.commit(),
+            (None, None) => Ok(()),
+        };
+        result.map_err(|e| {
+            self.record(&e);
+            StageError::new(e)
+        })
     }
 
     fn on_shutdown(&mut self) {
         if let Some(writer) = self.writer.take() {
             let stats = writer.stats();
             tracing::debug!(?stats, "journal stage closing");
-            if let Err(e) = writer.close() {
-                self.fail(e);
+            match writer.close() {
+                Ok(()) => {}
+                // Already reported: the batch that failed halted the graph.
+                Err(e @ JournalError::Poisoned { .. }) => self.record(&e),
+                // The final flush failed: shutdown reports it (a panic in
+                // `on_shutdown` comes back as `HandlerPanicked`).
+                Err(e) => {
+                    self.record(&e);
+                    panic!("journal close failed: {e}");
+                }
             }
         }
     }

@@ -1,17 +1,21 @@
 //! The journal: a memory-mapped, checksummed, segmented log of events,
 //! usable as a stage of the consumer graph ([`JournalHandler`]) with group
-//! commit per batch, recovered on open to its longest valid prefix,
+//! commit per batch, recovered on open to everything it acknowledged,
 //! replayable from any sequence ([`JournalReader`]), with snapshots and
-//! retention ([`SnapshotStore`], [`remove_segments_before`]).
+//! retention ([`SnapshotStore`], [`release_segments_before`]).
 //!
-//! The byte layout of segments and records is documented in [`mod@format`];
-//! `docs/journal-format.md` repeats it with the recovery rules.
+//! The byte layout of segments, records and seals is documented in
+//! [`mod@format`]; `docs/journal-format.md` repeats it with the recovery
+//! rule and why it holds.
 
 mod error;
 pub mod format;
 mod handler;
+mod io;
+mod legacy;
 mod reader;
 mod recovery;
+mod retention;
 #[allow(unsafe_code)]
 mod segment;
 mod snapshot;
@@ -20,13 +24,22 @@ mod writer;
 pub use error::{JournalError, SegmentId};
 pub use format::CorruptKind;
 pub use handler::JournalHandler;
+pub use io::{FileOp, FileOpInfo, IoHook};
+pub use legacy::{migrate, Migration};
 pub use reader::JournalReader;
 pub use recovery::{RecoveryMode, RecoveryReport, Truncation};
-pub use snapshot::{remove_segments_before, Snapshot, SnapshotStore};
-pub use writer::{Durability, JournalConfig, JournalWriter, WriterStats, DEFAULT_SEGMENT_SIZE};
+pub use retention::{
+    release_segments_before, remove_segments_before, sync_segments_before, Released,
+};
+pub use snapshot::{Snapshot, SnapshotStore};
+pub use writer::{
+    Durability, JournalConfig, JournalWriter, WriterStats, DEFAULT_SEGMENT_SIZE,
+    DEFAULT_SPARE_SEGMENTS,
+};
 
 /// Scan a journal directory without modifying it: what recovery would
-/// keep, and the first bad offset if any.
+/// keep, and where and why it would stop. Safe to run while a writer
+/// appends: it never reports as damage what a live writer is writing.
 ///
 /// # Errors
 ///
@@ -44,7 +57,7 @@ pub use writer::{Durability, JournalConfig, JournalWriter, WriterStats, DEFAULT_
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn verify(dir: &std::path::Path) -> Result<RecoveryReport, JournalError> {
-    recovery::scan(dir, None, RecoveryMode::TruncateTornTail, false).map(|(r, _)| r)
+    recovery::scan(dir, None, RecoveryMode::TruncateTornTail, None).map(|(r, _)| r)
 }
 
 /// Per-segment summary for `ringmaster journal inspect`.
@@ -70,7 +83,7 @@ pub struct SegmentSummary {
 pub fn inspect(
     dir: &std::path::Path,
 ) -> Result<(RecoveryReport, Vec<SegmentSummary>), JournalError> {
-    let (report, found) = recovery::scan(dir, None, RecoveryMode::TruncateTornTail, false)?;
+    let (report, found) = recovery::scan(dir, None, RecoveryMode::TruncateTornTail, None)?;
     let segments = found
         .into_iter()
         .map(|f| SegmentSummary {

@@ -1,34 +1,43 @@
-//! Recovery: scan a journal directory, keep the longest valid prefix.
+//! Recovery: scan a journal directory, keep every sealed group up to the
+//! first break, and tell a crash's unacknowledged tail from damage.
 //!
 //! * Every segment header is validated, and segments must follow each
 //!   other without gaps (`first = previous.first + previous.capacity`).
-//! * Records are validated in order (length, CRC, padding, sequence).
-//! * The first slot that is not a valid record ends the prefix. If it is
-//!   empty and everything after it is empty, the journal ends cleanly. If
-//!   it is damaged and everything after it is empty, it is a torn tail: in
-//!   `TruncateTornTail` mode it is zeroed (and logged with segment, offset
-//!   and reason); in `Strict` mode recovery fails.
-//! * Data after the end of the prefix is a torn tail too when it starts on
-//!   a later page than the end and lies in the same segment within
-//!   [`TORN_WINDOW_BYTES`] of it: after a power cut, pages written but not
-//!   yet msynced reach the disk in any order (each holding what the
-//!   sequential writer had written when it went), so a `Sync` writer
-//!   (which never leaves more than `MAX_UNSYNCED_BYTES` unsynced) can leave
-//!   a hole with unacknowledged records on later pages. Data on the hole's
-//!   own page, further away, or in a later segment is corruption in the
-//!   middle, which is never skipped.
+//! * Groups are followed from each segment's first slot: a group counts
+//!   when its first slot holds a seal whose CRC matches the group's bytes
+//!   and whose sequence word is the slot's. The first slot where that
+//!   fails ends the journal's valid prefix.
+//! * Every valid group, before the end or after it, carries a claim: a
+//!   sequence below which everything had been made durable when it was
+//!   written; so does every segment's mark (written when a writer opens
+//!   and closes). The highest claim is the *durable point*.
+//! * The end is below the durable point: a group there was durable and is
+//!   now damaged or gone, corruption in the middle, refused in every mode
+//!   (`JournalError::CorruptMiddle`).
+//! * Else anything after the end that this lap wrote (sealed or not) is
+//!   an unacknowledged tail: `RecoveryMode::Strict` refuses to open
+//!   (`JournalError::TornTail`); `TruncateTornTail` zeroes it, makes that
+//!   durable, and reports where and how much. Records of an earlier lap of
+//!   a recycled segment (sequences below its first) are neither.
+//!
+//! A scan that does not own the directory (`verify`, `inspect`) may run
+//! while the writer appends: where it would report damage it looks at the
+//! end again, and a group sealed there since (the writer moved on) is read
+//! as such, so a live journal is never reported corrupt.
 
 use super::error::{JournalError, SegmentId};
 use super::format::{
-    decode_record, parse_segment_file_name, record_size, CorruptKind, SegmentHeader, Slot,
-    SEGMENT_HEADER_LEN, SEGMENT_SUFFIX, TORN_WINDOW_BYTES,
+    parse_segment_file_name, slot_state, u64_at, CorruptKind, Seal, SegmentHeader, SlotState,
+    LEGACY_FORMAT_VERSION, SEGMENT_HEADER_LEN, SEGMENT_SUFFIX,
 };
+use super::io::FileOps;
 use super::segment::Segment;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
-/// The page size writeback works in (at least; larger pages keep the
-/// zeros-to-page-end property at this granularity too).
-const WRITEBACK_PAGE: u64 = 4096;
+/// How often a scan that does not own the journal looks again at an end
+/// that a live writer keeps moving, before it reports what it sees.
+const LIVE_RESCANS: u32 = 1000;
 
 /// What recovery does with a torn tail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,12 +52,18 @@ pub enum RecoveryMode {
 /// A torn tail that recovery found (and, when repairing, removed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Truncation {
-    /// The segment.
+    /// The segment where the valid prefix ends.
     pub segment: SegmentId,
-    /// Byte offset of the first bad record.
+    /// Byte offset of the first slot after the valid prefix.
     pub offset: u64,
-    /// What was wrong with it.
+    /// What was wrong there.
     pub reason: CorruptKind,
+    /// Slots after the end holding records of this lap (sealed or not),
+    /// none of them acknowledged: what was (or would be) discarded.
+    pub records: u64,
+    /// Bytes zeroed (or that would be), from the end to the last of those
+    /// slots, over every segment they lie in.
+    pub bytes: u64,
 }
 
 /// The outcome of a scan.
@@ -64,6 +79,9 @@ pub struct RecoveryReport {
     pub next_sequence: u64,
     /// Event size recorded in the segments (`None` when there are none).
     pub event_size: Option<usize>,
+    /// The durable point: every record before it was proven durable by a
+    /// record or mark written after it (0 when nothing proves anything).
+    pub durable_point: u64,
     /// The torn tail found, if any.
     pub truncation: Option<Truncation>,
 }
@@ -98,44 +116,132 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalEr
     Ok(out)
 }
 
+/// Open `path` (named for `named`) and check its header against its name,
+/// its length and the event size; the segment and its header.
+pub(crate) fn open_segment(
+    path: &Path,
+    named: u64,
+    writable: bool,
+) -> Result<(Segment, SegmentHeader), JournalError> {
+    let segment = Segment::open(path, writable)?;
+    let mut head = [0u8; SEGMENT_HEADER_LEN];
+    segment.load(0, &mut head);
+    let header = SegmentHeader::decode(&head).map_err(|kind| JournalError::Corrupt {
+        segment: SegmentId(named),
+        offset: 0,
+        kind,
+    })?;
+    if header.segment_size != segment.len() as u64 {
+        return Err(JournalError::BadSegmentLength {
+            path: path.to_owned(),
+            len: segment.len() as u64,
+        });
+    }
+    if header.first_sequence != named {
+        return Err(JournalError::Gap {
+            path: path.to_owned(),
+            expected: named,
+            found: header.first_sequence,
+        });
+    }
+    Ok((segment, header))
+}
+
+/// What a slot that should open a group holds.
+enum Head {
+    /// A valid group of this many records, with its claim point.
+    Group(u64, Option<u64>),
+    /// No valid group starts here; why.
+    Broken(CorruptKind),
+}
+
+/// The durable point a segment's mark claims, if it holds a valid one.
+pub(crate) fn read_mark(segment: &Segment, header: &SegmentHeader) -> Option<u64> {
+    let offset = header.mark_offset();
+    // Acquire: pairs with the mark's Release store (a verify of a live
+    // journal reads the claim the seal covers).
+    let word = segment.load_word(offset, Ordering::Acquire);
+    let seal = Seal::decode(word);
+    if word == 0 || seal.count != 0 || seal.claim != 0 {
+        return None;
+    }
+    let durable = segment.load_word(offset + 8, Ordering::Relaxed);
+    let mut scratch = Vec::new();
+    let rec = header.record_size as usize;
+    (segment.group_crc(offset, 0, 0, rec, &mut scratch) == seal.crc).then_some(durable)
+}
+
+/// Judge slot `k` of `segment` as a group's first slot.
+fn read_head(segment: &Segment, header: &SegmentHeader, k: u64, scratch: &mut Vec<u8>) -> Head {
+    let offset = header.slot_offset(k);
+    let expected = header.first_sequence + k;
+    // Acquire: pairs with the seal's Release store, so the group's bytes
+    // loaded below are the ones sealed (a live writer's, for a verify).
+    let word = segment.load_word(offset, Ordering::Acquire);
+    if word == 0 {
+        return Head::Broken(CorruptKind::Unsealed);
+    }
+    let found = segment.load_word(offset + 8, Ordering::Relaxed);
+    if found != expected {
+        return Head::Broken(CorruptKind::BadSequence { expected, found });
+    }
+    let seal = Seal::decode(word);
+    let room = header.capacity() - k;
+    if seal.count == 0 || seal.count > room {
+        return Head::Broken(CorruptKind::BadGroupLength {
+            count: seal.count,
+            room,
+        });
+    }
+    let rec = header.record_size as usize;
+    if segment.group_crc(offset, seal.count, seal.claim, rec, scratch) != seal.crc {
+        return Head::Broken(CorruptKind::RecordChecksum);
+    }
+    Head::Group(seal.count, seal.claim_point(expected))
+}
+
+/// Where the valid prefix ends.
+#[derive(Debug, Clone)]
+struct End {
+    /// Index of the segment in the scan.
+    seg: usize,
+    /// Slot in it.
+    slot: u64,
+    /// What is there.
+    kind: Option<CorruptKind>,
+}
+
+struct Opened {
+    named: u64,
+    path: PathBuf,
+    segment: Segment,
+    header: SegmentHeader,
+}
+
 /// Scan `dir`. `event_size` is checked when given (a writer knows it; a
-/// verifier learns it from the first header). With `repair`, a torn tail is
-/// zeroed in place (`TruncateTornTail` only).
+/// verifier learns it from the first header). With `repair` (the writer,
+/// holding the directory's lock), a torn tail is zeroed in place and made
+/// durable (`TruncateTornTail` only).
 pub(crate) fn scan(
     dir: &Path,
     event_size: Option<usize>,
     mode: RecoveryMode,
-    repair: bool,
+    repair: Option<&FileOps>,
 ) -> Result<(RecoveryReport, Vec<Found>), JournalError> {
     let files = list_segments(dir)?;
-    let mut found: Vec<Found> = Vec::new();
+    let mut opened: Vec<Opened> = Vec::with_capacity(files.len());
     let mut size = event_size;
     let mut expected_first: Option<u64> = None;
-    // The first slot that is not a valid record: (segment index, offset, kind).
-    let mut end: Option<(usize, u64, Option<CorruptKind>)> = None;
-    // Data seen after `end` (within the torn window of it, same segment).
-    let mut after_end = false;
-    let mut records = 0u64;
-    for (index, (named, path)) in files.iter().enumerate() {
-        let segment = Segment::open(path, repair)?;
-        let mut head = [0u8; SEGMENT_HEADER_LEN];
-        segment.load(0, &mut head);
-        let header = SegmentHeader::decode(&head).map_err(|kind| JournalError::Corrupt {
-            segment: SegmentId(*named),
-            offset: 0,
-            kind,
-        })?;
-        if header.segment_size != segment.len() as u64 {
-            return Err(JournalError::BadSegmentLength {
-                path: path.clone(),
-                len: segment.len() as u64,
-            });
+    for (named, path) in files {
+        let (segment, header) = open_segment(&path, named, repair.is_some())?;
+        if header.version == LEGACY_FORMAT_VERSION {
+            return Err(JournalError::LegacyFormat { path });
         }
         let es = header.event_size as usize;
         match size {
             Some(s) if s != es => {
                 return Err(JournalError::EventSizeMismatch {
-                    path: path.clone(),
+                    path,
                     expected: s,
                     found: es,
                 })
@@ -143,101 +249,229 @@ pub(crate) fn scan(
             _ => size = Some(es),
         }
         let expected = expected_first.unwrap_or(header.first_sequence);
-        if header.first_sequence != *named || header.first_sequence != expected {
+        if header.first_sequence != expected {
             return Err(JournalError::Gap {
-                path: path.clone(),
+                path,
                 expected,
                 found: header.first_sequence,
             });
         }
         expected_first = Some(header.first_sequence + header.capacity());
-        let rec = record_size(es);
-        let mut slot = vec![0u8; rec];
+        opened.push(Opened {
+            named,
+            path,
+            segment,
+            header,
+        });
+    }
+    let mut rescans = 0;
+    loop {
+        match judge(&opened, mode, repair)? {
+            Judged::Done(report, found) => return Ok((report, found)),
+            // Only a scan that does not own the journal sees it move.
+            Judged::Moved if rescans < LIVE_RESCANS => {
+                rescans += 1;
+                std::thread::yield_now();
+            }
+            Judged::Moved => {
+                return Err(JournalError::Busy {
+                    dir: dir.to_owned(),
+                })
+            }
+        }
+    }
+}
+
+enum Judged {
+    Done(RecoveryReport, Vec<Found>),
+    /// The end moved while the scan looked (a live writer): look again.
+    Moved,
+}
+
+fn judge(
+    opened: &[Opened],
+    mode: RecoveryMode,
+    repair: Option<&FileOps>,
+) -> Result<Judged, JournalError> {
+    let mut scratch = Vec::new();
+    let mut durable = 0u64;
+    let mut records = 0u64;
+    let mut found: Vec<Found> = Vec::with_capacity(opened.len());
+    let mut end: Option<End> = None;
+    let mut end_seal = 0u64;
+    // The marks: what opens and closes proved durable.
+    for o in opened {
+        durable = durable.max(read_mark(&o.segment, &o.header).unwrap_or(0));
+    }
+    // Phase 1: the chain of groups.
+    for (i, o) in opened.iter().enumerate() {
         let mut valid = 0u64;
-        for k in 0..header.capacity() {
-            let offset = SEGMENT_HEADER_LEN + k as usize * rec;
-            segment.load(offset, &mut slot);
-            let result = decode_record(&slot, es, header.first_sequence + k);
-            match (end.is_some(), result) {
-                (false, Ok(Slot::Record { .. })) => valid += 1,
-                (false, Ok(Slot::Empty)) => end = Some((index, offset as u64, None)),
-                (false, Err(kind)) => end = Some((index, offset as u64, Some(kind))),
-                (true, Ok(Slot::Empty)) => {}
-                // Something after the end of the prefix: writeback out of
-                // order when close behind it, else the end was not the tail.
-                (true, _) => {
-                    let (seg, off, kind) = end.clone().unwrap_or((index, offset as u64, None));
-                    let within =
-                        seg == index && offset as u64 + rec as u64 - off <= TORN_WINDOW_BYTES;
-                    // A page written back mid-batch holds a valid prefix,
-                    // at most one partial record, then zeros to its end: data
-                    // after a hole from writeback order starts on a later
-                    // page. Data on the hole's own page is damage.
-                    let first_data =
-                        offset as u64 + slot.iter().position(|&b| b != 0).unwrap_or(0) as u64;
-                    let next_page = (off / WRITEBACK_PAGE + 1) * WRITEBACK_PAGE;
-                    if within && (after_end || first_data >= next_page) {
-                        after_end = true;
-                        continue;
+        if end.is_none() {
+            let mut k = 0;
+            while k < o.header.capacity() {
+                match read_head(&o.segment, &o.header, k, &mut scratch) {
+                    Head::Group(count, claim) => {
+                        durable = durable.max(claim.unwrap_or(0));
+                        valid += count;
+                        k += count;
                     }
-                    return Err(JournalError::CorruptMiddle {
-                        segment: SegmentId(files[seg].0),
-                        offset: off,
-                        kind: kind.unwrap_or(CorruptKind::DataAfterEmptySlot),
-                    });
+                    Head::Broken(kind) => {
+                        end_seal = o
+                            .segment
+                            .load_word(o.header.slot_offset(k), Ordering::Acquire);
+                        end = Some(End {
+                            seg: i,
+                            slot: k,
+                            kind: Some(kind),
+                        });
+                        break;
+                    }
                 }
             }
         }
         records += valid;
         found.push(Found {
-            path: path.clone(),
-            header,
+            path: o.path.clone(),
+            header: o.header,
             records: valid,
         });
     }
-    let mut truncation = None;
-    let torn = match end {
-        Some((seg, offset, Some(kind))) => Some((seg, offset, kind)),
-        Some((seg, offset, None)) if after_end => {
-            Some((seg, offset, CorruptKind::DataAfterEmptySlot))
-        }
-        _ => None,
+    let Some(last) = opened.last() else {
+        return Ok(Judged::Done(
+            RecoveryReport {
+                segments: 0,
+                records: 0,
+                first_sequence: None,
+                next_sequence: 0,
+                event_size: None,
+                durable_point: 0,
+                truncation: None,
+            },
+            found,
+        ));
     };
-    if let Some((seg, offset, kind)) = torn {
-        let segment = SegmentId(files[seg].0);
+    // Every segment full and valid: the journal ends with the last one.
+    let end = end.unwrap_or(End {
+        seg: opened.len() - 1,
+        slot: last.header.capacity(),
+        kind: None,
+    });
+    let end_segment = &opened[end.seg];
+    let next_sequence = end_segment.header.first_sequence + end.slot;
+    let end_offset = end_segment.header.slot_offset(end.slot) as u64;
+
+    // Phase 2: what lies after the end: this lap's records (and the claims
+    // of any valid groups among them).
+    let mut tail_records = 0u64;
+    // Per segment, the end of the last slot holding this lap's data.
+    let mut tail_ends: Vec<(usize, usize, usize)> = Vec::new();
+    for (i, o) in opened.iter().enumerate().skip(end.seg) {
+        let rec = o.header.record_size as usize;
+        let from = if i == end.seg { end.slot } else { 0 };
+        let mut last_data: Option<usize> = None;
+        let mut slot = vec![0u8; rec];
+        let mut k = from;
+        while k < o.header.capacity() {
+            let offset = o.header.slot_offset(k);
+            o.segment.load(offset, &mut slot);
+            match slot_state(&slot, o.header.first_sequence) {
+                SlotState::Empty | SlotState::Stale => {}
+                SlotState::Data => {
+                    tail_records += 1;
+                    last_data = Some(offset + rec);
+                    if u64_at(&slot, 0) != 0 {
+                        if let Head::Group(_, claim) =
+                            read_head(&o.segment, &o.header, k, &mut scratch)
+                        {
+                            durable = durable.max(claim.unwrap_or(0));
+                        }
+                    }
+                }
+            }
+            k += 1;
+        }
+        if let Some(to) = last_data {
+            let start = if i == end.seg {
+                end_offset as usize
+            } else {
+                SEGMENT_HEADER_LEN
+            };
+            tail_ends.push((i, start, to));
+        }
+    }
+
+    if next_sequence < durable {
+        // A live writer may have sealed the end since phase 1 read it: a
+        // later group's claim then covers a group that is there now.
+        if repair.is_none() {
+            let now = end_segment
+                .segment
+                .load_word(end_offset as usize, Ordering::Acquire);
+            if now != end_seal {
+                return Ok(Judged::Moved);
+            }
+        }
+        return Err(JournalError::CorruptMiddle {
+            segment: SegmentId(end_segment.named),
+            offset: end_offset,
+            kind: match end.kind {
+                Some(CorruptKind::Unsealed) | None => CorruptKind::MissingGroup,
+                Some(kind) => kind,
+            },
+        });
+    }
+
+    let mut truncation = None;
+    if tail_records > 0 {
+        let segment = SegmentId(end_segment.named);
+        let reason = end.kind.clone().unwrap_or(CorruptKind::DataAfterEmptySlot);
         if mode == RecoveryMode::Strict {
             return Err(JournalError::TornTail {
                 segment,
-                offset,
-                kind,
+                offset: end_offset,
+                kind: reason,
             });
         }
-        if repair {
-            let s = Segment::open(&files[seg].1, true)?;
-            s.zero_from(offset as usize)?;
+        let bytes = tail_ends
+            .iter()
+            .map(|&(_, from, to)| (to - from) as u64)
+            .sum();
+        if let Some(ops) = repair {
+            for &(i, from, to) in &tail_ends {
+                let s = &opened[i].segment;
+                s.zero_range(from, to);
+                s.flush(from, to - from, ops)?;
+            }
         }
-        tracing::warn!(%segment, offset, reason = %kind, repaired = repair, "journal: torn tail truncated");
+        tracing::warn!(
+            %segment,
+            offset = end_offset,
+            reason = %reason,
+            records = tail_records,
+            bytes,
+            repaired = repair.is_some(),
+            "journal: unacknowledged tail truncated"
+        );
         truncation = Some(Truncation {
             segment,
-            offset,
-            reason: kind,
+            offset: end_offset,
+            reason,
+            records: tail_records,
+            bytes,
         });
     }
     let first_sequence = found
         .first()
         .filter(|_| records > 0)
         .map(|f| f.header.first_sequence);
-    let next_sequence = match found.iter().rev().find(|f| f.records > 0) {
-        Some(f) => f.header.first_sequence + f.records,
-        None => found.first().map_or(0, |f| f.header.first_sequence),
-    };
-    Ok((
+    Ok(Judged::Done(
         RecoveryReport {
             segments: found.len(),
             records,
             first_sequence,
             next_sequence,
-            event_size: size,
+            event_size: Some(opened[0].header.event_size as usize),
+            durable_point: durable,
             truncation,
         },
         found,

@@ -1,18 +1,20 @@
 //! One segment file, memory-mapped; the only code in the journal that
 //! touches mappings (`unsafe`).
 //!
-//! The mapping is viewed as `&[AtomicU64]`: the writer stores record words
-//! with Relaxed stores and the record's first word (length and CRC) last
-//! with Release; readers load that word with Acquire, then the rest. A
-//! reader tailing a segment while it is written therefore never races the
-//! writer, and sees a record either absent or complete (the CRC checks it
-//! anyway). Only one process writes a journal directory: the writer holds
-//! an exclusive lock on its `LOCK` file (see `writer.rs`), which is what
-//! makes mapping the files read-write sound.
+//! The mapping is viewed as `&[AtomicU64]`. A record's words are stored
+//! with Relaxed stores (its sequence word with Release when it opens a
+//! group), and a group's seal last, with Release; readers load a seal with
+//! Acquire before they read the group, so a group seen sealed is seen
+//! whole. Only one process writes a journal directory (the writer holds an
+//! exclusive lock on its `LOCK` file, see `writer.rs`), which is what makes
+//! mapping the files read-write sound, and in that process only one thread
+//! at a time stores into a segment: the writer's (or recovery's, before
+//! the writer exists). That is the invariant [`Segment::seal_group`] rests
+//! on when it reads the group back as bytes to checksum it.
 
 use super::error::JournalError;
-use super::format::{SegmentHeader, SEGMENT_HEADER_LEN};
-use crate::preallocate::preallocate;
+use super::format::{group_crc, Seal, SegmentHeader, SEGMENT_HEADER_LEN};
+use super::io::FileOps;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,29 +32,85 @@ pub(crate) struct Segment {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
-    move |source| JournalError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    super::io::io_error(path)
 }
 
 impl Segment {
-    /// Create `path` (via a temporary file and a rename) holding `header`,
-    /// preallocated to its segment size and faulted in.
-    pub(crate) fn create(path: &Path, header: &SegmentHeader) -> Result<Self, JournalError> {
+    /// Create `path` holding `header`: written as a temporary file, given
+    /// its blocks, faulted in, given its header (made durable), renamed
+    /// into place, and the directory synced. A failure at any step removes
+    /// the temporary file before returning the error.
+    pub(crate) fn create(
+        path: &Path,
+        header: &SegmentHeader,
+        ops: &FileOps,
+    ) -> Result<Self, JournalError> {
         let tmp = path.with_extension("tmp");
-        let file = OpenOptions::new()
+        let file = ops.create(&tmp)?;
+        let built = ops
+            .allocate(&file, &tmp, header.segment_size)
+            .and_then(|()| Self::map(tmp.clone(), file, true))
+            .and_then(|segment| segment.install(path, header, ops));
+        if built.is_err() {
+            // Best effort: the next open removes leftovers anyway.
+            if let Err(e) = ops.remove(&tmp) {
+                tracing::warn!(error = %e, "journal: removing a failed segment's temporary file");
+            }
+        }
+        built
+    }
+
+    /// Reuse the spare segment file `spare` (a whole segment released by
+    /// retention) as `path` holding `header`: renamed to a temporary name,
+    /// mapped and faulted in, given the new header (made durable), renamed
+    /// into place, and the directory synced. Its pages are usually still
+    /// in the page cache, so the writer finds them resident. The records
+    /// of its earlier lap stay until overwritten; they have lower
+    /// sequences than the new header's first, which is how recovery and
+    /// readers tell them from this lap's.
+    pub(crate) fn recycle(
+        spare: &Path,
+        path: &Path,
+        header: &SegmentHeader,
+        ops: &FileOps,
+    ) -> Result<Self, JournalError> {
+        let tmp = path.with_extension("tmp");
+        ops.rename(spare, &tmp)?;
+        let built = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
             .open(&tmp)
-            .map_err(io(&tmp))?;
-        preallocate(&file, header.segment_size).map_err(io(&tmp))?;
-        let segment = Self::map(tmp.clone(), file, true)?;
+            .map_err(io(&tmp))
+            .and_then(|file| Self::map(tmp.clone(), file, true))
+            .and_then(|segment| {
+                if segment.len() as u64 == header.segment_size {
+                    segment.install(path, header, ops)
+                } else {
+                    Err(JournalError::BadSegmentLength {
+                        path: tmp.clone(),
+                        len: segment.len() as u64,
+                    })
+                }
+            });
+        if built.is_err() {
+            if let Err(e) = ops.remove(&tmp) {
+                tracing::warn!(error = %e, "journal: removing a failed recycled segment");
+            }
+        }
+        built
+    }
+
+    /// Fault a new (temporary) segment in, write `header`, make it durable
+    /// and rename the file to `path`.
+    fn install(
+        mut self,
+        path: &Path,
+        header: &SegmentHeader,
+        ops: &FileOps,
+    ) -> Result<Self, JournalError> {
         // Fault every page in off the writer's hot path.
-        segment.populate();
-        let words = segment.words();
+        self.populate();
+        let words = self.words();
         let encoded = header.encode();
         for (i, chunk) in encoded.chunks_exact(8).enumerate() {
             let mut b = [0u8; 8];
@@ -60,15 +118,21 @@ impl Segment {
             // Relaxed: published by the rename, after the flush below.
             words[i].store(u64::from_le_bytes(b), Ordering::Relaxed);
         }
-        segment.flush(0, SEGMENT_HEADER_LEN)?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
-        if let Some(dir) = path.parent() {
-            sync_dir(dir)?;
+        // A recycled file's mark is an earlier lap's: clear it (a stale
+        // one that reached the disk anyway only claims sequences below
+        // every record the journal still holds).
+        let mark = header.mark_offset() / 8;
+        for w in &words[mark..mark + 2] {
+            // Relaxed: as above.
+            w.store(0, Ordering::Relaxed);
         }
-        Ok(Self {
-            path: path.to_owned(),
-            ..segment
-        })
+        self.flush(0, SEGMENT_HEADER_LEN, ops)?;
+        ops.rename(&self.path, path)?;
+        if let Some(dir) = path.parent() {
+            ops.sync_dir(dir)?;
+        }
+        self.path = path.to_owned();
+        Ok(self)
     }
 
     /// Map an existing segment file.
@@ -88,7 +152,7 @@ impl Segment {
         }
         // `MmapRaw` hands out only a raw pointer; the obligations of mapping
         // a file are discharged where that pointer is dereferenced, in
-        // `words`.
+        // `words` and `seal_group`.
         let map = if writable {
             memmap2::MmapOptions::new().map_raw(&file)
         } else {
@@ -103,9 +167,10 @@ impl Segment {
         })
     }
 
-    /// Map every page of a new segment writable: one `madvise` call where
-    /// the kernel has `MADV_POPULATE_WRITE` (Linux 5.14), which spares the
-    /// trap per page of faulting them in by hand; else a store per page.
+    /// Map every page writable: one `madvise` call where the kernel has
+    /// `MADV_POPULATE_WRITE` (Linux 5.14), which spares the trap per page
+    /// of faulting them in by hand; else a load and store of one word per
+    /// page (the word keeps its value: a recycled segment's bytes matter).
     fn populate(&self) {
         #[cfg(target_os = "linux")]
         if self.map.advise(memmap2::Advice::PopulateWrite).is_ok() {
@@ -113,10 +178,15 @@ impl Segment {
         }
         let words = self.words();
         for w in (0..words.len()).step_by(PAGE / 8) {
-            // Relaxed: not yet visible to anyone; the rename in `create`
+            // Relaxed: not yet visible to anyone; the rename in `install`
             // publishes.
-            words[w].store(0, Ordering::Relaxed);
+            words[w].fetch_add(0, Ordering::Relaxed);
         }
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Length in bytes.
@@ -125,98 +195,199 @@ impl Segment {
     }
 
     /// The mapping as 64-bit words.
-    pub(crate) fn words(&self) -> &[AtomicU64] {
+    fn words(&self) -> &[AtomicU64] {
         // SAFETY: the mapping is page-aligned (so 8-aligned) and its length
         // a multiple of 8 (checked in `map`); AtomicU64 has the size and
         // alignment of u64 and every bit pattern is valid; the mapping lives
         // as long as `self`. All access in this process goes through these
-        // atomics, so a reader thread never races the writer; only one
-        // process writes a journal directory (the writer holds the
-        // exclusive lock on `LOCK`). A read-only mapping is only loaded
-        // from: `store_words` and `zero_from` check `writable`. A file
-        // truncated by an outside program while mapped is outside this
+        // atomics (or, for the one writer, through `seal_group`'s borrow of
+        // bytes no thread stores to meanwhile), so a reader thread never
+        // races the writer; only one process writes a journal directory
+        // (the writer holds the exclusive lock on `LOCK`). A read-only
+        // mapping is only loaded from: every store checks `writable`. A
+        // file truncated by an outside program while mapped is outside this
         // contract, as for any mapping.
         unsafe {
             core::slice::from_raw_parts(self.map.as_ptr().cast::<AtomicU64>(), self.map.len() / 8)
         }
     }
 
-    /// Copy `out.len()` bytes from byte offset `offset` (a multiple of 8).
-    /// The first word is loaded with Acquire: pairs with the Release in
-    /// `store_words`, so a record seen as present is seen whole.
+    /// The word at byte offset `offset` (a multiple of 8).
+    pub(crate) fn load_word(&self, offset: usize, order: Ordering) -> u64 {
+        self.words()[offset / 8].load(order)
+    }
+
+    /// Copy `out.len()` bytes (a multiple of 8) from byte offset `offset`
+    /// (a multiple of 8) with Relaxed loads: callers that need the copy
+    /// ordered after a seal load the seal with Acquire first.
     pub(crate) fn load(&self, offset: usize, out: &mut [u8]) {
         debug_assert!(offset.is_multiple_of(8) && out.len().is_multiple_of(8));
         let words = &self.words()[offset / 8..(offset + out.len()) / 8];
-        for (i, (w, chunk)) in words.iter().zip(out.chunks_exact_mut(8)).enumerate() {
-            let order = if i == 0 {
-                Ordering::Acquire
-            } else {
-                Ordering::Relaxed
-            };
-            chunk.copy_from_slice(&w.load(order).to_le_bytes());
+        for (w, chunk) in words.iter().zip(out.chunks_exact_mut(8)) {
+            // Relaxed: see above.
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
         }
     }
 
-    /// Store `bytes` at byte offset `offset` (both multiples of 8): every
-    /// word but the first Relaxed, then the first with Release.
-    pub(crate) fn store_words(&self, offset: usize, bytes: &[u8]) {
+    /// Store `value` at byte offset `offset` (a multiple of 8).
+    pub(crate) fn store_word(&self, offset: usize, value: u64, order: Ordering) {
         assert!(self.writable, "store into a read-only segment");
-        debug_assert!(offset.is_multiple_of(8) && bytes.len().is_multiple_of(8));
-        let words = &self.words()[offset / 8..(offset + bytes.len()) / 8];
-        let word = |i: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(b)
+        self.words()[offset / 8].store(value, order);
+    }
+
+    /// Store one record slot at `offset`: a zero seal word, the sequence,
+    /// the payload and zero padding to `slot_len`. A group's first record
+    /// (`opens_group`) clears its seal word before storing its sequence
+    /// with Release, so a reader that sees the new sequence sees the old
+    /// seal gone (see `JournalReader`).
+    #[inline]
+    pub(crate) fn store_record(
+        &self,
+        offset: usize,
+        slot_len: usize,
+        sequence: u64,
+        payload: &[u8],
+        opens_group: bool,
+    ) {
+        assert!(self.writable, "store into a read-only segment");
+        let words = &self.words()[offset / 8..(offset + slot_len) / 8];
+        // Relaxed: the seal word is published by the group's seal (Release).
+        words[0].store(0, Ordering::Relaxed);
+        // Release when opening a group: orders the clear above before it;
+        // pairs with the Acquire load of the sequence in JournalReader.
+        let order = if opens_group {
+            Ordering::Release
+        } else {
+            Ordering::Relaxed
         };
-        for (i, w) in words.iter().enumerate().skip(1) {
-            // Relaxed: ordered before the first word's Release store.
-            w.store(word(i), Ordering::Relaxed);
+        words[1].store(sequence, order);
+        let mut chunks = payload.chunks_exact(8);
+        let mut at = 2;
+        for chunk in &mut chunks {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            // Relaxed: published by the group's seal (Release).
+            words[at].store(u64::from_le_bytes(b), Ordering::Relaxed);
+            at += 1;
         }
-        if let Some(first) = words.first() {
-            // Release: publishes the words above; pairs with the Acquire in
-            // `load`.
-            first.store(word(0), Ordering::Release);
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            // Relaxed: as above.
+            words[at].store(u64::from_le_bytes(b), Ordering::Relaxed);
+            at += 1;
+        }
+        for w in &words[at..] {
+            // Relaxed: as above (padding past the payload's last word).
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The bytes a seal of `count` records at `offset` covers, borrowed
+    /// from the mapping: only for the thread that stores into this
+    /// segment (a writable one: the journal's writer, or recovery before
+    /// it starts).
+    fn covered(&self, offset: usize, count: u64, record_size: usize) -> &[u8] {
+        assert!(
+            self.writable,
+            "borrow the bytes of a segment this thread does not write"
+        );
+        let covered = Seal::covered_len(count, record_size);
+        let start = offset + 8;
+        assert!(start + covered <= self.len(), "group past the segment");
+        // SAFETY: `start..start + covered` lies inside the mapping (checked
+        // above), which lives as long as the borrow of `self`. A writable
+        // segment belongs to the process holding the directory's exclusive
+        // lock, where only one thread at a time stores into segments (the
+        // module's invariant) and that thread is the caller: nothing
+        // stores to these bytes while the borrow lives, and other threads
+        // only load them (atomically), which a shared borrow allows. Every
+        // byte of a mapped file is initialised (zero, or the file's).
+        unsafe { core::slice::from_raw_parts(self.map.as_ptr().add(start), covered) }
+    }
+
+    /// Seal the group of `count` records (0: a mark) whose first slot is
+    /// at `offset`, with claim code `claim`: checksum the covered bytes and
+    /// store the seal word with Release (pairs with the Acquire loads of
+    /// readers and scans). Only the journal's one writing thread calls it.
+    pub(crate) fn seal_group(
+        &self,
+        offset: usize,
+        count: u64,
+        claim: u8,
+        record_size: usize,
+    ) -> u64 {
+        let crc = group_crc(count, claim, self.covered(offset, count, record_size));
+        let seal = Seal::word(count, claim, crc);
+        // Release: publishes the group's words; pairs with the Acquire
+        // seal loads in JournalReader and recovery.
+        self.words()[offset / 8].store(seal, Ordering::Release);
+        seal
+    }
+
+    /// The CRC a seal of `count` records with claim code `claim` at
+    /// `offset` must carry: from the mapping's bytes for the segment's
+    /// writer (recovery), else from Relaxed loads (a reader or a scan that
+    /// does not own the journal; call after an Acquire seal load).
+    pub(crate) fn group_crc(
+        &self,
+        offset: usize,
+        count: u64,
+        claim: u8,
+        record_size: usize,
+        scratch: &mut Vec<u8>,
+    ) -> u32 {
+        const CHUNK: usize = 64 << 10;
+        if self.writable {
+            return group_crc(count, claim, self.covered(offset, count, record_size));
+        }
+        let covered = Seal::covered_len(count, record_size);
+        let mut h = crc32fast::Hasher::new();
+        h.update(&Seal::upper(count, claim));
+        let mut at = offset + 8;
+        let end = at + covered;
+        while at < end {
+            let n = CHUNK.min(end - at);
+            scratch.resize(n, 0);
+            self.load(at, scratch);
+            h.update(scratch);
+            at += n;
+        }
+        h.finalize()
+    }
+
+    /// Zero `[from, to)` (multiples of 8): how recovery truncates a torn
+    /// tail, and a failed commit unseals its groups.
+    pub(crate) fn zero_range(&self, from: usize, to: usize) {
+        assert!(self.writable, "zero a read-only segment");
+        for w in &self.words()[from / 8..to / 8] {
+            // Relaxed: recovery runs before any reader or writer starts; a
+            // failed writer's unsealing needs no order (see writer.rs).
+            w.store(0, Ordering::Relaxed);
         }
     }
 
     /// Make bytes `[offset, offset + len)` durable (msync), page-aligned.
-    pub(crate) fn flush(&self, offset: usize, len: usize) -> Result<(), JournalError> {
+    pub(crate) fn flush(
+        &self,
+        offset: usize,
+        len: usize,
+        ops: &FileOps,
+    ) -> Result<(), JournalError> {
         if len == 0 {
             return Ok(());
         }
         let start = offset / PAGE * PAGE;
         let end = (offset + len).min(self.map.len());
-        self.map
-            .flush_range(start, end - start)
-            .map_err(io(&self.path))
+        ops.sync(&self.path, start as u64, (end - start) as u64, || {
+            self.map.flush_range(start, end - start)
+        })
     }
 
-    /// Ask the kernel to start writing `[offset, offset + len)` back.
-    pub(crate) fn flush_async(&self, offset: usize, len: usize) -> Result<(), JournalError> {
-        if len == 0 {
-            return Ok(());
-        }
-        let start = offset / PAGE * PAGE;
-        let end = (offset + len).min(self.map.len());
-        self.map
-            .flush_async_range(start, end - start)
-            .map_err(io(&self.path))
+    /// Make the whole file durable (fdatasync): what the writer does to
+    /// every segment it keeps on open, whichever process wrote it.
+    pub(crate) fn sync_file(&self, ops: &FileOps) -> Result<(), JournalError> {
+        ops.sync(&self.path, 0, self.len() as u64, || self.file.sync_data())
     }
-
-    /// Zero everything from `offset` (a multiple of 8) to the end, and make
-    /// it durable: how recovery truncates a torn tail in place.
-    pub(crate) fn zero_from(&self, offset: usize) -> Result<(), JournalError> {
-        assert!(self.writable, "truncate a read-only segment");
-        for w in &self.words()[offset / 8..] {
-            // Relaxed: recovery runs before any reader or writer starts.
-            w.store(0, Ordering::Relaxed);
-        }
-        self.flush(offset, self.len() - offset)?;
-        self.file.sync_data().map_err(io(&self.path))
-    }
-}
-
-/// fsync a directory, so a create or rename in it is durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }

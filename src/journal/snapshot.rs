@@ -17,9 +17,7 @@
 //! | 32 | length | state |
 
 use super::error::JournalError;
-use super::format::segment_file_name;
-use super::recovery::list_segments;
-use super::segment::sync_dir;
+use super::io::FileOps;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -55,6 +53,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone)]
 pub struct SnapshotStore {
     dir: PathBuf,
+    ops: FileOps,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
@@ -76,15 +75,21 @@ fn parse(name: &str) -> Option<u64> {
 }
 
 impl SnapshotStore {
-    /// Use (and create) `dir` for snapshots.
+    /// Use (and create, durably) `dir` for snapshots.
     ///
     /// # Errors
     ///
     /// I/O errors creating the directory.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, JournalError> {
+        Self::open_with(dir, FileOps::default())
+    }
+
+    /// As [`open`](SnapshotStore::open), with every file operation going
+    /// through `ops`.
+    pub(crate) fn open_with(dir: impl Into<PathBuf>, ops: FileOps) -> Result<Self, JournalError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        Ok(Self { dir })
+        ops.create_dir_all(&dir)?;
+        Ok(Self { dir, ops })
     }
 
     /// Atomically write a snapshot of `state` taken at `sequence`.
@@ -99,17 +104,26 @@ impl SnapshotStore {
         body.extend_from_slice(&sequence.to_le_bytes());
         body.extend_from_slice(&(state.len() as u64).to_le_bytes());
         body.extend_from_slice(state);
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&MAGIC).map_err(io(&tmp))?;
-        f.write_all(&1u32.to_le_bytes()).map_err(io(&tmp))?;
-        f.write_all(&crc32fast::hash(&body).to_le_bytes())
-            .map_err(io(&tmp))?;
-        f.write_all(&body).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(&self.dir)?;
+        let written = self.write_tmp(&tmp, &body).and_then(|()| {
+            self.ops.rename(&tmp, &path)?;
+            self.ops.sync_dir(&self.dir)
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         Ok(path)
+    }
+
+    fn write_tmp(&self, tmp: &Path, body: &[u8]) -> Result<(), JournalError> {
+        let mut f = self.ops.create(tmp)?;
+        f.write_all(&MAGIC).map_err(io(tmp))?;
+        f.write_all(&1u32.to_le_bytes()).map_err(io(tmp))?;
+        f.write_all(&crc32fast::hash(body).to_le_bytes())
+            .map_err(io(tmp))?;
+        f.write_all(body).map_err(io(tmp))?;
+        let len = (HEADER + body.len() - 16) as u64;
+        self.ops.sync(tmp, 0, len, || f.sync_all())
     }
 
     /// Snapshot sequences present, newest first.
@@ -199,35 +213,9 @@ impl SnapshotStore {
         let mut removed = 0;
         for seq in self.list()?.into_iter().skip(keep.max(1)) {
             let p = self.dir.join(name(seq));
-            std::fs::remove_file(&p).map_err(io(&p))?;
+            self.ops.remove(&p)?;
             removed += 1;
         }
         Ok(removed)
     }
-}
-
-/// Delete journal segments in `dir` whose every record precedes `sequence`
-/// (typically the newest snapshot's); returns how many were deleted.
-/// The segment holding `sequence`, and all after it, are kept.
-///
-/// # Errors
-///
-/// I/O errors.
-pub fn remove_segments_before(dir: &Path, sequence: u64) -> Result<usize, JournalError> {
-    let files = list_segments(dir)?;
-    let mut removed = 0;
-    for pair in files.windows(2) {
-        let (_, ref path) = pair[0];
-        let (next_first, _) = pair[1];
-        // Segment i holds [first_i, first_{i+1}).
-        if next_first <= sequence {
-            std::fs::remove_file(path).map_err(io(path))?;
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        sync_dir(dir)?;
-        tracing::info!(removed, before = %segment_file_name(sequence), "journal: retention removed segments");
-    }
-    Ok(removed)
 }

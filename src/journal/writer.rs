@@ -1,17 +1,20 @@
 //! [`JournalWriter`]: appends records to the current segment's mapping,
-//! makes them durable per batch (group commit), rolls to a segment that a
-//! background thread created and faulted in ahead of time.
+//! seals them as a group and makes them durable per commit (group commit),
+//! rolls to a segment that a background thread prepared ahead of time
+//! (created and faulted in, or recycled from a spare).
 
 use super::error::JournalError;
 use super::format::{
-    encode_record, record_size, segment_file_name, SegmentHeader, MAX_JOURNAL_EVENT,
-    MAX_UNSYNCED_BYTES, SEGMENT_HEADER_LEN,
+    claim_code, record_size, segment_file_name, SegmentHeader, MARK_AREA_LEN, MAX_GROUP,
+    MAX_JOURNAL_EVENT, SEGMENT_HEADER_LEN,
 };
-use super::recovery::{scan, RecoveryMode, RecoveryReport};
-use super::segment::{sync_dir, Segment};
+use super::io::{FileOps, IoHook};
+use super::recovery::{open_segment, scan, RecoveryMode, RecoveryReport};
+use super::retention::take_spare;
+use super::segment::Segment;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -21,11 +24,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// In the page cache: survives a process crash, not a power loss.
-    /// Flushed on close.
+    /// Finished segments are made durable in the background, the rest on
+    /// close.
     #[default]
     None,
     /// In the page cache, and flushed to disk by a background thread every
-    /// interval: a power loss loses at most about one interval.
+    /// interval: a power loss loses at most about one interval. A failed
+    /// flush fails the next commit.
     Periodic(Duration),
     /// Flushed to disk (msync) once per batch before the batch counts as
     /// committed: survives power loss.
@@ -41,7 +46,8 @@ pub enum Durability {
 /// let config = JournalConfig::new("/tmp/my-journal")
 ///     .segment_size(16 << 20)
 ///     .durability(Durability::Sync)
-///     .recovery_mode(RecoveryMode::Strict);
+///     .recovery_mode(RecoveryMode::Strict)
+///     .spare_segments(4);
 /// assert_eq!(config.segment_bytes(), 16 << 20);
 /// ```
 #[derive(Debug, Clone)]
@@ -50,6 +56,8 @@ pub struct JournalConfig {
     segment_size: u64,
     durability: Durability,
     mode: RecoveryMode,
+    spares: usize,
+    hook: Option<Arc<dyn IoHook>>,
 }
 
 /// How long `open` waits for a lock held by a just-forked child to go.
@@ -58,15 +66,21 @@ const LOCK_GRACE: Duration = Duration::from_millis(200);
 /// Default segment size: 64 MiB.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
 
+/// Default number of released segments kept for reuse.
+pub const DEFAULT_SPARE_SEGMENTS: usize = 2;
+
 impl JournalConfig {
     /// A journal in `dir` (created if missing), 64 MiB segments,
-    /// `Durability::None`, `RecoveryMode::TruncateTornTail`.
+    /// `Durability::None`, `RecoveryMode::TruncateTornTail`, up to 2 spare
+    /// segments kept for reuse.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
             segment_size: DEFAULT_SEGMENT_SIZE,
             durability: Durability::None,
             mode: RecoveryMode::TruncateTornTail,
+            spares: DEFAULT_SPARE_SEGMENTS,
+            hook: None,
         }
     }
 
@@ -91,9 +105,33 @@ impl JournalConfig {
         self
     }
 
+    /// How many segments released by retention
+    /// ([`release_segments_before`](super::release_segments_before)) to keep
+    /// as spares, which the writer reuses for new segments (their pages
+    /// often still in memory) instead of creating files; 0 deletes them.
+    #[must_use]
+    pub fn spare_segments(mut self, count: usize) -> Self {
+        self.spares = count;
+        self
+    }
+
+    /// See (and possibly fail) every file operation: a fault-injection
+    /// seam for tests. See [`IoHook`].
+    #[must_use]
+    pub fn io_hook(mut self, hook: Arc<dyn IoHook>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The same settings for another directory.
+    pub(crate) fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = dir.into();
+        self
     }
 
     /// The segment size.
@@ -105,6 +143,15 @@ impl JournalConfig {
     pub fn durability_policy(&self) -> Durability {
         self.durability
     }
+
+    /// Spare segments kept.
+    pub fn spare_count(&self) -> usize {
+        self.spares
+    }
+
+    pub(crate) fn ops(&self) -> FileOps {
+        FileOps::new(self.hook.clone())
+    }
 }
 
 /// Counters a writer keeps (cheap: plain integers on the writer's thread).
@@ -114,16 +161,50 @@ pub struct WriterStats {
     pub records: u64,
     /// Commits (batches).
     pub commits: u64,
-    /// Durable flushes (msync) performed by commits.
+    /// Durable flushes (msync) performed by commits and rolls.
     pub syncs: u64,
     /// Segments rolled over.
     pub rolls: u64,
+    /// Segments rolled into that were recycled spares, not new files.
+    pub recycled: u64,
+}
+
+/// What the writer shares with its periodic flusher.
+#[derive(Debug)]
+struct Shared {
+    /// Every record before this is sealed. Release by the writer after a
+    /// seal; Acquire by the flusher before it syncs.
+    sealed: AtomicU64,
+    /// Every record before this is durable, as the flusher proved. Release
+    /// by the flusher after its sync; Acquire by the writer at a seal.
+    synced: AtomicU64,
+    /// The segment being written; replaced on roll.
+    current: Mutex<Arc<Segment>>,
+    /// The flusher's first failure. Set before `failed` (Release).
+    failure: Mutex<Option<(std::io::ErrorKind, String)>>,
+    failed: AtomicBool,
+}
+
+/// A segment made ready by the background thread, and how far the
+/// journal is durable after what that thread synced.
+struct Prepared {
+    segment: Segment,
+    header: SegmentHeader,
+    recycled: bool,
+    synced_to: Option<u64>,
 }
 
 /// The single writer of a journal directory.
 ///
 /// Holds an exclusive lock on `DIR/LOCK` for its lifetime; a second writer
 /// gets [`JournalError::Locked`]. `Send`, not `Sync`: one writer thread.
+///
+/// Appended records form a group that [`commit`](JournalWriter::commit)
+/// seals (one checksum over the whole group) and makes as durable as the
+/// [`Durability`] asks. After a failed write or sync the writer is
+/// poisoned: every later call returns [`JournalError::Poisoned`], and under
+/// `Durability::Sync` the groups that were not made durable are unsealed,
+/// so reopening the journal discards them.
 ///
 /// # Examples
 ///
@@ -155,31 +236,48 @@ pub struct WriterStats {
 pub struct JournalWriter {
     dir: PathBuf,
     _lock: File,
+    ops: FileOps,
     event_size: usize,
-    record: Vec<u8>,
+    slot_len: usize,
+    /// Size of segments this writer creates.
     segment_size: u64,
     durability: Durability,
     /// The segment being written (the writer's own handle: no lock to append).
     seg: Arc<Segment>,
-    /// The same segment, shared with the periodic flusher; updated on roll.
-    current: Arc<Mutex<Arc<Segment>>>,
     header: SegmentHeader,
     /// Next record slot in the current segment.
     index: u64,
     next_sequence: u64,
+    /// The open group: its first slot, and how many records it holds.
+    group_start: u64,
+    group_len: u64,
+    /// Groups sealed since the last successful commit (a roll seals what
+    /// it cuts off: part of a batch), as (segment's first sequence, byte
+    /// offset of the seal): unsealed again if the batch fails, so that
+    /// reopening keeps exactly what was committed.
+    batch_seals: Vec<(u64, usize)>,
     /// Byte offset in the current segment from which nothing is durable yet.
     dirty_from: usize,
     /// Byte offset up to which records were written.
     written_to: usize,
-    prealloc: Option<JoinHandle<Result<Segment, JournalError>>>,
+    /// Every record before this is durable.
+    synced: u64,
+    shared: Arc<Shared>,
+    prealloc: Option<JoinHandle<Result<Prepared, JournalError>>>,
     flusher: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    poisoned: Option<(std::io::ErrorKind, String)>,
+    closed: bool,
     stats: WriterStats,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    super::io::io_error(path)
 }
 
 impl JournalWriter {
     /// Open (or create) the journal in `config.dir()` for events of
-    /// `event_size` bytes: lock the directory, recover, and position after
-    /// the last valid record.
+    /// `event_size` bytes: lock the directory, recover, make everything
+    /// kept durable, and position after the last valid record.
     ///
     /// # Errors
     ///
@@ -187,11 +285,21 @@ impl JournalWriter {
     /// (after a 200 ms grace for a lock inherited by a child process between
     /// fork and exec);
     /// recovery errors (corruption, gaps, a torn tail in `Strict` mode,
-    /// foreign or mismatched files); I/O errors; `Config` for an unusable
-    /// segment size or event size.
+    /// foreign or mismatched files, [`JournalError::LegacyFormat`]); I/O
+    /// errors; `Config` for an unusable segment size or event size.
     pub fn open(
         config: &JournalConfig,
         event_size: usize,
+    ) -> Result<(Self, RecoveryReport), JournalError> {
+        Self::open_at(config, event_size, 0)
+    }
+
+    /// As [`open`](JournalWriter::open), with a journal that has no
+    /// segment yet starting at sequence `start` (as a migrated one does).
+    pub(crate) fn open_at(
+        config: &JournalConfig,
+        event_size: usize,
+        start: u64,
     ) -> Result<(Self, RecoveryReport), JournalError> {
         if event_size == 0 || event_size > MAX_JOURNAL_EVENT {
             return Err(JournalError::Config {
@@ -204,89 +312,89 @@ impl JournalWriter {
         let seg = config.segment_size;
         if !seg.is_multiple_of(4096)
             || seg < 8192
-            || seg < SEGMENT_HEADER_LEN as u64 + rec
+            || seg < (SEGMENT_HEADER_LEN + MARK_AREA_LEN) as u64 + rec
             || usize::try_from(seg).is_err()
         {
             return Err(JournalError::Config {
                 what: "segment size",
                 value: seg,
-                rule: "a multiple of 4096, at least 8192 and one record",
+                rule: "a multiple of 4096, at least 8192, and room for a header, a mark page and a record",
             });
         }
         let dir = config.dir.clone();
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| JournalError::Io { path, source }
-        };
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let lock_path = dir.join("LOCK");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        // A lock can outlive its writer briefly: a process forked by any
-        // thread of the writer's program holds a copy of every descriptor
-        // until it execs (which closes them, O_CLOEXEC). Such a lock is
-        // gone within milliseconds; a second writer's is not.
-        let mut waited = Duration::ZERO;
-        loop {
-            match lock.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if waited < LOCK_GRACE => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    waited += Duration::from_millis(5);
-                }
-                Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::Locked { dir }),
-                Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
-            }
-        }
-        // Leftovers of a crash while preallocating.
+        let ops = config.ops();
+        ops.create_dir_all(&dir)?;
+        let lock = lock_dir(&dir)?;
+        // Leftovers of a crash while preparing a segment.
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 if e.path().extension().is_some_and(|x| x == "tmp") {
-                    let _ = std::fs::remove_file(e.path());
+                    ops.remove(&e.path())?;
                 }
             }
         }
-        let (report, found) = scan(&dir, Some(event_size), config.mode, true)?;
+        let (mut report, found) = scan(&dir, Some(event_size), config.mode, Some(&ops))?;
+        if found.is_empty() {
+            report.next_sequence = start;
+        }
         let next = report.next_sequence;
+        // Everything kept is made durable before anything new is written
+        // (a crashed writer's last records may be in the page cache only),
+        // so every claim this writer makes is true.
+        for f in found.iter().filter(|f| f.records > 0) {
+            Segment::open(&f.path, true)?.sync_file(&ops)?;
+        }
+        ops.sync_dir(&dir)?;
         // Position: the segment holding `next`, or a new one.
-        let (segment, header) = match found.iter().rev().find(|f| {
+        let holding = found.iter().rev().find(|f| {
             f.header.first_sequence <= next && next < f.header.first_sequence + f.header.capacity()
-        }) {
-            Some(f) if f.header.segment_size == seg || f.records > 0 => {
-                (Segment::open(&f.path, true)?, f.header)
-            }
-            _ => {
-                let header = SegmentHeader::new(event_size, next, seg);
-                let path = dir.join(segment_file_name(next));
-                (Segment::create(&path, &header)?, header)
+        });
+        let (segment, header) = match holding {
+            Some(f) => (Segment::open(&f.path, true)?, f.header),
+            None => {
+                let prepared = prepare(&dir, &ops, event_size, seg, next, config.spares > 0)?;
+                (prepared.segment, prepared.header)
             }
         };
         let segment = Arc::new(segment);
         let index = next - header.first_sequence;
-        let offset = SEGMENT_HEADER_LEN + (index * rec) as usize;
+        let offset = header.slot_offset(index);
+        let shared = Arc::new(Shared {
+            sealed: AtomicU64::new(next),
+            synced: AtomicU64::new(next),
+            current: Mutex::new(Arc::clone(&segment)),
+            failure: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        });
         let mut writer = Self {
             dir,
             _lock: lock,
+            ops,
             event_size,
-            record: vec![0u8; rec as usize],
+            slot_len: rec as usize,
             segment_size: seg,
             durability: config.durability,
-            current: Arc::new(Mutex::new(Arc::clone(&segment))),
             seg: segment,
             header,
             index,
             next_sequence: next,
+            group_start: index,
+            group_len: 0,
+            batch_seals: Vec::new(),
             dirty_from: offset,
             written_to: offset,
+            synced: next,
+            shared,
             prealloc: None,
             flusher: None,
+            poisoned: None,
+            closed: false,
             stats: WriterStats::default(),
         };
-        writer.start_prealloc();
+        // The mark: the journal is durable up to here, whatever happens to
+        // the records written next.
+        writer.write_mark()?;
+        writer.start_prealloc(None);
         if let Durability::Periodic(every) = config.durability {
             writer.start_flusher(every);
         }
@@ -296,6 +404,13 @@ impl JournalWriter {
     /// The sequence the next appended record gets.
     pub fn next_sequence(&self) -> u64 {
         self.next_sequence
+    }
+
+    /// Every record before this sequence is durable (on disk, not only in
+    /// the page cache), as far as this writer knows.
+    pub fn durable_sequence(&self) -> u64 {
+        // Acquire: pairs with the flusher's Release after its sync.
+        self.synced.max(self.shared.synced.load(Ordering::Acquire))
     }
 
     /// Event size in bytes.
@@ -313,18 +428,16 @@ impl JournalWriter {
         &self.dir
     }
 
-    /// Append one record; it is durable after the next [`commit`].
+    /// Append one record; it is sealed, and durable as the policy says,
+    /// at the next [`commit`].
     ///
     /// [`commit`]: JournalWriter::commit
     ///
     /// # Errors
     ///
     /// `Config` when `payload` is not `event_size` bytes; I/O errors while
-    /// rolling to the next segment.
-    ///
-    /// # Panics
-    ///
-    /// Never on input; see the errors.
+    /// rolling to the next segment; [`JournalError::Poisoned`] after an
+    /// earlier failure.
     #[inline]
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, JournalError> {
         if payload.len() != self.event_size {
@@ -334,97 +447,232 @@ impl JournalWriter {
                 rule: "equal to the journal's event size",
             });
         }
+        if let Some(p) = &self.poisoned {
+            return Err(poisoned(p));
+        }
         if self.index == self.header.capacity() {
             self.roll()?;
+        } else if self.group_len == MAX_GROUP {
+            self.seal_group();
+        }
+        let opens_group = self.group_len == 0;
+        if opens_group {
+            self.group_start = self.index;
         }
         let seq = self.next_sequence;
-        encode_record(&mut self.record, seq, payload);
-        let offset = SEGMENT_HEADER_LEN + (self.index as usize) * self.record.len();
-        self.seg.store_words(offset, &self.record);
+        let offset = self.header.slot_offset(self.index);
+        self.seg
+            .store_record(offset, self.slot_len, seq, payload, opens_group);
         self.index += 1;
         self.next_sequence += 1;
-        self.written_to = offset + self.record.len();
+        self.group_len += 1;
+        self.written_to = offset + self.slot_len;
         self.stats.records += 1;
-        if self.durability == Durability::Sync
-            && self.written_to - self.dirty_from >= MAX_UNSYNCED_BYTES
-        {
-            // Bound what a power cut can tear (recovery's torn window); the
-            // batch is still acknowledged only by `commit`.
-            self.seg
-                .flush(self.dirty_from, self.written_to - self.dirty_from)?;
-            self.stats.syncs += 1;
-            self.dirty_from = self.written_to;
-        }
         Ok(seq)
     }
 
-    /// Make everything appended so far as durable as the policy asks: one
-    /// msync for the whole batch under `Sync` (group commit).
+    /// Seal what was appended since the last commit and make it as
+    /// durable as the policy asks: one checksum and, under `Sync`, one
+    /// msync for the whole batch (group commit).
     ///
     /// # Errors
     ///
-    /// I/O errors from msync: the batch must not be acknowledged.
+    /// I/O errors from msync, or the periodic flusher's failure: the batch
+    /// must not be acknowledged, and the writer is poisoned.
     pub fn commit(&mut self) -> Result<(), JournalError> {
+        if let Some(p) = &self.poisoned {
+            return Err(poisoned(p));
+        }
         self.stats.commits += 1;
-        if self.durability == Durability::Sync && self.written_to > self.dirty_from {
-            self.seg
-                .flush(self.dirty_from, self.written_to - self.dirty_from)?;
-            self.stats.syncs += 1;
-            self.dirty_from = self.written_to;
+        self.seal_group();
+        self.make_durable()?;
+        self.batch_seals.clear();
+        Ok(())
+    }
+
+    /// What a commit does after sealing, per the durability policy.
+    fn make_durable(&mut self) -> Result<(), JournalError> {
+        match self.durability {
+            Durability::Sync => self.sync_current()?,
+            Durability::Periodic(_) => {
+                // Acquire: pairs with the flusher's Release after it stored
+                // its failure.
+                if self.shared.failed.load(Ordering::Acquire) {
+                    let (kind, message) = self
+                        .shared
+                        .failure
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone()
+                        .unwrap_or((std::io::ErrorKind::Other, "periodic flush failed".into()));
+                    let e = JournalError::Io {
+                        path: self.dir.clone(),
+                        source: std::io::Error::new(kind, message),
+                    };
+                    return Err(self.fail(e));
+                }
+            }
+            Durability::None => {}
         }
         Ok(())
     }
 
-    fn roll(&mut self) -> Result<(), JournalError> {
-        // The finished segment: durable now under Sync/Periodic, written
-        // back soon under None.
-        let old = Arc::clone(&self.seg);
-        match self.durability {
-            Durability::None => {
-                old.flush_async(self.dirty_from, self.written_to - self.dirty_from)?
-            }
-            _ => old.flush(self.dirty_from, self.written_to - self.dirty_from)?,
+    /// Seal the open group, claiming what is durable now.
+    fn seal_group(&mut self) {
+        if self.group_len == 0 {
+            return;
         }
-        let next_first = self.header.first_sequence + self.header.capacity();
-        let segment = match self.prealloc.take().map(JoinHandle::join) {
-            Some(Ok(Ok(s))) => s,
-            Some(Ok(Err(e))) => return Err(e),
+        let first = self.header.first_sequence + self.group_start;
+        let claim = claim_code(first - self.durable_sequence().min(first));
+        let offset = self.header.slot_offset(self.group_start);
+        self.seg
+            .seal_group(offset, self.group_len, claim, self.slot_len);
+        self.batch_seals.push((self.header.first_sequence, offset));
+        self.group_len = 0;
+        // Release: the records before it are sealed; pairs with the
+        // flusher's Acquire.
+        self.shared
+            .sealed
+            .store(self.next_sequence, Ordering::Release);
+    }
+
+    /// msync what the current segment holds that is not durable yet.
+    fn sync_current(&mut self) -> Result<(), JournalError> {
+        if self.written_to > self.dirty_from {
+            let flushed = self.seg.flush(
+                self.dirty_from,
+                self.written_to - self.dirty_from,
+                &self.ops,
+            );
+            if let Err(e) = flushed {
+                return Err(self.fail(e));
+            }
+            self.stats.syncs += 1;
+            self.dirty_from = self.written_to;
+        }
+        self.synced = self.next_sequence;
+        Ok(())
+    }
+
+    /// Stop after `e`: unseal the groups of the batch that failed (no one
+    /// was told they were committed, and reopening then discards them),
+    /// and refuse everything from now on.
+    #[cold]
+    fn fail(&mut self, e: JournalError) -> JournalError {
+        for (first, offset) in std::mem::take(&mut self.batch_seals) {
+            let segment = if first == self.header.first_sequence {
+                Ok(Arc::clone(&self.seg))
+            } else {
+                Segment::open(&self.dir.join(segment_file_name(first)), true).map(Arc::new)
+            };
+            match segment {
+                // Relaxed: the writer is stopping; a reader that already
+                // saw the seal saw a group that was never acknowledged.
+                Ok(segment) => segment.store_word(offset, 0, Ordering::Relaxed),
+                Err(open) => {
+                    tracing::error!(error = %open, "journal: could not unseal a failed batch's group")
+                }
+            }
+        }
+        let kind = match &e {
+            JournalError::Io { source, .. } => source.kind(),
+            _ => std::io::ErrorKind::Other,
+        };
+        tracing::error!(error = %e, "journal writer failed; it accepts nothing more");
+        self.poisoned = Some((kind, e.to_string()));
+        e
+    }
+
+    /// Write the current segment's mark (everything before
+    /// `next_sequence` is durable: the caller made it so) and make it
+    /// durable.
+    fn write_mark(&mut self) -> Result<(), JournalError> {
+        let offset = self.header.mark_offset();
+        self.seg.store_word(offset, 0, Ordering::Relaxed);
+        self.seg
+            .store_word(offset + 8, self.next_sequence, Ordering::Relaxed);
+        self.seg.seal_group(offset, 0, 0, self.slot_len);
+        let flushed = self.seg.flush(offset, 16, &self.ops);
+        flushed.map_err(|e| self.fail(e))
+    }
+
+    fn roll(&mut self) -> Result<(), JournalError> {
+        self.seal_group();
+        let old = Arc::clone(&self.seg);
+        // The finished segment: durable now under Sync and Periodic, in
+        // the background under None.
+        let to_sync = match self.durability {
+            Durability::None => Some(Arc::clone(&old)),
             _ => {
-                let header = SegmentHeader::new(self.event_size, next_first, self.segment_size);
-                Segment::create(&self.dir.join(segment_file_name(next_first)), &header)?
+                self.sync_current()?;
+                None
             }
         };
-        self.header = SegmentHeader::new(self.event_size, next_first, self.segment_size);
-        self.seg = Arc::new(segment);
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&self.seg);
+        let next_first = self.header.first_sequence + self.header.capacity();
+        let prepared = match self.prealloc.take().map(JoinHandle::join) {
+            Some(Ok(Ok(p))) => p,
+            Some(Ok(Err(e))) => return Err(self.fail(e)),
+            _ => match prepare(
+                &self.dir,
+                &self.ops,
+                self.event_size,
+                self.segment_size,
+                next_first,
+                true,
+            ) {
+                Ok(p) => p,
+                Err(e) => return Err(self.fail(e)),
+            },
+        };
+        if let Some(to) = prepared.synced_to {
+            self.synced = self.synced.max(to);
+        }
+        self.header = prepared.header;
+        self.stats.recycled += u64::from(prepared.recycled);
+        self.seg = Arc::new(prepared.segment);
+        *self
+            .shared
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::clone(&self.seg);
         self.index = 0;
         self.dirty_from = SEGMENT_HEADER_LEN;
         self.written_to = SEGMENT_HEADER_LEN;
         self.stats.rolls += 1;
-        self.start_prealloc();
+        self.start_prealloc(to_sync);
         Ok(())
     }
 
-    /// Create and fault in the segment after the current one on a
-    /// background thread, so rolling over never waits for page faults.
-    fn start_prealloc(&mut self) {
+    /// On a background thread: make `to_sync` (a finished segment, under
+    /// `None`) durable, then get the segment after the current one ready
+    /// (the existing file, a recycled spare, or a new file, faulted in),
+    /// so rolling over neither syncs nor takes page faults on the hot path.
+    fn start_prealloc(&mut self, to_sync: Option<Arc<Segment>>) {
         let first = self.header.first_sequence + self.header.capacity();
-        let path = self.dir.join(segment_file_name(first));
-        if path.exists() {
-            let p = path.clone();
-            self.prealloc = Some(std::thread::spawn(move || Segment::open(&p, true)));
-            return;
-        }
-        let header = SegmentHeader::new(self.event_size, first, self.segment_size);
+        let synced_to = to_sync.as_ref().map(|_| self.header.first_sequence);
+        let (dir, ops, event_size, size) = (
+            self.dir.clone(),
+            self.ops.clone(),
+            self.event_size,
+            self.segment_size,
+        );
         self.prealloc = std::thread::Builder::new()
             .name("rm-journal-pre".into())
-            .spawn(move || Segment::create(&path, &header))
+            .spawn(move || {
+                if let Some(old) = to_sync {
+                    old.flush(SEGMENT_HEADER_LEN, old.len() - SEGMENT_HEADER_LEN, &ops)?;
+                }
+                let mut prepared = prepare(&dir, &ops, event_size, size, first, true)?;
+                prepared.synced_to = synced_to;
+                Ok(prepared)
+            })
             .ok();
     }
 
     fn start_flusher(&mut self, every: Duration) {
         let stop = Arc::new(AtomicBool::new(false));
-        let current = Arc::clone(&self.current);
+        let shared = Arc::clone(&self.shared);
+        let ops = self.ops.clone();
         let stopping = Arc::clone(&stop);
         let handle = std::thread::Builder::new()
             .name("rm-journal-sync".into())
@@ -432,9 +680,29 @@ impl JournalWriter {
                 // Relaxed: a stop request; nothing else is published by it.
                 while !stopping.load(Ordering::Relaxed) {
                     std::thread::park_timeout(every);
-                    let seg = Arc::clone(&current.lock().unwrap_or_else(PoisonError::into_inner));
-                    if let Err(e) = seg.flush(0, seg.len()) {
-                        tracing::error!(error = %e, "journal: periodic flush failed");
+                    // Acquire: pairs with the writer's Release after a seal:
+                    // every record before `sealed` is in a mapping (this
+                    // segment, or an earlier one its roll synced).
+                    let sealed = shared.sealed.load(Ordering::Acquire);
+                    let seg =
+                        Arc::clone(&shared.current.lock().unwrap_or_else(PoisonError::into_inner));
+                    match seg.flush(0, seg.len(), &ops) {
+                        // Release: pairs with the writer's Acquire at a seal.
+                        Ok(()) => {
+                            shared.synced.fetch_max(sealed, Ordering::Release);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "journal: periodic flush failed; the next commit fails");
+                            let kind = match &e {
+                                JournalError::Io { source, .. } => source.kind(),
+                                _ => std::io::ErrorKind::Other,
+                            };
+                            *shared.failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some((kind, e.to_string()));
+                            // Release: publishes the failure stored above.
+                            shared.failed.store(true, Ordering::Release);
+                            return;
+                        }
                     }
                 }
             });
@@ -443,30 +711,49 @@ impl JournalWriter {
         }
     }
 
-    /// Flush everything and release the directory.
+    /// Seal and flush everything, leave a mark that says so, and release
+    /// the directory.
     ///
     /// # Errors
     ///
-    /// I/O errors from the final flush.
+    /// I/O errors from the final flush; [`JournalError::Poisoned`] when an
+    /// earlier failure stopped the writer (nothing more is written).
     pub fn close(mut self) -> Result<(), JournalError> {
         self.shutdown()
     }
 
     fn shutdown(&mut self) -> Result<(), JournalError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
         if let Some((stop, h)) = self.flusher.take() {
             stop.store(true, Ordering::Relaxed);
             h.thread().unpark();
             let _ = h.join();
         }
-        if let Some(h) = self.prealloc.take() {
-            let _ = h.join();
+        let background = self.prealloc.take().map(JoinHandle::join);
+        if let Some(p) = &self.poisoned {
+            return Err(poisoned(p));
         }
-        self.seg.flush(
-            self.dirty_from,
-            self.written_to.saturating_sub(self.dirty_from),
-        )?;
-        self.dirty_from = self.written_to;
-        sync_dir(&self.dir)
+        match background {
+            Some(Ok(Err(e))) => return Err(self.fail(e)),
+            Some(Ok(Ok(p))) => {
+                if let Some(to) = p.synced_to {
+                    self.synced = self.synced.max(to);
+                }
+            }
+            _ => {}
+        }
+        if self.durability != Durability::Sync {
+            // The periodic flusher's failure, if any, is this close's too.
+            self.commit()?;
+        }
+        self.seal_group();
+        self.dirty_from = self.dirty_from.min(self.written_to);
+        self.sync_current()?;
+        self.write_mark()?;
+        self.ops.sync_dir(&self.dir)
     }
 }
 
@@ -476,4 +763,90 @@ impl Drop for JournalWriter {
             tracing::error!(error = %e, "journal: flush on drop failed");
         }
     }
+}
+
+fn poisoned(p: &(std::io::ErrorKind, String)) -> JournalError {
+    JournalError::Poisoned {
+        kind: p.0,
+        message: p.1.clone(),
+    }
+}
+
+/// Take the directory's writer lock (exclusive `flock` on `DIR/LOCK`).
+fn lock_dir(dir: &Path) -> Result<File, JournalError> {
+    let lock_path = dir.join("LOCK");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    // A lock can outlive its writer briefly: a process forked by any
+    // thread of the writer's program holds a copy of every descriptor
+    // until it execs (which closes them, O_CLOEXEC). Such a lock is
+    // gone within milliseconds; a second writer's is not.
+    let mut waited = Duration::ZERO;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(lock),
+            Err(std::fs::TryLockError::WouldBlock) if waited < LOCK_GRACE => {
+                std::thread::sleep(Duration::from_millis(5));
+                waited += Duration::from_millis(5);
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked {
+                    dir: dir.to_owned(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
+    }
+}
+
+/// The segment starting at `first`, ready to write: the existing file
+/// (with its own header's size), else a spare recycled (when allowed),
+/// else a new file of `size` bytes.
+fn prepare(
+    dir: &Path,
+    ops: &FileOps,
+    event_size: usize,
+    size: u64,
+    first: u64,
+    use_spares: bool,
+) -> Result<Prepared, JournalError> {
+    let path = dir.join(segment_file_name(first));
+    if path.exists() {
+        let (segment, header) = open_segment(&path, first, true)?;
+        if header.event_size as usize != event_size {
+            return Err(JournalError::EventSizeMismatch {
+                path,
+                expected: event_size,
+                found: header.event_size as usize,
+            });
+        }
+        return Ok(Prepared {
+            segment,
+            header,
+            recycled: false,
+            synced_to: None,
+        });
+    }
+    if use_spares {
+        if let Some((spare, len)) = take_spare(dir, ops, event_size)? {
+            let header = SegmentHeader::new(event_size, first, len);
+            return Ok(Prepared {
+                segment: Segment::recycle(&spare, &path, &header, ops)?,
+                header,
+                recycled: true,
+                synced_to: None,
+            });
+        }
+    }
+    let header = SegmentHeader::new(event_size, first, size);
+    Ok(Prepared {
+        segment: Segment::create(&path, &header, ops)?,
+        header,
+        recycled: false,
+        synced_to: None,
+    })
 }

@@ -138,11 +138,22 @@ pub struct AckingChild {
 
 impl AckingChild {
     pub fn spawn(child_test: &str, env_var: &str, dir: &std::path::Path) -> Self {
+        Self::spawn_with(child_test, env_var, dir, &[])
+    }
+
+    /// As [`spawn`](Self::spawn), with more environment variables set.
+    pub fn spawn_with(
+        child_test: &str,
+        env_var: &str,
+        dir: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Self {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let exe = std::env::current_exe().expect("test binary path");
         let mut child = Command::new(exe)
             .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+            .envs(env.iter().copied())
             .env(env_var, dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -179,6 +190,24 @@ impl AckingChild {
         while self.acked().is_none() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+    }
+
+    /// Wait for the child to exit on its own (up to `timeout`, then
+    /// SIGKILL it), and return the last acknowledged sequence.
+    pub fn wait_exit(mut self, timeout: std::time::Duration) -> Option<u64> {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.child.try_wait().expect("poll the child").is_none() {
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        self.child.wait().expect("reap");
+        let last = self.acked;
+        self.reader.join().expect("reader thread");
+        // Acquire: pairs with the reader's Release (joined, so all read).
+        Some(last.load(Ordering::Acquire)).filter(|&n| n != u64::MAX)
     }
 
     /// SIGKILL the child, reap it, read what it printed before it died,

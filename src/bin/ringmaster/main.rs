@@ -69,7 +69,8 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum JournalAction {
-    /// Check every segment and record; exit non-zero on corruption.
+    /// Check every segment and group; exit non-zero on corruption. Safe
+    /// on a journal a writer is appending to.
     Verify {
         /// Journal directory (or a data directory holding `journal/`).
         dir: PathBuf,
@@ -79,6 +80,12 @@ enum JournalAction {
     },
     /// Print each segment: first sequence, records, capacity.
     Inspect {
+        /// Journal directory (or a data directory holding `journal/`).
+        dir: PathBuf,
+    },
+    /// Convert a version-1 journal to the current format in place (the
+    /// old segments are kept in `DIR.v1-backup`). Stop the writer first.
+    Migrate {
         /// Journal directory (or a data directory holding `journal/`).
         dir: PathBuf,
     },
@@ -474,14 +481,20 @@ fn journal(action: JournalAction) -> Result<(), Box<dyn std::error::Error>> {
                 report.next_sequence,
                 report.event_size.map_or("-".into(), |s| s.to_string())
             );
+            println!(
+                "durable point: {} (every record before it is proven on disk)",
+                report.durable_point
+            );
             match (report.truncation, repair) {
                 (None, _) => println!("ok"),
                 (Some(t), false) => {
-                    return Err(format!(
-                        "torn tail in {} at offset {}: {} (run with --repair to truncate it)",
-                        t.segment, t.offset, t.reason
-                    )
-                    .into())
+                    println!(
+                        "unacknowledged tail: {} records ({} bytes) after sequence {}, from {} \
+                         offset {} ({}): a crash's last batch, or a live writer's batch in \
+                         progress; the next open truncates it (--repair: now)",
+                        t.records, t.bytes, report.next_sequence, t.segment, t.offset, t.reason
+                    );
+                    println!("ok");
                 }
                 (Some(t), true) => {
                     let size = report.event_size.unwrap_or(1);
@@ -490,10 +503,30 @@ fn journal(action: JournalAction) -> Result<(), Box<dyn std::error::Error>> {
                     let (w, _) = JournalWriter::open(&config, size)?;
                     w.close()?;
                     println!(
-                        "repaired: truncated {} at offset {} ({})",
-                        t.segment, t.offset, t.reason
+                        "repaired: truncated {} records ({} bytes) from {} offset {} ({})",
+                        t.records, t.bytes, t.segment, t.offset, t.reason
                     );
                 }
+            }
+            Ok(())
+        }
+        JournalAction::Migrate { dir } => {
+            let dir = journal_dir(dir);
+            let done = journal::migrate(&dir, &JournalConfig::new(&dir))?;
+            match done.backup {
+                None => println!("{}: already in the current format", dir.display()),
+                Some(backup) => println!(
+                    "{}: {} records from sequence {} converted; the old segments are in {}{}",
+                    dir.display(),
+                    done.records,
+                    done.first_sequence,
+                    backup.display(),
+                    done.dropped_tail
+                        .map(|(s, o, k)| format!(
+                            "; a torn tail in {s} at offset {o} ({k}) was left out"
+                        ))
+                        .unwrap_or_default()
+                ),
             }
             Ok(())
         }
@@ -521,8 +554,8 @@ fn journal(action: JournalAction) -> Result<(), Box<dyn std::error::Error>> {
                 report
                     .truncation
                     .map(|t| format!(
-                        ", torn tail in {} at offset {}: {}",
-                        t.segment, t.offset, t.reason
+                        ", unacknowledged tail of {} records in {} at offset {}: {}",
+                        t.records, t.segment, t.offset, t.reason
                     ))
                     .unwrap_or_default()
             );

@@ -6,28 +6,39 @@ use super::ringmaster::Sink;
 use crate::harness::event::{now_ns, BenchEvent, Counter, Tally};
 use crate::harness::params::{Outcome, Params};
 use crate::journal::{Durability, JournalConfig, JournalHandler, JournalWriter};
-use crate::{EventHandler, GraphBuilder, RingConfig};
+use crate::{EventHandler, GraphBuilder, RingConfig, StageError};
 use std::sync::atomic::Ordering;
 
 /// Most events a journal run writes (80-byte records: 400 MB), so repeated
 /// runs stay within the disk; the directory is removed after each run.
 pub const MAX_JOURNAL_EVENTS: u64 = 5_000_000;
 
-/// ringmaster's counting sink, journaling each event first.
+/// ringmaster's counting sink, journaling each event first: the count of
+/// a batch (the "acknowledgement") follows its commit, as a downstream
+/// stage's would.
 struct Journaled<E> {
     journal: JournalHandler<E>,
     sink: Sink,
+    /// The batch being handled holds the last expected event.
+    last: bool,
 }
 
 impl<E: BenchEvent> EventHandler<E> for Journaled<E> {
     #[inline(always)]
     fn on_event(&mut self, event: &E, seq: u64, end_of_batch: bool) {
-        // Journal first (committing on the last event too): the count, the
-        // "acknowledgement", follows the commit as a downstream stage would.
-        let counter = &self.sink.counter;
-        let last = counter.received + 1 == counter.expected;
-        self.journal.on_event(event, seq, end_of_batch || last);
-        self.sink.on_event(event, seq, end_of_batch);
+        self.journal.on_event(event, seq, end_of_batch);
+        self.last |= self.sink.counter.on(event);
+    }
+    fn on_batch_end(&mut self) -> Result<(), StageError> {
+        self.journal.on_batch_end()?;
+        if self.last {
+            self.sink.counter.finish(&self.sink.tally);
+            self.sink.done = true;
+            self.last = false;
+        } else {
+            self.sink.counter.report_progress();
+        }
+        Ok(())
     }
     fn on_shutdown(&mut self) {
         EventHandler::<E>::on_shutdown(&mut self.journal);
@@ -51,6 +62,7 @@ fn run<E: BenchEvent>(p: &Params, durability: Durability) -> Result<Outcome, Str
             tally: tally.clone(),
             done: false,
         },
+        last: false,
     };
     let mut b = GraphBuilder::<E>::new(RingConfig::new(p.capacity).wait_strategy(p.strategy));
     let s = b.handler("journal", stage);
