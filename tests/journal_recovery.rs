@@ -521,3 +521,152 @@ fn sigkill_never_loses_an_acknowledged_event() {
     assert!(total_acked > 0, "the child never acknowledged anything");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// ---- recycled segments ------------------------------------------------
+
+/// Segments released by retention come back as the next ones, with the
+/// records of their earlier lap still in them: readers, recovery and a
+/// crash in the middle of a recycled segment all see only this lap's.
+#[test]
+fn recycled_segments_are_reused_and_their_old_records_never_count() {
+    use ringmaster::journal::release_segments_before;
+    let dir = tempdir("recycle");
+    let config = config(&dir).spare_segments(3);
+    let (mut w, _) = JournalWriter::open(&config, 8).unwrap();
+    let append = |w: &mut JournalWriter, n: u64| {
+        for _ in 0..n {
+            let seq = w.next_sequence();
+            w.append(&value(seq).to_le_bytes()).unwrap();
+            if (seq + 1).is_multiple_of(7) {
+                w.commit().unwrap();
+            }
+        }
+        w.commit().unwrap();
+    };
+    append(&mut w, PER_SEGMENT * 4);
+    let released = release_segments_before(&config, PER_SEGMENT * 3).unwrap();
+    assert_eq!((released.spared, released.removed), (3, 0));
+    let spares = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "spare"))
+            .count()
+    };
+    assert_eq!(spares(), 3);
+    // The writer's next segments come from the spares.
+    append(&mut w, PER_SEGMENT * 3 + 20);
+    assert!(w.stats().recycled >= 2, "{:?}", w.stats());
+    assert!(spares() <= 1);
+    let end = w.next_sequence();
+    // A crash now, in the middle of a recycled segment full of an earlier
+    // lap's records: nothing of that lap counts, nothing is torn.
+    let image = crash_image(&dir, "recycle-image");
+    drop(w);
+    for d in [&dir, &image] {
+        let report = ringmaster::journal::verify(d).unwrap();
+        assert_eq!(report.next_sequence, end, "{report:?}");
+        assert!(report.truncation.is_none(), "{report:?}");
+        assert_eq!(reopen(d, RecoveryMode::Strict).unwrap(), end);
+        let mut r = JournalReader::open(d, PER_SEGMENT * 3).unwrap();
+        for expect in PER_SEGMENT * 3..end {
+            let (seq, v) = r.next_event::<u64>().unwrap().expect("contiguous");
+            assert_eq!((seq, v), (expect, value(expect)));
+        }
+        assert!(r.next_event::<u64>().unwrap().is_none());
+    }
+    // A torn group in a recycled segment is truncated like any other.
+    let (mut w, _) = JournalWriter::open(&config, 8).unwrap();
+    for _ in 0..30 {
+        let seq = w.next_sequence();
+        w.append(&value(seq).to_le_bytes()).unwrap();
+    }
+    w.commit().unwrap();
+    let torn = crash_image(&dir, "recycle-torn");
+    drop(w);
+    let (name, off) = record_offset(end + 10);
+    let path = torn.join(name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[off as usize + 20] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    assert!(matches!(
+        reopen(&torn, RecoveryMode::Strict),
+        Err(JournalError::TornTail { .. })
+    ));
+    assert_eq!(reopen(&torn, RecoveryMode::TruncateTornTail).unwrap(), end);
+    for d in [dir, image, torn] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+// ---- version 1 --------------------------------------------------------
+
+/// A version-1 segment, built byte by byte as the old writer did.
+fn legacy_segment(first: u64, values: &[u64]) -> Vec<u8> {
+    let size = 8192usize;
+    let mut b = vec![0u8; size];
+    b[0..8].copy_from_slice(b"RMJOURNL");
+    b[8..12].copy_from_slice(&1u32.to_le_bytes());
+    b[12..16].copy_from_slice(&64u32.to_le_bytes());
+    b[16..20].copy_from_slice(&8u32.to_le_bytes());
+    b[20..24].copy_from_slice(&24u32.to_le_bytes());
+    b[24..32].copy_from_slice(&first.to_le_bytes());
+    b[32..40].copy_from_slice(&(size as u64).to_le_bytes());
+    let crc = crc32fast::hash(&b[0..60]);
+    b[60..64].copy_from_slice(&crc.to_le_bytes());
+    for (k, v) in values.iter().enumerate() {
+        let at = 64 + k * 24;
+        b[at..at + 4].copy_from_slice(&8u32.to_le_bytes());
+        b[at + 8..at + 16].copy_from_slice(&(first + k as u64).to_le_bytes());
+        b[at + 16..at + 24].copy_from_slice(&v.to_le_bytes());
+        let mut h = crc32fast::Hasher::new();
+        h.update(&b[at..at + 4]);
+        h.update(&b[at + 8..at + 24]);
+        let crc = h.finalize();
+        b[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+    b
+}
+
+#[test]
+fn a_version_1_journal_is_refused_with_the_way_out_and_migrates() {
+    let root = tempdir("legacy");
+    let dir = root.join("journal");
+    std::fs::create_dir_all(&dir).unwrap();
+    // 338 version-1 slots per 8 KiB segment: one full, one with 100, from
+    // sequence 1000 (an older part removed by retention).
+    let first: Vec<u64> = (1000..1338).map(value).collect();
+    let second: Vec<u64> = (1338..1438).map(value).collect();
+    std::fs::write(segment_path(&dir, 1000), legacy_segment(1000, &first)).unwrap();
+    std::fs::write(segment_path(&dir, 1338), legacy_segment(1338, &second)).unwrap();
+    let err = JournalWriter::open(&config(&dir), 8).expect_err("version 1 is not opened");
+    assert!(matches!(err, JournalError::LegacyFormat { .. }), "{err}");
+    assert!(err.to_string().contains("journal migrate"), "{err}");
+    assert!(matches!(
+        JournalReader::open(&dir, 1000),
+        Err(JournalError::LegacyFormat { .. })
+    ));
+    let done = ringmaster::journal::migrate(&dir, &config(&dir)).unwrap();
+    assert_eq!((done.records, done.first_sequence), (438, 1000));
+    assert!(done
+        .backup
+        .as_ref()
+        .is_some_and(|b| b.join("LOCK").exists()));
+    let (w, report) = JournalWriter::open(&config(&dir), 8).unwrap();
+    drop(w);
+    assert_eq!(
+        (report.first_sequence, report.next_sequence),
+        (Some(1000), 1438)
+    );
+    let mut r = JournalReader::open(&dir, 1000).unwrap();
+    for expect in 1000..1438 {
+        assert_eq!(
+            r.next_event::<u64>().unwrap(),
+            Some((expect, value(expect)))
+        );
+    }
+    // Migrating again does nothing.
+    let again = ringmaster::journal::migrate(&dir, &config(&dir)).unwrap();
+    assert!(again.backup.is_none());
+    std::fs::remove_dir_all(&root).unwrap();
+}

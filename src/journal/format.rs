@@ -232,10 +232,15 @@ impl SegmentHeader {
         }
     }
 
-    /// Record slots one segment holds.
+    /// Record slots one segment holds (a version-1 segment has no mark
+    /// page).
     pub fn capacity(&self) -> u64 {
-        (self.segment_size - (SEGMENT_HEADER_LEN + MARK_AREA_LEN) as u64)
-            / u64::from(self.record_size)
+        let mark = if self.version == LEGACY_FORMAT_VERSION {
+            0
+        } else {
+            MARK_AREA_LEN
+        };
+        (self.segment_size - (SEGMENT_HEADER_LEN + mark) as u64) / u64::from(self.record_size)
     }
 
     /// Byte offset of the segment's mark (its last 16 bytes).
@@ -299,7 +304,12 @@ impl SegmentHeader {
             return Err(CorruptKind::BadHeaderField("record_size", rec.into()));
         }
         let segment_size = u64_at(b, 32);
-        let least = SEGMENT_HEADER_LEN + MARK_AREA_LEN + rec as usize;
+        let mark = if version == LEGACY_FORMAT_VERSION {
+            0
+        } else {
+            MARK_AREA_LEN
+        };
+        let least = SEGMENT_HEADER_LEN + mark + rec as usize;
         if segment_size < least as u64 || !segment_size.is_multiple_of(8) {
             return Err(CorruptKind::BadHeaderField("segment_size", segment_size));
         }
