@@ -29,8 +29,9 @@ pub enum Scenario {
     Pingpong,
     /// One-way latency at a paced rate (coordinated-omission aware).
     Latency,
-    /// Unicast through a journal stage (None and Sync durability) against
-    /// plain unicast.
+    /// Unicast through a journal stage (None and Sync durability), in
+    /// steady state (recycled segments) and on a first lap (new files),
+    /// against plain unicast.
     Journal,
     /// The shop: a write-heavy command mix from 2 pipelined clients,
     /// `Durability::None`, against a mutex-guarded catalog.
@@ -252,6 +253,8 @@ impl Scenario {
                 c("ringmaster", journal::plain::<E>),
                 c("journal-none", journal::journal_none::<E>),
                 c("journal-sync", journal::journal_sync::<E>),
+                c("journal-none-fresh", journal::journal_none_fresh::<E>),
+                c("journal-sync-fresh", journal::journal_sync_fresh::<E>),
             ],
             Self::Shop => vec![
                 c("ringmaster", shop::shop_none),

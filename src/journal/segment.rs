@@ -73,25 +73,33 @@ impl Segment {
         path: &Path,
         header: &SegmentHeader,
         ops: &FileOps,
+        mapped: Option<Segment>,
     ) -> Result<Self, JournalError> {
         let tmp = path.with_extension("tmp");
         ops.rename(spare, &tmp)?;
-        let built = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&tmp)
-            .map_err(io(&tmp))
-            .and_then(|file| Self::map(tmp.clone(), file, true))
-            .and_then(|segment| {
-                if segment.len() as u64 == header.segment_size {
-                    segment.install(path, header, ops)
-                } else {
-                    Err(JournalError::BadSegmentLength {
-                        path: tmp.clone(),
-                        len: segment.len() as u64,
-                    })
-                }
-            });
+        let segment = match mapped {
+            // The same file (renamed): its mapping, with its pages mapped.
+            Some(segment) => Ok(Self {
+                path: tmp.clone(),
+                ..segment
+            }),
+            None => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&tmp)
+                .map_err(io(&tmp))
+                .and_then(|file| Self::map(tmp.clone(), file, true)),
+        };
+        let built = segment.and_then(|segment| {
+            if segment.len() as u64 == header.segment_size {
+                segment.install(path, header, ops)
+            } else {
+                Err(JournalError::BadSegmentLength {
+                    path: tmp.clone(),
+                    len: segment.len() as u64,
+                })
+            }
+        });
         if built.is_err() {
             if let Err(e) = ops.remove(&tmp) {
                 tracing::warn!(error = %e, "journal: removing a failed recycled segment");
@@ -172,14 +180,26 @@ impl Segment {
     /// of faulting them in by hand; else a load and store of one word per
     /// page (the word keeps its value: a recycled segment's bytes matter).
     fn populate(&self) {
+        self.populate_from(0);
+    }
+
+    /// Map every page from byte `offset` on writable (see `populate`): for
+    /// a segment the writer opens where it already holds records, before
+    /// the writer's stores would take the faults.
+    pub(crate) fn populate_from(&self, offset: usize) {
+        let start = offset / PAGE * PAGE;
         #[cfg(target_os = "linux")]
-        if self.map.advise(memmap2::Advice::PopulateWrite).is_ok() {
+        if self
+            .map
+            .advise_range(memmap2::Advice::PopulateWrite, start, self.len() - start)
+            .is_ok()
+        {
             return;
         }
         let words = self.words();
-        for w in (0..words.len()).step_by(PAGE / 8) {
-            // Relaxed: not yet visible to anyone; the rename in `install`
-            // publishes.
+        for w in (start / 8..words.len()).step_by(PAGE / 8) {
+            // Relaxed: a no-op store that only faults the page in; the
+            // writer is this thread's, or not started.
             words[w].fetch_add(0, Ordering::Relaxed);
         }
     }
@@ -187,6 +207,13 @@ impl Segment {
     /// The file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The first sequence its header names, if the header decodes.
+    pub(crate) fn first_sequence(&self) -> Option<u64> {
+        let mut head = [0u8; SEGMENT_HEADER_LEN];
+        self.load(0, &mut head);
+        SegmentHeader::decode(&head).ok().map(|h| h.first_sequence)
     }
 
     /// Length in bytes.
@@ -240,7 +267,7 @@ impl Segment {
     /// (`opens_group`) clears its seal word before storing its sequence
     /// with Release, so a reader that sees the new sequence sees the old
     /// seal gone (see `JournalReader`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn store_record(
         &self,
         offset: usize,
@@ -261,24 +288,23 @@ impl Segment {
             Ordering::Relaxed
         };
         words[1].store(sequence, order);
+        let body = &words[2..];
         let mut chunks = payload.chunks_exact(8);
-        let mut at = 2;
-        for chunk in &mut chunks {
+        for (w, chunk) in body.iter().zip(&mut chunks) {
             let mut b = [0u8; 8];
             b.copy_from_slice(chunk);
             // Relaxed: published by the group's seal (Release).
-            words[at].store(u64::from_le_bytes(b), Ordering::Relaxed);
-            at += 1;
+            w.store(u64::from_le_bytes(b), Ordering::Relaxed);
         }
+        let full = payload.len() / 8;
         let rest = chunks.remainder();
-        if !rest.is_empty() {
+        if let Some(w) = body.get(full).filter(|_| !rest.is_empty()) {
             let mut b = [0u8; 8];
             b[..rest.len()].copy_from_slice(rest);
             // Relaxed: as above.
-            words[at].store(u64::from_le_bytes(b), Ordering::Relaxed);
-            at += 1;
+            w.store(u64::from_le_bytes(b), Ordering::Relaxed);
         }
-        for w in &words[at..] {
+        for w in body.iter().skip(payload.len().div_ceil(8)) {
             // Relaxed: as above (padding past the payload's last word).
             w.store(0, Ordering::Relaxed);
         }
@@ -389,5 +415,20 @@ impl Segment {
     /// every segment it keeps on open, whichever process wrote it.
     pub(crate) fn sync_file(&self, ops: &FileOps) -> Result<(), JournalError> {
         ops.sync(&self.path, 0, self.len() as u64, || self.file.sync_data())
+    }
+
+    /// Unmap the segment, then make the file durable through its
+    /// descriptor: how a finished segment is synced in the background.
+    /// Writing back pages that a process still maps write-protects each
+    /// one in every mapping, a TLB shootdown on every core that ran the
+    /// process (the writer's, in the middle of its next segment); with
+    /// the mapping gone first there is nothing to protect.
+    pub(crate) fn unmap_and_sync(self, ops: &FileOps) -> Result<(), JournalError> {
+        let Self {
+            path, map, file, ..
+        } = self;
+        let len = map.len() as u64;
+        drop(map);
+        ops.sync(&path, 0, len, || file.sync_data())
     }
 }

@@ -24,8 +24,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// In the page cache: survives a process crash, not a power loss.
-    /// Finished segments are made durable in the background, the rest on
-    /// close.
+    /// Made durable on close (and, in the background, the finished
+    /// segments the writer stops keeping mapped).
     #[default]
     None,
     /// In the page cache, and flushed to disk by a background thread every
@@ -185,14 +185,18 @@ struct Shared {
     failed: AtomicBool,
 }
 
-/// A segment made ready by the background thread, and how far the
-/// journal is durable after what that thread synced.
+/// A segment made ready by the background thread.
 struct Prepared {
     segment: Segment,
     header: SegmentHeader,
     recycled: bool,
-    synced_to: Option<u64>,
 }
+
+/// Finished segments kept mapped, oldest first, for the preallocator to
+/// reuse when retention releases them as spares: a recycled segment whose
+/// mapping is still there has its pages mapped (and, unless written back
+/// meanwhile, writable), so its next lap takes no page faults.
+type Retired = Arc<Mutex<std::collections::VecDeque<Segment>>>;
 
 /// The single writer of a journal directory.
 ///
@@ -245,6 +249,8 @@ pub struct JournalWriter {
     /// The segment being written (the writer's own handle: no lock to append).
     seg: Arc<Segment>,
     header: SegmentHeader,
+    /// `header.capacity()`, kept: a division per append otherwise.
+    capacity: u64,
     /// Next record slot in the current segment.
     index: u64,
     next_sequence: u64,
@@ -264,6 +270,12 @@ pub struct JournalWriter {
     synced: u64,
     shared: Arc<Shared>,
     prealloc: Option<JoinHandle<Result<Prepared, JournalError>>>,
+    /// Finished segments still mapped (see [`Retired`]); at most `keep`.
+    retired: Retired,
+    keep: usize,
+    /// Unmaps (and under `None` syncs) segments that left `retired`;
+    /// returns the sequence everything before which it made durable.
+    evictor: Option<JoinHandle<Result<Option<u64>, JournalError>>>,
     flusher: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     poisoned: Option<(std::io::ErrorKind, String)>,
     closed: bool,
@@ -350,9 +362,13 @@ impl JournalWriter {
             f.header.first_sequence <= next && next < f.header.first_sequence + f.header.capacity()
         });
         let (segment, header) = match holding {
-            Some(f) => (Segment::open(&f.path, true)?, f.header),
+            Some(f) => {
+                let segment = Segment::open(&f.path, true)?;
+                segment.populate_from(f.header.slot_offset(next - f.header.first_sequence));
+                (segment, f.header)
+            }
             None => {
-                let prepared = prepare(&dir, &ops, event_size, seg, next, config.spares > 0)?;
+                let prepared = prepare(&dir, &ops, event_size, seg, next, None)?;
                 (prepared.segment, prepared.header)
             }
         };
@@ -375,6 +391,7 @@ impl JournalWriter {
             segment_size: seg,
             durability: config.durability,
             seg: segment,
+            capacity: header.capacity(),
             header,
             index,
             next_sequence: next,
@@ -386,6 +403,9 @@ impl JournalWriter {
             synced: next,
             shared,
             prealloc: None,
+            retired: Arc::new(Mutex::new(std::collections::VecDeque::new())),
+            keep: config.spares + 2,
+            evictor: None,
             flusher: None,
             poisoned: None,
             closed: false,
@@ -394,7 +414,7 @@ impl JournalWriter {
         // The mark: the journal is durable up to here, whatever happens to
         // the records written next.
         writer.write_mark()?;
-        writer.start_prealloc(None);
+        writer.start_prealloc();
         if let Durability::Periodic(every) = config.durability {
             writer.start_flusher(every);
         }
@@ -440,6 +460,22 @@ impl JournalWriter {
     /// earlier failure.
     #[inline]
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, JournalError> {
+        // The common case, small enough to inline into a stage's loop: a
+        // slot free in the current segment, the group not full, no error.
+        if payload.len() == self.event_size
+            && self.index < self.capacity
+            && self.group_len < MAX_GROUP
+            && self.poisoned.is_none()
+        {
+            return Ok(self.store(payload));
+        }
+        self.append_slow(payload)
+    }
+
+    /// Everything `append` does that is not storing the record.
+    #[cold]
+    #[inline(never)]
+    fn append_slow(&mut self, payload: &[u8]) -> Result<u64, JournalError> {
         if payload.len() != self.event_size {
             return Err(JournalError::Config {
                 what: "payload length",
@@ -450,17 +486,25 @@ impl JournalWriter {
         if let Some(p) = &self.poisoned {
             return Err(poisoned(p));
         }
-        if self.index == self.header.capacity() {
+        if self.index == self.capacity {
             self.roll()?;
         } else if self.group_len == MAX_GROUP {
             self.seal_group();
         }
+        Ok(self.store(payload))
+    }
+
+    /// Store `payload` as the next record (there is room).
+    #[inline(always)]
+    fn store(&mut self, payload: &[u8]) -> u64 {
         let opens_group = self.group_len == 0;
         if opens_group {
             self.group_start = self.index;
         }
         let seq = self.next_sequence;
-        let offset = self.header.slot_offset(self.index);
+        // The next slot starts where the last record ended.
+        let offset = self.written_to;
+        debug_assert_eq!(offset, self.header.slot_offset(self.index));
         self.seg
             .store_record(offset, self.slot_len, seq, payload, opens_group);
         self.index += 1;
@@ -468,7 +512,7 @@ impl JournalWriter {
         self.group_len += 1;
         self.written_to = offset + self.slot_len;
         self.stats.records += 1;
-        Ok(seq)
+        seq
     }
 
     /// Seal what was appended since the last commit and make it as
@@ -598,17 +642,12 @@ impl JournalWriter {
 
     fn roll(&mut self) -> Result<(), JournalError> {
         self.seal_group();
-        let old = Arc::clone(&self.seg);
-        // The finished segment: durable now under Sync and Periodic, in
-        // the background under None.
-        let to_sync = match self.durability {
-            Durability::None => Some(Arc::clone(&old)),
-            _ => {
-                self.sync_current()?;
-                None
-            }
-        };
-        let next_first = self.header.first_sequence + self.header.capacity();
+        // The finished segment: durable now under Sync and Periodic; under
+        // None, when it leaves the retired pool or on close.
+        if self.durability != Durability::None {
+            self.sync_current()?;
+        }
+        let next_first = self.header.first_sequence + self.capacity;
         let prepared = match self.prealloc.take().map(JoinHandle::join) {
             Some(Ok(Ok(p))) => p,
             Some(Ok(Err(e))) => return Err(self.fail(e)),
@@ -618,18 +657,17 @@ impl JournalWriter {
                 self.event_size,
                 self.segment_size,
                 next_first,
-                true,
+                Some(&self.retired),
             ) {
                 Ok(p) => p,
                 Err(e) => return Err(self.fail(e)),
             },
         };
-        if let Some(to) = prepared.synced_to {
-            self.synced = self.synced.max(to);
-        }
+        let finished_end = next_first;
+        let old = std::mem::replace(&mut self.seg, Arc::new(prepared.segment));
         self.header = prepared.header;
+        self.capacity = self.header.capacity();
         self.stats.recycled += u64::from(prepared.recycled);
-        self.seg = Arc::new(prepared.segment);
         *self
             .shared
             .current
@@ -639,33 +677,86 @@ impl JournalWriter {
         self.dirty_from = SEGMENT_HEADER_LEN;
         self.written_to = SEGMENT_HEADER_LEN;
         self.stats.rolls += 1;
-        self.start_prealloc(to_sync);
+        // The flusher may hold the old segment for a moment: then it is
+        // not kept (it unmaps when the last handle goes).
+        if let Ok(old) = Arc::try_unwrap(old) {
+            self.retired
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_back(old);
+        }
+        self.evict(finished_end)?;
+        self.start_prealloc();
         Ok(())
     }
 
-    /// On a background thread: make `to_sync` (a finished segment, under
-    /// `None`) durable, then get the segment after the current one ready
-    /// (the existing file, a recycled spare, or a new file, faulted in),
-    /// so rolling over neither syncs nor takes page faults on the hot path.
-    fn start_prealloc(&mut self, to_sync: Option<Arc<Segment>>) {
+    /// Hand the retired segments beyond `keep` to a background thread that
+    /// unmaps them and, under `None`, makes them durable; `finished_end` is
+    /// where the finished segments end. Never waits for it: a busy evictor
+    /// lets the pool grow until it is done.
+    fn evict(&mut self, finished_end: u64) -> Result<(), JournalError> {
+        if let Some(h) = self.evictor.take_if(|h| h.is_finished()) {
+            match h.join() {
+                Ok(Ok(Some(to))) => self.synced = self.synced.max(to),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => return Err(self.fail(e)),
+                Err(_) => {
+                    return Err(self.fail(JournalError::Io {
+                        path: self.dir.clone(),
+                        source: std::io::Error::other("the segment evictor panicked"),
+                    }))
+                }
+            }
+        }
+        if self.evictor.is_some() {
+            return Ok(());
+        }
+        let out: Vec<Segment> = {
+            let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+            let extra = retired.len().saturating_sub(self.keep);
+            retired.drain(..extra).collect()
+        };
+        let Some(last) = out.last() else {
+            return Ok(());
+        };
+        let mut head = [0u8; SEGMENT_HEADER_LEN];
+        last.load(0, &mut head);
+        // Everything before the end of the last one out (and of those
+        // before it: they left earlier, synced then).
+        let end = SegmentHeader::decode(&head)
+            .map(|h| h.first_sequence + h.capacity())
+            .unwrap_or(0)
+            .min(finished_end);
+        let (ops, sync) = (self.ops.clone(), self.durability == Durability::None);
+        self.evictor = std::thread::Builder::new()
+            .name("rm-journal-evict".into())
+            .spawn(move || {
+                for segment in out {
+                    if sync {
+                        segment.unmap_and_sync(&ops)?;
+                    }
+                }
+                Ok(sync.then_some(end))
+            })
+            .ok();
+        Ok(())
+    }
+
+    /// On a background thread: get the segment after the current one ready
+    /// (the existing file, a recycled spare, or a new file, faulted in), so
+    /// rolling over takes no page faults on the hot path.
+    fn start_prealloc(&mut self) {
         let first = self.header.first_sequence + self.header.capacity();
-        let synced_to = to_sync.as_ref().map(|_| self.header.first_sequence);
-        let (dir, ops, event_size, size) = (
+        let (dir, ops, event_size, size, retired) = (
             self.dir.clone(),
             self.ops.clone(),
             self.event_size,
             self.segment_size,
+            Arc::clone(&self.retired),
         );
         self.prealloc = std::thread::Builder::new()
             .name("rm-journal-pre".into())
-            .spawn(move || {
-                if let Some(old) = to_sync {
-                    old.flush(SEGMENT_HEADER_LEN, old.len() - SEGMENT_HEADER_LEN, &ops)?;
-                }
-                let mut prepared = prepare(&dir, &ops, event_size, size, first, true)?;
-                prepared.synced_to = synced_to;
-                Ok(prepared)
-            })
+            .spawn(move || prepare(&dir, &ops, event_size, size, first, Some(&retired)))
             .ok();
     }
 
@@ -733,17 +824,31 @@ impl JournalWriter {
             let _ = h.join();
         }
         let background = self.prealloc.take().map(JoinHandle::join);
+        let evicted = self.evictor.take().map(JoinHandle::join);
         if let Some(p) = &self.poisoned {
             return Err(poisoned(p));
         }
-        match background {
+        if let Some(Ok(Err(e))) = background {
+            return Err(self.fail(e));
+        }
+        match evicted {
             Some(Ok(Err(e))) => return Err(self.fail(e)),
-            Some(Ok(Ok(p))) => {
-                if let Some(to) = p.synced_to {
-                    self.synced = self.synced.max(to);
+            Some(Ok(Ok(Some(to)))) => self.synced = self.synced.max(to),
+            _ => {}
+        }
+        // Under None, the finished segments still mapped were never synced.
+        let retired: Vec<Segment> = self
+            .retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        if self.durability == Durability::None {
+            for segment in retired {
+                if let Err(e) = segment.unmap_and_sync(&self.ops) {
+                    return Err(self.fail(e));
                 }
             }
-            _ => {}
         }
         if self.durability != Durability::Sync {
             // The periodic flusher's failure, if any, is this close's too.
@@ -804,15 +909,16 @@ fn lock_dir(dir: &Path) -> Result<File, JournalError> {
 }
 
 /// The segment starting at `first`, ready to write: the existing file
-/// (with its own header's size), else a spare recycled (when allowed),
-/// else a new file of `size` bytes.
+/// (with its own header's size), else a spare recycled (reusing its
+/// mapping when `retired` still holds it), else a new file of `size`
+/// bytes.
 fn prepare(
     dir: &Path,
     ops: &FileOps,
     event_size: usize,
     size: u64,
     first: u64,
-    use_spares: bool,
+    retired: Option<&Retired>,
 ) -> Result<Prepared, JournalError> {
     let path = dir.join(segment_file_name(first));
     if path.exists() {
@@ -824,29 +930,38 @@ fn prepare(
                 found: header.event_size as usize,
             });
         }
+        segment.populate_from(SEGMENT_HEADER_LEN);
         return Ok(Prepared {
             segment,
             header,
             recycled: false,
-            synced_to: None,
         });
     }
-    if use_spares {
-        if let Some((spare, len)) = take_spare(dir, ops, event_size)? {
-            let header = SegmentHeader::new(event_size, first, len);
-            return Ok(Prepared {
-                segment: Segment::recycle(&spare, &path, &header, ops)?,
-                header,
-                recycled: true,
-                synced_to: None,
-            });
-        }
+    if let Some((spare, len)) = take_spare(dir, ops, event_size)? {
+        let header = SegmentHeader::new(event_size, first, len);
+        // The spare's name is the first sequence it had: its mapping, if
+        // the writer still keeps it.
+        let old_first = spare
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok());
+        let mapped = retired.zip(old_first).and_then(|(retired, old)| {
+            let mut retired = retired.lock().unwrap_or_else(PoisonError::into_inner);
+            let at = retired
+                .iter()
+                .position(|s| s.first_sequence() == Some(old))?;
+            retired.remove(at)
+        });
+        return Ok(Prepared {
+            segment: Segment::recycle(&spare, &path, &header, ops, mapped)?,
+            header,
+            recycled: true,
+        });
     }
     let header = SegmentHeader::new(event_size, first, size);
     Ok(Prepared {
         segment: Segment::create(&path, &header, ops)?,
         header,
         recycled: false,
-        synced_to: None,
     })
 }

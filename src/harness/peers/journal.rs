@@ -1,11 +1,16 @@
 //! The `journal` scenario: ringmaster unicast with the consumer journaling
 //! every event (group commit per batch) before counting it, against plain
-//! unicast in the same run.
+//! unicast in the same run: in steady state (the journal's second lap,
+//! into segments recycled by retention) and on a first lap (new files).
 
 use super::ringmaster::Sink;
 use crate::harness::event::{now_ns, BenchEvent, Counter, Tally};
 use crate::harness::params::{Outcome, Params};
-use crate::journal::{Durability, JournalConfig, JournalHandler, JournalWriter};
+use crate::journal::format::record_size;
+use crate::journal::{
+    release_segments_before, Durability, JournalConfig, JournalHandler, JournalWriter,
+    DEFAULT_SEGMENT_SIZE,
+};
 use crate::{EventHandler, GraphBuilder, RingConfig, StageError};
 use std::sync::atomic::Ordering;
 
@@ -46,12 +51,41 @@ impl<E: BenchEvent> EventHandler<E> for Journaled<E> {
     }
 }
 
-fn run<E: BenchEvent>(p: &Params, durability: Durability) -> Result<Outcome, String> {
+/// Which lap of a journal a run measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lap {
+    /// The first: every segment a new file, its pages faulted in fresh.
+    Fresh,
+    /// Steady state: a first lap written (unmeasured) and released by
+    /// retention, so the measured lap writes into recycled segments.
+    Recycled,
+}
+
+fn run<E: BenchEvent>(p: &Params, durability: Durability, lap: Lap) -> Result<Outcome, String> {
     let events = p.events.min(MAX_JOURNAL_EVENTS);
     let dir = std::env::temp_dir().join(format!("ringmaster-bench-journal-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let config = JournalConfig::new(&dir).durability(durability);
-    let (writer, _) = JournalWriter::open(&config, E::SIZE).map_err(|e| e.to_string())?;
+    // Spares for a whole lap (and a little more), so every roll of the
+    // measured lap recycles.
+    let per_segment = (DEFAULT_SEGMENT_SIZE - 4096) / record_size(E::SIZE) as u64;
+    let config = JournalConfig::new(&dir)
+        .durability(durability)
+        .spare_segments((events / per_segment + 2) as usize);
+    let (mut writer, _) = JournalWriter::open(&config, E::SIZE).map_err(|e| e.to_string())?;
+    if lap == Lap::Recycled {
+        // The same writer as the measured lap, as a journal that has been
+        // running is: its finished segments are still mapped when
+        // retention hands them back.
+        let payload = vec![0u8; E::SIZE];
+        for i in 0..events + per_segment {
+            writer.append(&payload).map_err(|e| e.to_string())?;
+            if i % 4096 == 4095 {
+                writer.commit().map_err(|e| e.to_string())?;
+            }
+        }
+        writer.commit().map_err(|e| e.to_string())?;
+        release_segments_before(&config, writer.next_sequence()).map_err(|e| e.to_string())?;
+    }
     let tally = Tally::new(1);
     let counter = Counter::new(events, false, 0);
     let progress = counter.progress.clone();
@@ -104,12 +138,23 @@ pub fn plain<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
     super::ringmaster::unicast::<E>(&q)
 }
 
-/// Journaled with `Durability::None` (page cache).
+/// Journaled with `Durability::None` (page cache), in steady state:
+/// recycled segments.
 pub fn journal_none<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
-    run::<E>(p, Durability::None)
+    run::<E>(p, Durability::None, Lap::Recycled)
 }
 
-/// Journaled with `Durability::Sync` (msync per batch).
+/// Journaled with `Durability::Sync` (msync per batch), in steady state.
 pub fn journal_sync<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
-    run::<E>(p, Durability::Sync)
+    run::<E>(p, Durability::Sync, Lap::Recycled)
+}
+
+/// `Durability::None` on a journal's first lap: new segment files.
+pub fn journal_none_fresh<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    run::<E>(p, Durability::None, Lap::Fresh)
+}
+
+/// `Durability::Sync` on a journal's first lap.
+pub fn journal_sync_fresh<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    run::<E>(p, Durability::Sync, Lap::Fresh)
 }
