@@ -13,7 +13,6 @@ use ringmaster::shop::{
 };
 use ringmaster::WaitStrategy;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -369,35 +368,14 @@ fn a_snapshot_that_is_not_a_catalog_is_a_typed_error() {
 
 const CHILD_ENV: &str = "RINGMASTER_SHOP_CRASH_CHILD";
 
-/// The deterministic workload: command `k` (from 0). Product `n` is added
-/// by command `2n - 2`; command `2n - 1` updates product `n / 2 + 1`.
-fn crash_command(k: u64) -> Command {
-    let n = k / 2 + 1;
-    if k.is_multiple_of(2) {
-        Command::add(n, &format!("Crash Item {n}"), n as i64, (n % 7) as i64).unwrap()
-    } else {
-        Command::update(n / 2 + 1, Some((k * 3) as i64), None, None).unwrap()
-    }
-}
+use util::crash_command;
 
 /// The child: applies the workload from where the journal ends, printing
 /// each acknowledged command number.
 #[test]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let cfg = config(Path::new(&dir))
-        .durability(Durability::Sync)
-        .snapshot_every(500);
-    let shop = Shop::open(cfg).unwrap();
-    let start = shop.open_report().journal_end;
-    let mut client = shop.client().unwrap();
-    let mut out = std::io::stdout();
-    for k in start.. {
-        client.call(&crash_command(k)).unwrap();
-        let _ = writeln!(out, "ack {k}");
-        let _ = out.flush();
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        util::shop_ack_child(config(Path::new(&dir)));
     }
 }
 
@@ -427,6 +405,71 @@ fn sigkill_never_loses_an_acknowledged_write() {
         shop.close().unwrap();
     }
     assert!(acked_total > 0, "the child never acknowledged anything");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The recorded campaign (docs/journal-format.md): many SIGKILL rounds
+/// against a `Sync` shop that snapshots and recycles segments as it goes;
+/// every acknowledged write survives, every open succeeds, and the state
+/// is exactly the commands recovered. `RINGMASTER_SHOP_CRASH_ROUNDS` sets
+/// the rounds (default 10,000):
+///
+/// ```text
+/// RINGMASTER_SHOP_CRASH_ROUNDS=10000 cargo test --release --test shop -- --ignored --exact sigkill_campaign --nocapture
+/// ```
+#[test]
+#[ignore = "a long campaign, run on demand"]
+fn sigkill_campaign() {
+    let rounds: u64 = std::env::var("RINGMASTER_SHOP_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempdir("campaign");
+    let mut rng = 0x5bd1_e995u64;
+    let mut model = Catalog::default();
+    let mut applied_before = 0;
+    let mut acked_rounds = 0;
+    let started = std::time::Instant::now();
+    for round in 0..rounds {
+        // Kill anywhere from during the open to well into the writes.
+        let delay = Duration::from_millis(util::xorshift(&mut rng) % 60);
+        let acked = util::run_and_kill("crash_child", CHILD_ENV, &dir, delay);
+        let shop = Shop::open(config(&dir))
+            .unwrap_or_else(|e| panic!("round {round}: the shop refused to open: {e}"));
+        let applied = shop.open_report().journal_end;
+        if let Some(k) = acked {
+            assert!(
+                applied > k,
+                "round {round}: acked {k} but recovered {applied} commands"
+            );
+            acked_rounds += 1;
+        }
+        assert!(applied >= applied_before, "round {round}: went back");
+        for k in applied_before..applied {
+            model.apply(&crash_command(k));
+        }
+        applied_before = applied;
+        assert_eq!(shop.digest().unwrap(), model.digest(), "round {round}");
+        shop.close().unwrap();
+        if (round + 1) % 500 == 0 {
+            util::say(
+                "shop",
+                &format!(
+                    "campaign: {} rounds, {applied} commands, {:.0} s",
+                    round + 1,
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+        }
+    }
+    util::say(
+        "shop",
+        &format!(
+            "campaign: {rounds} SIGKILL rounds ({acked_rounds} with acknowledgements), \
+             {applied_before} commands recovered, 0 lost, 0 refusals to open, {:.0} s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -698,3 +698,91 @@ fn an_independent_client_library_works() {
     let count: u64 = redis::cmd("COUNT").query(&mut con).unwrap();
     assert_eq!(count, 1300);
 }
+
+/// Fails every journal sync after the first `after`.
+#[derive(Debug)]
+struct FailSyncsAfter(std::sync::atomic::AtomicU64);
+
+impl ringmaster::journal::IoHook for FailSyncsAfter {
+    fn before(&self, op: &ringmaster::journal::FileOpInfo<'_>) -> std::io::Result<()> {
+        use std::sync::atomic::Ordering;
+        if op.op == ringmaster::journal::FileOp::Sync
+            // Relaxed: a countdown; nothing else is published through it.
+            && self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_err()
+        {
+            return Err(std::io::Error::from_raw_os_error(5)); // EIO
+        }
+        Ok(())
+    }
+}
+
+/// The journal failing under the server: every command in flight gets an
+/// error reply (never a success after the failure), the connection is
+/// then closed, `run` says the engine stopped, and the shop reopens with
+/// exactly the writes that were acknowledged.
+#[test]
+fn a_journal_failure_answers_every_command_in_flight_with_an_error() {
+    let dir = tempdir("journal-fault");
+    let hook = std::sync::Arc::new(FailSyncsAfter(std::sync::atomic::AtomicU64::new(40)));
+    let shop = Shop::open(
+        shop_config(&dir)
+            .durability(Durability::Sync)
+            .journal_io_hook(hook),
+    )
+    .unwrap();
+    let server = Server::bind(&shop, ServerConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+    let addr = server.local_addr();
+    let thread = std::thread::spawn(move || server.run());
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let (mut w, mut r) = (tcp.try_clone().unwrap(), BufReader::new(tcp));
+    let mut acked = 0u64;
+    let mut errors = 0u64;
+    let mut id = 1u64;
+    'outer: for _ in 0..1000 {
+        // A pipeline of 20 writes.
+        let mut out = Vec::new();
+        for _ in 0..20 {
+            let (ids, name) = (id.to_string(), format!("Item {id}"));
+            encode_request(
+                &mut out,
+                &[b"ADD", ids.as_bytes(), b"100", b"1", name.as_bytes()],
+            );
+            id += 1;
+        }
+        if w.write_all(&out).is_err() {
+            break;
+        }
+        for _ in 0..20 {
+            match read_reply(&mut r) {
+                Ok(Resp::Error(e)) => {
+                    assert!(e.contains("engine stopped"), "{e}");
+                    errors += 1;
+                }
+                Ok(_) => {
+                    assert_eq!(errors, 0, "a success after an error reply");
+                    acked += 1;
+                }
+                Err(_) => break 'outer,
+            }
+        }
+    }
+    assert!(errors > 0, "the failure never reached the client");
+    // The connection is closed after the error replies.
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut r, &mut rest);
+    assert!(matches!(
+        thread.join().unwrap(),
+        Err(ringmaster::ingress::ServerError::EngineStopped)
+    ));
+    assert!(matches!(
+        shop.close(),
+        Err(ringmaster::shop::ShopError::Stopped(
+            ringmaster::ShutdownError::StageFailed { .. }
+        ))
+    ));
+    let shop = Shop::open(shop_config(&dir)).unwrap();
+    assert_eq!(shop.client().unwrap().count().unwrap(), acked);
+    shop.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -237,6 +237,12 @@ impl Client {
         Ok(self.buffered.pop_front())
     }
 
+    /// Whether the shop's engine stopped (a stage failed, or the shop is
+    /// closing): no reply will come for requests still in flight.
+    pub fn is_halted(&self) -> bool {
+        self.producer.ring().is_halted()
+    }
+
     /// The next completion if one has arrived, without waiting.
     pub fn try_completion(&mut self) -> Option<Completion> {
         if self.buffered.is_empty() {

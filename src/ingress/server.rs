@@ -134,6 +134,13 @@ pub enum ServerError {
     /// The shop stopped under the server.
     #[error(transparent)]
     Shop(#[from] ShopError),
+    /// The shop's engine stopped while the server ran (a stage failed: a
+    /// journal write, say). Every command then owed a reply got an error
+    /// reply; `Shop::close` says which stage failed and why.
+    #[error(
+        "the shop's engine stopped (a stage failed); every command in flight got an error reply"
+    )]
+    EngineStopped,
 }
 
 /// What the server did, returned when it stops.
@@ -263,7 +270,14 @@ pub struct Server {
     /// Connections waiting for the window to open.
     starved: Vec<usize>,
     intake: Intake,
+    /// The engine stopped: every owed command got an error reply, and the
+    /// server is draining.
+    engine_stopped: bool,
 }
+
+/// How often, while commands are owed replies, the loop looks whether the
+/// engine stopped (a halted engine sends no wake-up).
+const ENGINE_CHECK: Duration = Duration::from_millis(100);
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -355,6 +369,7 @@ impl Server {
                 args: Vec::new(),
                 report: ServeReport::default(),
             },
+            engine_stopped: false,
         })
     }
 
@@ -377,8 +392,10 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// [`ServerError::Poll`] if the poller fails, [`ServerError::Shop`] if
-    /// the shop stops while serving.
+    /// [`ServerError::Poll`] if the poller fails; [`ServerError::EngineStopped`]
+    /// if the shop's engine stopped while serving (after every command in
+    /// flight got an error reply and the connections were drained);
+    /// [`ServerError::Shop`] for an unexpected reply.
     pub fn run(mut self) -> Result<ServeReport, ServerError> {
         let mut events = Events::with_capacity(1024);
         let mut draining_since: Option<Instant> = None;
@@ -409,8 +426,12 @@ impl Server {
                 }
             }
             self.collect_replies()?;
+            if !self.engine_stopped && self.client.is_halted() {
+                self.fail_owed();
+            }
             // Acquire: pairs with the Release store in `ServerHandle::stop`.
-            if draining_since.is_none() && self.stop.load(Ordering::Acquire) {
+            let stopping = self.stop.load(Ordering::Acquire) || self.engine_stopped;
+            if draining_since.is_none() && stopping {
                 draining_since = Some(now);
                 self.begin_shutdown();
             }
@@ -433,6 +454,9 @@ impl Server {
                 }
             }
         }
+        if self.engine_stopped {
+            return Err(ServerError::EngineStopped);
+        }
         // Owed replies of abandoned connections still arrive; wait for
         // them so the client is quiet before the shop closes.
         while !self.intake.owed.is_empty() {
@@ -450,6 +474,14 @@ impl Server {
         if !self.work.is_empty() {
             return Some(Duration::ZERO);
         }
+        if !self.intake.owed.is_empty() && !self.engine_stopped {
+            let others = self.timeout_without_owed(draining_since);
+            return Some(others.map_or(ENGINE_CHECK, |t| t.min(ENGINE_CHECK)));
+        }
+        self.timeout_without_owed(draining_since)
+    }
+
+    fn timeout_without_owed(&self, draining_since: Option<Instant>) -> Option<Duration> {
         let idle = self
             .config
             .idle_timeout
@@ -538,6 +570,30 @@ impl Server {
         Ok(())
     }
 
+    /// The engine stopped: no owed command will get its reply. Each gets
+    /// an error instead, in order, and the server drains and stops.
+    #[cold]
+    fn fail_owed(&mut self) {
+        tracing::error!(
+            owed = self.intake.owed.len(),
+            "the shop's engine stopped: answering every command in flight with an error"
+        );
+        self.engine_stopped = true;
+        self.intake.batch.clear();
+        for Owed { token, .. } in std::mem::take(&mut self.intake.owed) {
+            if let Some(c) = self.connections.get_mut(&token) {
+                c.engine_replied(|out| {
+                    Resp::error(
+                        out,
+                        "ERR the engine stopped (a stage failed; see the server's log): \
+                         no reply for this command, which may not have been applied",
+                    );
+                });
+                enqueue(&mut self.work, c, token);
+            }
+        }
+    }
+
     fn begin_shutdown(&mut self) {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
@@ -610,10 +666,17 @@ impl Server {
 
     /// Publish this turn's commands as one batch.
     fn publish(&mut self) -> Result<(), ServerError> {
-        if self.intake.batch.is_empty() {
+        if self.intake.batch.is_empty() || self.engine_stopped {
             return Ok(());
         }
-        self.client.submit_batch(&self.intake.batch)?;
+        match self.client.submit_batch(&self.intake.batch) {
+            Ok(_) => {}
+            Err(ShopError::Closed) if self.client.is_halted() => {
+                self.fail_owed();
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.intake.report.published += self.intake.batch.len() as u64;
         self.intake.batch.clear();
         Ok(())

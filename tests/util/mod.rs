@@ -278,3 +278,35 @@ pub fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state << 17;
     *state
 }
+
+/// The deterministic shop workload of the crash tests: command `k` (from
+/// 0). Product `n` is added by command `2n - 2`; command `2n - 1` updates
+/// product `n / 2 + 1`.
+pub fn crash_command(k: u64) -> ringmaster::shop::Command {
+    use ringmaster::shop::Command;
+    let n = k / 2 + 1;
+    if k.is_multiple_of(2) {
+        Command::add(n, &format!("Crash Item {n}"), n as i64, (n % 7) as i64).unwrap()
+    } else {
+        Command::update(n / 2 + 1, Some((k * 3) as i64), None, None).unwrap()
+    }
+}
+
+/// The body of a shop crash child: opens a `Sync` shop in `dir`
+/// (snapshotting every 500 writes, so segments are released and
+/// recycled as it goes), applies [`crash_command`]s from where its journal
+/// ends, and prints `ack K` for each acknowledged one. Runs until killed.
+pub fn shop_ack_child(config: ringmaster::shop::ShopConfig) {
+    use ringmaster::journal::Durability;
+    use ringmaster::shop::Shop;
+    use std::io::Write;
+    let shop = Shop::open(config.durability(Durability::Sync).snapshot_every(500)).unwrap();
+    let start = shop.open_report().journal_end;
+    let mut client = shop.client().unwrap();
+    let mut out = std::io::stdout();
+    for k in start.. {
+        client.call(&crash_command(k)).unwrap();
+        let _ = writeln!(out, "ack {k}");
+        let _ = out.flush();
+    }
+}

@@ -1,6 +1,6 @@
 //! `ringmaster serve`: the shop over TCP (RESP2) until SIGINT or SIGTERM.
 
-use ringmaster::ingress::{Server, ServerConfig};
+use ringmaster::ingress::{Server, ServerConfig, ServerError};
 use ringmaster::journal::Durability;
 use ringmaster::shop::{Shop, ShopConfig, StageThreads};
 use ringmaster::WaitStrategy;
@@ -71,7 +71,17 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
     let served = server.run();
     signal_handle.close();
     let _ = watcher.join();
-    let report = served?;
+    let report = match served {
+        Err(ServerError::EngineStopped) => {
+            // The shop says which stage failed and why.
+            let why = shop
+                .close()
+                .err()
+                .map_or_else(|| "unknown".to_owned(), |e| e.to_string());
+            return Err(format!("the shop's engine stopped: {why}").into());
+        }
+        other => other?,
+    };
     let closed = shop.close()?;
     eprintln!(
         "ringmaster: stopped: {} connections, {} requests ({} published, {} bad), {} snapshots written",
