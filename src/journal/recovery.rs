@@ -197,6 +197,19 @@ fn read_head(segment: &Segment, header: &SegmentHeader, k: u64, scratch: &mut Ve
     if segment.group_crc(offset, seal.count, seal.claim, rec, scratch) != seal.crc {
         return Head::Broken(CorruptKind::RecordChecksum);
     }
+    // What the writer stores in every slot after the first (and a reader
+    // checks as it hands records out): no seal, and the slot's sequence.
+    for i in 1..seal.count {
+        let at = offset + i as usize * rec;
+        let want = expected + i;
+        let found = segment.load_word(at + 8, Ordering::Relaxed);
+        if segment.load_word(at, Ordering::Relaxed) != 0 || found != want {
+            return Head::Broken(CorruptKind::BadSequence {
+                expected: want,
+                found,
+            });
+        }
+    }
     Head::Group(seal.count, seal.claim_point(expected))
 }
 
