@@ -553,7 +553,9 @@ fn recycled_segments_are_reused_and_their_old_records_never_count() {
             .filter(|e| e.path().extension().is_some_and(|x| x == "spare"))
             .count()
     };
-    assert_eq!(spares(), 3);
+    // The preallocator, busy since the last roll, may already have taken
+    // one of them.
+    assert!((2..=3).contains(&spares()));
     // The writer's next segments come from the spares.
     append(&mut w, PER_SEGMENT * 3 + 20);
     assert!(w.stats().recycled >= 2, "{:?}", w.stats());
