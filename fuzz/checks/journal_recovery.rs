@@ -103,7 +103,10 @@ pub(crate) fn check(data: &[u8]) {
         assert!(report.next_sequence >= report.first_sequence.unwrap_or(0));
         // Repair (truncate a torn tail), then everything reported valid
         // replays, and there is nothing left to repair.
-        let config = JournalConfig::new(&dir).recovery_mode(RecoveryMode::TruncateTornTail);
+        // Small new segments: the writer prepares the next one on open.
+        let config = JournalConfig::new(&dir)
+            .segment_size(8192)
+            .recovery_mode(RecoveryMode::TruncateTornTail);
         let event_size = report.event_size.unwrap_or(8);
         if let Ok((writer, repaired)) = JournalWriter::open(&config, event_size) {
             assert_eq!(repaired.records, report.records);

@@ -280,15 +280,20 @@ pub fn xorshift(state: &mut u64) -> u64 {
 }
 
 /// The deterministic shop workload of the crash tests: command `k` (from
-/// 0). Product `n` is added by command `2n - 2`; command `2n - 1` updates
-/// product `n / 2 + 1`.
+/// 0) works on product `n = (k / 2) % 5000 + 1`: an even `k` adds it
+/// (refused if it exists), an odd one updates it, or deletes it one time
+/// in seven. The catalog (and so each snapshot) stays under 5,000
+/// products however long a campaign runs; refusals are deterministic, so
+/// a model replaying the same commands agrees.
 pub fn crash_command(k: u64) -> ringmaster::shop::Command {
     use ringmaster::shop::Command;
-    let n = k / 2 + 1;
+    let n = (k / 2) % 5000 + 1;
     if k.is_multiple_of(2) {
         Command::add(n, &format!("Crash Item {n}"), n as i64, (n % 7) as i64).unwrap()
+    } else if (k / 2).is_multiple_of(7) {
+        Command::delete(n).unwrap()
     } else {
-        Command::update(n / 2 + 1, Some((k * 3) as i64), None, None).unwrap()
+        Command::update(n, Some((k * 3) as i64), None, None).unwrap()
     }
 }
 
