@@ -55,6 +55,18 @@ impl JournalReader {
     /// segment (removed by retention) or the directory holds no segment;
     /// corruption and I/O errors.
     pub fn open(dir: &Path, from: u64) -> Result<Self, JournalError> {
+        // A listing taken while the writer renames a new segment into place
+        // may miss it: look again before calling `from` unavailable.
+        let mut tries = 0;
+        loop {
+            match Self::open_listed(dir, from) {
+                Err(JournalError::SequenceUnavailable { .. }) if tries < 3 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn open_listed(dir: &Path, from: u64) -> Result<Self, JournalError> {
         let files = list_segments(dir)?;
         let Some((first, _)) = files.first() else {
             return Err(JournalError::SequenceUnavailable {

@@ -241,12 +241,75 @@ pub(crate) fn scan(
     mode: RecoveryMode,
     repair: Option<&FileOps>,
 ) -> Result<(RecoveryReport, Vec<Found>), JournalError> {
+    let mut rescans = 0;
+    loop {
+        let judged = open_all(dir, event_size, repair.is_some())
+            .and_then(|opened| judge(&opened, mode, repair));
+        match judged {
+            Ok(Judged::Done(report, found)) => return Ok((report, found)),
+            // Only a scan that does not own the journal sees it move: its
+            // end, or its files (a listing taken while the writer renames
+            // new segments into place can miss one, and a file listed can
+            // be gone when opened).
+            Ok(Judged::Moved) if repair.is_none() && rescans < LIVE_RESCANS => {
+                rescans += 1;
+                std::thread::yield_now();
+            }
+            Err(JournalError::Gap { .. })
+                if repair.is_none() && rescans < LIVE_RESCANS && writer_is_live(dir) =>
+            {
+                rescans += 1;
+                std::thread::yield_now();
+            }
+            Err(JournalError::Io { ref source, .. })
+                if repair.is_none()
+                    && rescans < LIVE_RESCANS
+                    && source.kind() == std::io::ErrorKind::NotFound
+                    && writer_is_live(dir) =>
+            {
+                rescans += 1;
+                std::thread::yield_now();
+            }
+            Ok(Judged::Moved) => {
+                return Err(JournalError::Busy {
+                    dir: dir.to_owned(),
+                })
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether a writer holds `dir` now (its exclusive lock on `LOCK`): a
+/// shared lock on the file cannot be had. Probed and let go at once, so a
+/// writer opening meanwhile is never kept out.
+fn writer_is_live(dir: &Path) -> bool {
+    let Ok(lock) = std::fs::File::open(dir.join("LOCK")) else {
+        return false;
+    };
+    match lock.try_lock_shared() {
+        Ok(()) => {
+            let _ = lock.unlock();
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
+    }
+}
+
+/// List and open every segment of `dir`, checking each header against its
+/// name, the event size and the segment before it.
+fn open_all(
+    dir: &Path,
+    event_size: Option<usize>,
+    writable: bool,
+) -> Result<Vec<Opened>, JournalError> {
     let files = list_segments(dir)?;
     let mut opened: Vec<Opened> = Vec::with_capacity(files.len());
     let mut size = event_size;
     let mut expected_first: Option<u64> = None;
     for (named, path) in files {
-        let (segment, header) = open_segment(&path, named, repair.is_some())?;
+        let (segment, header) = open_segment(&path, named, writable)?;
         if header.version == LEGACY_FORMAT_VERSION {
             return Err(JournalError::LegacyFormat { path });
         }
@@ -277,22 +340,7 @@ pub(crate) fn scan(
             header,
         });
     }
-    let mut rescans = 0;
-    loop {
-        match judge(&opened, mode, repair)? {
-            Judged::Done(report, found) => return Ok((report, found)),
-            // Only a scan that does not own the journal sees it move.
-            Judged::Moved if rescans < LIVE_RESCANS => {
-                rescans += 1;
-                std::thread::yield_now();
-            }
-            Judged::Moved => {
-                return Err(JournalError::Busy {
-                    dir: dir.to_owned(),
-                })
-            }
-        }
-    }
+    Ok(opened)
 }
 
 enum Judged {

@@ -8,9 +8,10 @@
 //! whole. Only one process writes a journal directory (the writer holds an
 //! exclusive lock on its `LOCK` file, see `writer.rs`), which is what makes
 //! mapping the files read-write sound, and in that process only one thread
-//! at a time stores into a segment: the writer's (or recovery's, before
-//! the writer exists). That is the invariant [`Segment::seal_group`] rests
-//! on when it reads the group back as bytes to checksum it.
+//! at a time stores into a segment: the writer's, the preallocator's while
+//! it prepares one no one else has yet, or recovery's before the writer
+//! exists. That is the invariant `Segment::covered` rests on when the
+//! storing thread reads a group back as bytes to checksum it.
 
 use super::error::JournalError;
 use super::format::{group_crc, Seal, SegmentHeader, SEGMENT_HEADER_LEN};
@@ -160,7 +161,7 @@ impl Segment {
         }
         // `MmapRaw` hands out only a raw pointer; the obligations of mapping
         // a file are discharged where that pointer is dereferenced, in
-        // `words` and `seal_group`.
+        // `words` and `covered`.
         let map = if writable {
             memmap2::MmapOptions::new().map_raw(&file)
         } else {
@@ -227,7 +228,7 @@ impl Segment {
         // a multiple of 8 (checked in `map`); AtomicU64 has the size and
         // alignment of u64 and every bit pattern is valid; the mapping lives
         // as long as `self`. All access in this process goes through these
-        // atomics (or, for the one writer, through `seal_group`'s borrow of
+        // atomics (or, for the one storing thread, through `covered`'s borrow of
         // bytes no thread stores to meanwhile), so a reader thread never
         // races the writer; only one process writes a journal directory
         // (the writer holds the exclusive lock on `LOCK`). A read-only
