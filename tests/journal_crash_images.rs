@@ -44,9 +44,8 @@ fn base() -> PathBuf {
     }
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = util::tempdir("crash-images", tag);
-    base().join(d.file_name().unwrap())
+fn tempdir(tag: &str) -> util::TempDir {
+    util::TempDir::under(&base(), "crash-images", tag)
 }
 
 /// A file as the disk holds it: each page's bytes as of its last sync,
@@ -139,7 +138,8 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 }
 
 struct Run {
-    dir: PathBuf,
+    /// Where the run wrote (removed with the run).
+    _dir: util::TempDir,
     /// What the disk held at the crash.
     durable: HashMap<PathBuf, Durable>,
     /// Records acknowledged (committed) before the crash.
@@ -192,7 +192,7 @@ fn run(steps: &[Step], durable: u64, tag: &str) -> Run {
     // the disk the image is built from.
     drop(w);
     Run {
-        dir,
+        _dir: dir,
         durable,
         acked,
         copies,
@@ -203,7 +203,7 @@ fn run(steps: &[Step], durable: u64, tag: &str) -> Run {
 /// Build a crash image of `run` in a new directory: per `unit` bytes,
 /// the durable version or a later one (a copy taken after that unit's
 /// last sync, or the files at the crash), chosen by `pick`.
-fn image(run: &Run, unit: usize, mut pick: impl FnMut(usize) -> usize, tag: &str) -> PathBuf {
+fn image(run: &Run, unit: usize, mut pick: impl FnMut(usize) -> usize, tag: &str) -> util::TempDir {
     let durable = &run.durable;
     let out = tempdir(tag);
     std::fs::create_dir_all(&out).unwrap();
@@ -295,9 +295,6 @@ proptest! {
             .unwrap_or_else(|e| panic!("recovery refused: {e} (acked {})", run.acked));
         prop_assert!(next >= run.acked, "acked {} but recovered {next}", run.acked);
         assert_prefix(&img, next);
-        for d in [run.dir, img] {
-            let _ = std::fs::remove_dir_all(d);
-        }
     }
 
     /// A process crash (the page cache survives, whole) keeps every
@@ -338,9 +335,6 @@ proptest! {
         let next = open(&img, RecoveryMode::TruncateTornTail).unwrap();
         prop_assert!(next >= committed, "committed {committed}, recovered {next}");
         assert_prefix(&img, next);
-        for d in [dir, img] {
-            let _ = std::fs::remove_dir_all(d);
-        }
     }
 
     /// Damage below the durable point is refused in both modes: a flipped
@@ -419,9 +413,6 @@ proptest! {
                     path.display()
                 ),
             }
-        }
-        for d in [run.dir, img] {
-            let _ = std::fs::remove_dir_all(d);
         }
     }
 }

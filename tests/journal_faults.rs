@@ -76,7 +76,7 @@ impl IoHook for Faults {
     }
 }
 
-fn tempdir(tag: &str) -> PathBuf {
+fn tempdir(tag: &str) -> util::TempDir {
     util::tempdir("faults", tag)
 }
 
@@ -140,7 +140,6 @@ fn a_failed_sync_fails_the_commit_and_reopening_drops_the_batch() {
     assert!(matches!(w.close(), Err(JournalError::Poisoned { .. })));
     // The unsynced batch was unsealed: exactly the acknowledged 50 come back.
     assert_eq!(recovered(&dir), 50);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The journal stage, then an "ack" stage counting what it sees, with
@@ -151,7 +150,7 @@ fn through_the_graph(
     policy: PanicPolicy,
     arm_after: u64,
     tag: &str,
-) -> (ShutdownError, u64, PathBuf) {
+) -> (ShutdownError, u64, util::TempDir) {
     let dir = tempdir(tag);
     let (w, _) = JournalWriter::open(&config(&dir, durability, faults.clone()), 8).unwrap();
     let mut b = GraphBuilder::<u64>::new(RingConfig::new(64).wait_strategy(WaitStrategy::Yielding))
@@ -200,7 +199,6 @@ fn a_failed_commit_halts_the_graph_and_no_stage_after_sees_its_batch() {
         assert!(faults.failed() > 0);
         // What the stage after saw (acknowledged) is exactly what survives.
         assert_eq!(recovered(&dir), acked, "{policy:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -226,7 +224,6 @@ fn a_failed_periodic_flush_fails_the_next_commit() {
     // Periodic acknowledges before the flush: what was acknowledged is in
     // the page cache, and reopening (no power cut here) keeps exactly it.
     assert_eq!(recovered(&dir), acked);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Each file operation of preparing the next segment failing: the roll
@@ -269,7 +266,6 @@ fn a_failed_segment_creation_fails_the_roll_and_leaves_nothing_behind() {
                 kept >= acked,
                 "{op:?} {durability:?}: acked {acked}, kept {kept}"
             );
-            std::fs::remove_dir_all(&dir).unwrap();
         }
     }
 }
@@ -304,7 +300,6 @@ fn rolling_into_an_existing_segment_uses_its_own_size() {
     let sizes: Vec<u64> = segments.iter().map(|s| s.capacity).collect();
     assert_eq!(&sizes[..2], &[168, 168], "{sizes:?}");
     assert_eq!(sizes[2], (65536 - 64 - 4096) / 24);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -316,7 +311,7 @@ fn directories_the_journal_creates_are_made_durable() {
     drop(w);
     let seen = faults.seen.lock().unwrap().clone();
     for (child, parent) in [
-        (root.join("a"), root.clone()),
+        (root.join("a"), root.to_path_buf()),
         (root.join("a/b"), root.join("a")),
         (dir.clone(), root.join("a/b")),
     ] {
@@ -333,7 +328,6 @@ fn directories_the_journal_creates_are_made_durable() {
             parent.display()
         );
     }
-    std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]
@@ -372,7 +366,6 @@ fn verify_on_a_live_journal_never_reports_corruption() {
     writer.join().unwrap();
     let report = ringmaster::journal::verify(&dir).unwrap();
     assert!(report.truncation.is_none(), "{report:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The shop on a journal whose syncs start failing: every client call
@@ -428,7 +421,6 @@ fn the_shop_acknowledges_nothing_it_did_not_commit() {
         let shop = Shop::open(ShopConfig::new(&dir).segment_size(8192)).unwrap();
         assert_eq!(shop.digest().unwrap(), model.digest(), "{op:?}");
         shop.close().unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

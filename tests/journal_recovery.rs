@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 const SEGMENT: u64 = 8192;
 const PER_SEGMENT: u64 = (8192 - 64 - 4096) / 24;
 
-fn tempdir(tag: &str) -> PathBuf {
+fn tempdir(tag: &str) -> util::TempDir {
     util::tempdir("journal", tag)
 }
 
@@ -47,7 +47,7 @@ fn write(dir: &Path, n: u64) {
 /// What a crash of a live writer leaves: its files as they are in memory
 /// now, copied to a new directory (a killed process leaves the page cache
 /// to the kernel, so this is what the next open finds).
-fn crash_image(dir: &Path, tag: &str) -> PathBuf {
+fn crash_image(dir: &Path, tag: &str) -> util::TempDir {
     let image = tempdir(tag);
     std::fs::create_dir_all(&image).unwrap();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -61,7 +61,7 @@ fn crash_image(dir: &Path, tag: &str) -> PathBuf {
 /// `durable` records written and closed, then `pending` more appended and
 /// committed under `Durability::None` (sealed, not synced) by a writer
 /// that crashes: the crash image.
-fn crashed_after(durable: u64, pending: u64, tag: &str) -> PathBuf {
+fn crashed_after(durable: u64, pending: u64, tag: &str) -> util::TempDir {
     let dir = tempdir(tag);
     write(&dir, durable);
     let (mut w, _) = JournalWriter::open(&config(&dir), 8).unwrap();
@@ -72,7 +72,6 @@ fn crashed_after(durable: u64, pending: u64, tag: &str) -> PathBuf {
     w.commit().unwrap();
     let image = crash_image(&dir, tag);
     drop(w);
-    std::fs::remove_dir_all(&dir).unwrap();
     image
 }
 
@@ -137,7 +136,6 @@ fn round_trip_across_segments_and_reopen_appends() {
     let report = ringmaster::journal::verify(&dir).unwrap();
     assert_eq!((report.records, report.next_sequence), (1500, 1500));
     assert!(report.truncation.is_none());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -150,7 +148,6 @@ fn a_second_writer_is_refused() {
     ));
     drop(w);
     assert!(JournalWriter::open(&config(&dir), 8).is_ok());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -177,7 +174,6 @@ fn a_torn_last_group_is_truncated_at_every_offset() {
         // The journal goes on from there.
         write(&dir, 1);
         assert_prefix(&dir, 400);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -192,7 +188,6 @@ fn every_bit_flip_in_an_unsynced_group_is_caught() {
         }
         assert_eq!(reopen(&dir, RecoveryMode::TruncateTornTail).unwrap(), 9);
         assert_prefix(&dir, 9);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -232,7 +227,6 @@ fn corruption_below_the_durable_point_is_never_skipped() {
             ringmaster::journal::verify(&dir),
             Err(JournalError::CorruptMiddle { .. })
         ));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -283,9 +277,6 @@ fn holes_above_the_durable_point_are_an_unacknowledged_tail() {
             from
         );
         assert_prefix(&image, from);
-        for d in [dir, image] {
-            std::fs::remove_dir_all(d).unwrap();
-        }
     }
 }
 
@@ -309,7 +300,6 @@ fn garbage_after_the_tail_is_truncated() {
         .truncation
         .is_none());
     assert_prefix(&dir, 30);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -366,7 +356,6 @@ fn damaged_and_foreign_files_give_typed_errors() {
             ..
         })
     ));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -376,7 +365,7 @@ fn a_reader_tails_a_live_writer() {
     w.append(&value(0).to_le_bytes()).unwrap();
     w.commit().unwrap();
     let n = PER_SEGMENT * 4;
-    let reader_dir = dir.clone();
+    let reader_dir = dir.to_path_buf();
     let reader = std::thread::spawn(move || {
         let mut r = JournalReader::open(&reader_dir, 0).unwrap();
         let mut next = 0;
@@ -403,7 +392,6 @@ fn a_reader_tails_a_live_writer() {
     w.commit().unwrap();
     reader.join().unwrap();
     w.close().unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -443,7 +431,6 @@ fn snapshots_fall_back_and_retention_keeps_what_replay_needs() {
     );
     store.retain(1).unwrap();
     assert_eq!(store.list().unwrap().len(), 1);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -475,7 +462,6 @@ fn every_durability_policy_round_trips_through_the_graph() {
         g.shutdown().unwrap();
         assert_eq!(applied.load(std::sync::atomic::Ordering::Relaxed), 2000);
         assert_prefix(&dir, 2000);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -486,6 +472,7 @@ const CHILD_ENV: &str = "RINGMASTER_JOURNAL_CRASH_CHILD";
 /// The child: publishes through a Sync journal stage; a stage after it
 /// prints each acknowledged sequence (end of batch) to stdout.
 #[test]
+#[ignore = "a child process of the tests here, started by them"]
 fn crash_child() {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
         util::journal_ack_child(&config(Path::new(&dir)).durability(Durability::Sync), value);
@@ -519,7 +506,6 @@ fn sigkill_never_loses_an_acknowledged_event() {
         assert_prefix(&dir, recovered);
     }
     assert!(total_acked > 0, "the child never acknowledged anything");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---- recycled segments ------------------------------------------------
@@ -596,9 +582,6 @@ fn recycled_segments_are_reused_and_their_old_records_never_count() {
         Err(JournalError::TornTail { .. })
     ));
     assert_eq!(reopen(&torn, RecoveryMode::TruncateTornTail).unwrap(), end);
-    for d in [dir, image, torn] {
-        std::fs::remove_dir_all(d).unwrap();
-    }
 }
 
 // ---- version 1 --------------------------------------------------------
@@ -670,5 +653,4 @@ fn a_version_1_journal_is_refused_with_the_way_out_and_migrates() {
     // Migrating again does nothing.
     let again = ringmaster::journal::migrate(&dir, &config(&dir)).unwrap();
     assert!(again.backup.is_none());
-    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -2,6 +2,8 @@
 //! final totals, sampling records exactly the sampled sequences, lag,
 //! producer waits, pollers, shared rings and the exports.
 
+mod util;
+
 use ringmaster::metrics::{Metrics, MetricsSnapshot, Reporter};
 use ringmaster::shm::{SharedOptions, SharedRing};
 use ringmaster::{handler_fn, GraphBuilder, NoopHandler, PollState, RingConfig, WaitStrategy};
@@ -359,7 +361,7 @@ fn reporter_and_exports() {
             > 0
     );
 
-    let dir = std::env::temp_dir().join(format!("rm-metrics-export-{}", std::process::id()));
+    let dir = util::tempdir("metrics", "export");
     let files = last.write_hgrm(&dir).unwrap();
     assert_eq!(files.len(), 1);
     assert!(files[0].ends_with("journal__main_.hgrm"));
@@ -368,5 +370,4 @@ fn reporter_and_exports() {
     let svg = dir.join("latency.svg");
     last.write_svg(&svg).unwrap();
     assert!(std::fs::read_to_string(&svg).unwrap().contains("journal"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }

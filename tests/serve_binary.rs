@@ -2,6 +2,8 @@
 //! answers them, flushes and exits 0; a restart serves the same state.
 #![cfg(feature = "cli")]
 
+mod util;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -64,8 +66,7 @@ fn count(addr: &str) -> i64 {
 
 #[test]
 fn sigterm_answers_in_flight_commands_and_a_restart_serves_the_same_state() {
-    let data = std::env::temp_dir().join(format!("rm-serve-bin-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
+    let data = util::tempdir("serve-bin", "data");
     let (child, addr) = serve(&data, "sync");
 
     let tcp = TcpStream::connect(&addr).unwrap();
@@ -111,5 +112,4 @@ fn sigterm_answers_in_flight_commands_and_a_restart_serves_the_same_state() {
     );
     signal(&again, "-INT");
     assert!(again.wait().unwrap().success());
-    let _ = std::fs::remove_dir_all(&data);
 }

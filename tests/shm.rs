@@ -80,6 +80,7 @@ fn child_command(role: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("test binary path"));
     command
         .args([
+            "--ignored",
             "--exact",
             "child_process",
             "--nocapture",
@@ -109,6 +110,7 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 /// The other process's roles.
 #[test]
+#[ignore = "a child process of the tests here, started by them"]
 fn child_process() {
     let Ok(role) = std::env::var(ROLE) else {
         return; // a normal test run: nothing to play

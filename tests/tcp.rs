@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-fn tempdir(tag: &str) -> PathBuf {
+fn tempdir(tag: &str) -> util::TempDir {
     util::tempdir("tcp", tag)
 }
 
@@ -35,14 +35,19 @@ struct Running {
     handle: ServerHandle,
     thread: Option<JoinHandle<Result<ServeReport, ringmaster::ingress::ServerError>>>,
     dir: PathBuf,
+    /// The data directory, when the server made it (removed on drop).
+    owned: Option<util::TempDir>,
 }
 
 impl Running {
     fn start(tag: &str, tune: impl FnOnce(&mut ServerConfig)) -> Self {
-        Self::start_in(tempdir(tag), tune)
+        let dir = tempdir(tag);
+        let mut running = Self::start_in(&dir, tune);
+        running.owned = Some(dir);
+        running
     }
 
-    fn start_in(dir: PathBuf, tune: impl FnOnce(&mut ServerConfig)) -> Self {
+    fn start_in(dir: &Path, tune: impl FnOnce(&mut ServerConfig)) -> Self {
         let shop = Shop::open(shop_config(&dir)).expect("open shop");
         let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
         tune(&mut config);
@@ -54,7 +59,8 @@ impl Running {
             addr,
             handle,
             thread,
-            dir,
+            dir: dir.to_path_buf(),
+            owned: None,
         }
     }
 
@@ -88,7 +94,6 @@ impl Drop for Running {
         }
         if let Some(shop) = self.shop.take() {
             let _ = shop.close();
-            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
@@ -556,7 +561,7 @@ fn connection_limit_and_idle_timeout() {
 #[test]
 fn shutdown_answers_every_command_in_flight_and_loses_no_acknowledged_write() {
     let dir = tempdir("shutdown");
-    let server = Running::start_in(dir.clone(), |_| {});
+    let server = Running::start_in(&dir, |_| {});
     let (mut w, r) = server.open();
     let n = 20_000;
     let reader = std::thread::spawn(move || {
@@ -581,7 +586,7 @@ fn shutdown_answers_every_command_in_flight_and_loses_no_acknowledged_write() {
         }
     });
     std::thread::sleep(Duration::from_millis(50));
-    let (report, dir) = server.stop();
+    let (report, _) = server.stop();
     let acknowledged = reader.join().unwrap();
     writer.join().unwrap();
     assert_eq!(
@@ -784,5 +789,4 @@ fn a_journal_failure_answers_every_command_in_flight_with_an_error() {
     let shop = Shop::open(shop_config(&dir)).unwrap();
     assert_eq!(shop.client().unwrap().count().unwrap(), acked);
     shop.close().unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -13,18 +13,66 @@ pub fn say(suite: &str, message: &str) {
     let _ = writeln!(std::io::stderr(), "{suite}: {message}");
 }
 
-/// A fresh, empty directory path under the system's temp dir, unique to
-/// this process and call: `rm-<suite>-<tag>-<pid>-<n>`.
-pub fn tempdir(suite: &str, tag: &str) -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "rm-{suite}-{tag}-{}-{}",
-        std::process::id(),
-        // Relaxed: a unique counter; nothing is published through it.
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+/// A directory for one test, removed with everything in it when the guard
+/// is dropped: at the end of the test, and on its way out of a failed
+/// one, so no test leaves files behind. It derefs to its `Path`.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh, empty (not yet created) path under the system's temp dir,
+    /// unique to this process and call: `rm-<suite>-<tag>-<pid>-<n>`.
+    pub fn new(suite: &str, tag: &str) -> Self {
+        Self::under(&std::env::temp_dir(), suite, tag)
+    }
+
+    /// The same under `base` (say `/dev/shm`).
+    pub fn under(base: &std::path::Path, suite: &str, tag: &str) -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let d = base.join(format!(
+            "rm-{suite}-{tag}-{}-{}",
+            std::process::id(),
+            // Relaxed: a unique counter; nothing is published through it.
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        Self(d)
+    }
+
+    /// The path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl From<&TempDir> for PathBuf {
+    fn from(dir: &TempDir) -> PathBuf {
+        dir.0.clone()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A [`TempDir`] under the system's temp dir.
+pub fn tempdir(suite: &str, tag: &str) -> TempDir {
+    TempDir::new(suite, tag)
 }
 
 /// A 16-byte test event: who produced it and its per-producer number.
@@ -152,7 +200,13 @@ impl AckingChild {
         use std::process::{Command, Stdio};
         let exe = std::env::current_exe().expect("test binary path");
         let mut child = Command::new(exe)
-            .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+            .args([
+                "--ignored",
+                "--exact",
+                child_test,
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .envs(env.iter().copied())
             .env(env_var, dir)
             .stdout(Stdio::piped())
