@@ -48,7 +48,7 @@ impl Running {
     }
 
     fn start_in(dir: &Path, tune: impl FnOnce(&mut ServerConfig)) -> Self {
-        let shop = Shop::open(shop_config(&dir)).expect("open shop");
+        let shop = Shop::open(shop_config(dir)).expect("open shop");
         let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
         tune(&mut config);
         let server = Server::bind(&shop, config).expect("bind");
