@@ -45,6 +45,7 @@ pub(crate) fn prefetch_read<T>(value: &T) {
 /// misses nor has to invalidate other cores' copies on its way out. A
 /// hint only; a no-op off x86_64.
 #[inline(always)]
+#[cfg_attr(loom, allow(dead_code))] // reason: the ring does not prefetch under loom
 pub(crate) fn prefetch_write(addr: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch never faults and never changes memory, whatever

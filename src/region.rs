@@ -43,6 +43,7 @@
 //! The header block (bytes 0..128) is written once by the creator before
 //! the region is shared and is read only through [`RegionHeader::decode`],
 //! which is safe, bounds-checked code.
+#![allow(clippy::disallowed_methods)] // reason: this module owns the ring regions' mappings (see clippy.toml)
 
 use crate::error::ConfigError;
 use crate::sequence::Sequence;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 /// Records events; the log is handed over at shutdown.
 struct Log {
     seen: Vec<(u64, u64)>,
-    out: Arc<Mutex<Vec<(u64, u64)>>>,
+    out: Seen,
     upstream: Option<Arc<AtomicU64>>,
     progress: Option<Arc<AtomicU64>>,
 }
@@ -43,7 +43,10 @@ impl EventHandler<u64> for Log {
     }
 }
 
-fn log() -> (Log, Arc<Mutex<Vec<(u64, u64)>>>) {
+/// What a [`Log`] saw: `(sequence, event)` pairs, handed over at shutdown.
+type Seen = Arc<Mutex<Vec<(u64, u64)>>>;
+
+fn log() -> (Log, Seen) {
     let out = Arc::new(Mutex::new(Vec::new()));
     (
         Log {
