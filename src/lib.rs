@@ -112,7 +112,7 @@ pub mod shop;
 mod sync;
 mod wait;
 
-#[cfg(feature = "cli")]
+#[cfg(all(feature = "cli", not(loom)))]
 #[doc(hidden)]
 pub mod harness;
 

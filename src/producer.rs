@@ -128,7 +128,7 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
     }
 
     /// A producer holding producer slot `slot` of a shared region.
-    #[cfg_attr(loom, allow(dead_code))] // used by shm, not built under loom
+    #[cfg(not(loom))] // shm, its only user, is not built under loom
     pub(crate) fn with_lease(ring: Arc<RingBuffer<E>>, slot: usize) -> Self {
         let lease = Arc::new(ProducerLease {
             ring: Arc::clone(&ring),

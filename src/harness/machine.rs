@@ -140,7 +140,7 @@ fn own_ticks() -> Option<u64> {
     let text = std::fs::read("/proc/self/stat").ok()?;
     // utime, stime, cutime and cstime: fields 14-17, the 12th-15th after
     // the name (field 3 first).
-    let fields = crate::shm::liveness::stat_fields(&text)?;
+    let fields = crate::shm::proc_stat::stat_fields(&text)?;
     fields.skip(11).take(4).map(|f| f.parse::<u64>().ok()).sum()
 }
 

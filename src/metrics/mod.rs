@@ -60,7 +60,7 @@ pub(crate) use figures::histogram;
 pub use figures::StageFigures;
 #[cfg(feature = "plot")]
 pub use plot::{draw_percentiles, PlotError};
-pub(crate) use recorder::{ProducerWaits, StageCell, StageRecorder, PUBLISH_EVERY_NS};
+pub(crate) use recorder::{StageCell, StageRecorder, PUBLISH_EVERY_NS};
 pub use reporter::Reporter;
 pub(crate) use snapshot::RingOf;
 pub use snapshot::{Metrics, MetricsSnapshot, StageSnapshot};

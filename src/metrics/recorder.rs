@@ -169,32 +169,3 @@ impl Drop for StageRecorder {
         self.finish();
     }
 }
-
-/// How long producers of one process waited for room in a full ring.
-/// Recorded on the waiting path only (a producer that found room records
-/// nothing), under a lock: that path already waits.
-#[derive(Debug, Default)]
-pub(crate) struct ProducerWaits {
-    /// Allocated at the first wait.
-    waits: Mutex<Option<hdrhistogram::Histogram<u64>>>,
-}
-
-const MAX_WAIT_NS: u64 = 3_600_000_000_000;
-
-impl ProducerWaits {
-    pub(crate) fn record(&self, ns: u64) {
-        self.waits
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(|| super::figures::histogram(MAX_WAIT_NS))
-            .saturating_record(ns);
-    }
-
-    pub(crate) fn snapshot(&self) -> hdrhistogram::Histogram<u64> {
-        self.waits
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .unwrap_or_else(|| super::figures::histogram(MAX_WAIT_NS))
-    }
-}

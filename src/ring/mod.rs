@@ -14,17 +14,20 @@
 //! `tests/loom.rs` check them with loom's tracked `UnsafeCell`.
 
 mod batch;
+mod producer_waits;
 
 use crate::clock;
 use crate::config::RingConfig;
 use crate::error::ConfigError;
-use crate::metrics::ProducerWaits;
-use crate::region::{Region, RegionHeader, MAX_CONSUMERS, MAX_PRODUCERS};
+use crate::region::token::pid_of;
+#[cfg(not(loom))]
+use crate::region::MAX_PRODUCERS;
+use crate::region::{Region, RegionHeader, MAX_CONSUMERS};
 use crate::sequence::Sequence;
-use crate::shm::liveness::{self, Liveness, Status};
 use crate::sync::{fence, AtomicBool, Ordering, UnsafeCell};
 use crate::wait::Waiter;
 use crossbeam_utils::CachePadded;
+use producer_waits::ProducerWaits;
 
 /// A disruptor ring buffer of `E` events in a mapped region.
 ///
@@ -72,6 +75,24 @@ pub struct RingBuffer<E> {
     stamps_on: bool,
     /// How long producers waited for room (instrumented rings only).
     producer_waits: ProducerWaits,
+}
+
+/// How a ring shared with other processes tells live owners from dead
+/// ones: this process's token, the wait after which to ask, whether to
+/// free a dead consumer's slot, and the question itself. The policy
+/// (`shm::liveness`) fills it in; the ring only acts on the answers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Liveness {
+    /// How long a producer waits for room, or a consumer for a claimed
+    /// slot to be published, before it checks who is alive.
+    pub(crate) timeout: std::time::Duration,
+    /// A dead consumer's slot is freed (the producers move on) rather than
+    /// only reported.
+    pub(crate) evict_dead_consumers: bool,
+    /// This process's token (`region::token`).
+    pub(crate) me: u64,
+    /// Whether the process behind a token is dead. Cold paths only.
+    pub(crate) is_dead: fn(u64) -> bool,
 }
 
 /// Bit 31 of an availability flag: the claim was abandoned by a dead
@@ -299,7 +320,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         &self.alerted
     }
 
-    #[cfg_attr(loom, allow(dead_code))] // used by shm, not built under loom
+    #[cfg(not(loom))] // shm, its only user, is not built under loom
     pub(crate) fn region(&self) -> &Region<E> {
         &self.region
     }
@@ -404,7 +425,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
                 break;
             }
             let owner = control.consumer_owners[slot].load(Ordering::Acquire);
-            if owner == 0 || owner == live.me || liveness::status(owner) == Status::Alive {
+            if owner == 0 || owner == live.me || !(live.is_dead)(owner) {
                 continue;
             }
             if evict {
@@ -417,15 +438,11 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
                 }
                 self.release_consumer(slot);
                 control.state.evicted.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    slot,
-                    pid = liveness::pid_of(owner),
-                    "evicted a dead consumer"
-                );
+                tracing::warn!(slot, pid = pid_of(owner), "evicted a dead consumer");
             }
             dead.push(DeadConsumer {
                 slot,
-                pid: liveness::pid_of(owner),
+                pid: pid_of(owner),
             });
         }
         dead
@@ -439,7 +456,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     ///
     /// The pid of a live holder (possibly this process) when no slot is
     /// free, or `None` when there was none to name.
-    #[cfg_attr(loom, allow(dead_code))] // used by shm, not built under loom
+    #[cfg(not(loom))] // shm, its only user, is not built under loom
     pub(crate) fn register_producer(&self) -> Result<usize, Option<u32>> {
         let Some(live) = &self.liveness else {
             return Ok(0);
@@ -456,10 +473,8 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
             // in `unregister_producer`.
             let mut current = owner.load(Ordering::Acquire);
             loop {
-                if current != 0
-                    && (current == live.me || liveness::status(current) == Status::Alive)
-                {
-                    holder = Some(liveness::pid_of(current));
+                if current != 0 && (current == live.me || !(live.is_dead)(current)) {
+                    holder = Some(pid_of(current));
                     break;
                 }
                 // AcqRel: take the free or dead slot against racers.
@@ -507,14 +522,14 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
         let control = self.region.control();
         for owner in &control.producer_owners {
             let token = owner.load(Ordering::Acquire);
-            if token != 0 && token != live.me && liveness::status(token) == Status::Dead {
+            if token != 0 && token != live.me && (live.is_dead)(token) {
                 // Its slot is free again; its claims are unblocked below.
                 if owner
                     .compare_exchange(token, 0, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
                     control.state.producer_deaths.fetch_add(1, Ordering::AcqRel);
-                    tracing::warn!(pid = liveness::pid_of(token), "a producer process died");
+                    tracing::warn!(pid = pid_of(token), "a producer process died");
                 }
             }
         }
@@ -560,7 +575,7 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     }
 
     /// Claims unblocked and consumers evicted in this region so far.
-    #[cfg_attr(loom, allow(dead_code))] // used by shm, not built under loom
+    #[cfg(not(loom))] // shm, its only user, is not built under loom
     pub(crate) fn recovery_counts(&self) -> (u64, u64) {
         let state = &self.region.control().state;
         (

@@ -103,7 +103,7 @@ fn wait_for_room_unmeasured<E: bytemuck::Pod + Send>(
             .wait_until(ready, ring.alerted(), deadline)
             .map_err(claim_error);
     };
-    let evict = liveness.dead_consumer == crate::shm::DeadConsumerPolicy::Evict;
+    let evict = liveness.evict_dead_consumers;
     ring.waiter()
         .wait_checking(
             ready,

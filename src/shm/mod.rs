@@ -61,15 +61,19 @@
 //! ```
 
 mod error;
+#[cfg(not(loom))]
 pub(crate) mod liveness;
 #[cfg(not(loom))]
 mod options;
+#[cfg(not(loom))]
+pub(crate) mod proc_stat;
 #[cfg(not(loom))]
 mod shared_ring;
 #[cfg(not(loom))]
 mod stat;
 
 pub use error::ShmError;
+#[cfg(not(loom))]
 pub use liveness::DeadConsumerPolicy;
 #[cfg(not(loom))]
 pub use options::{SharedOptions, DEFAULT_LIVENESS_TIMEOUT};

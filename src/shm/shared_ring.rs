@@ -1,12 +1,14 @@
 //! [`SharedRing`]: create a ring in a file, attach to it, take producers
 //! and consumer slots, remove it.
 
-use super::liveness::{self, Liveness};
+use super::liveness;
+use super::proc_stat::current_token;
 use super::{RingStat, SharedOptions, ShmError};
 use crate::config::RingConfig;
 use crate::graph::GraphBuilder;
 use crate::producer::{MultiProducer, Producer, SingleProducer};
 use crate::region::{Region, RegionHeader, MAX_PRODUCERS};
+use crate::ring::Liveness;
 use crate::ring::RingBuffer;
 use crate::sequencer::{MultiSequencer, Sequencer, SingleSequencer};
 use crate::sync::{Arc, Ordering};
@@ -60,7 +62,7 @@ impl<E: bytemuck::Pod + Send> SharedRing<E> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(io("inspect", &path, source)),
         }
-        let me = liveness::current_token();
+        let me = current_token();
         let tmp = temp_path(&path);
         let built = (|| {
             let file = std::fs::OpenOptions::new()
@@ -357,11 +359,7 @@ fn check_strategy(strategy: WaitStrategy) -> Result<(), ShmError> {
 }
 
 fn liveness_of(options: &SharedOptions) -> Liveness {
-    Liveness {
-        timeout: options.liveness_timeout,
-        dead_consumer: options.dead_consumer,
-        me: liveness::current_token(),
-    }
+    liveness::liveness_of(options.liveness_timeout, options.dead_consumer)
 }
 
 pub(super) fn io(op: &'static str, path: &Path, source: std::io::Error) -> ShmError {

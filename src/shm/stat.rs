@@ -5,6 +5,7 @@
 use super::liveness::{self, Status};
 use super::shared_ring::{io, read_header};
 use super::ShmError;
+use crate::region::token::pid_of;
 use crate::region::{ControlView, RegionHeader, MAX_CONSUMERS, MAX_PRODUCERS};
 use crate::sync::Ordering;
 use std::fmt;
@@ -87,7 +88,7 @@ pub struct RingStat {
 
 fn process(token: u64) -> Option<ProcessStat> {
     (token != 0).then(|| ProcessStat {
-        pid: liveness::pid_of(token),
+        pid: pid_of(token),
         alive: liveness::status(token) == Status::Alive,
     })
 }
