@@ -88,7 +88,6 @@
 
 mod clock;
 mod config;
-mod engine;
 mod error;
 mod graph;
 pub mod ingress;

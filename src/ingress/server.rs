@@ -31,7 +31,7 @@ use super::connection::{Closing, Connection, ReadOutcome};
 use super::protocol::{decode_request, Limits, Reply as Resp};
 use super::request::{parse_request, Request};
 use super::shop_reply::encode_shop_reply;
-use crate::engine::LiveStages;
+use crate::shop::LiveStages;
 use crate::shop::{Client, Command, Shop, ShopError};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};

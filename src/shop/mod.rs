@@ -2,8 +2,9 @@
 //! and the modules that handle them as decoupled consumers of one stream.
 //!
 //! The domain ([`Command`], [`ProductEvent`], [`Catalog`], [`SearchIndex`],
-//! [`Reply`]) is pure and deterministic: no threads, no I/O, no unsafe.
-//! [`Shop`] runs it on the engine:
+//! [`Reply`], in `domain/`) is pure and deterministic: no threads, no I/O,
+//! no unsafe. [`Shop`] runs it on the engine (`runtime/`, its stages in
+//! `runtime/stages/`):
 //!
 //! ```text
 //!                    +-> catalog ------+
@@ -30,26 +31,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod catalog;
-mod command;
-mod error;
-mod event;
-mod id_table;
-mod name;
-mod order_index;
-mod posting;
-mod product;
-mod reply;
-mod search;
+mod domain;
+mod runtime;
 
-pub use crate::engine::{
-    Client, CloseReport, OpenReport, Shop, ShopConfig, StageLatency, StageThreads,
+pub use domain::{
+    tokenize, Catalog, Command, Completion, Name, Product, ProductEvent, Rejection, Reply,
+    SearchHit, SearchIndex, SnapshotDecodeError, ValidationError, MAX_LIST_LIMIT, MAX_NAME_LEN,
+    MAX_SEARCH_LIMIT,
 };
-pub use catalog::{Catalog, SnapshotDecodeError};
-pub use command::{Command, MAX_LIST_LIMIT, MAX_SEARCH_LIMIT};
-pub use error::{Rejection, ShopError, ValidationError};
-pub use event::ProductEvent;
-pub use name::{Name, MAX_NAME_LEN};
-pub use product::{Product, SearchHit};
-pub use reply::{Completion, Reply};
-pub use search::{tokenize, SearchIndex};
+pub(crate) use runtime::LiveStages;
+pub use runtime::{
+    Client, CloseReport, OpenReport, Shop, ShopConfig, ShopError, StageLatency, StageThreads,
+};

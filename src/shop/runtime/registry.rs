@@ -7,7 +7,7 @@
 //! senders, so when its thread ends, for any reason, every client waiting
 //! for a reply wakes up with `Closed` instead of hanging.
 
-use crate::shop::Completion;
+use crate::shop::domain::Completion;
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

@@ -1,9 +1,10 @@
 //! [`Client`]: a handle that sends commands into the shop's ring and
 //! receives their replies, blocking or pipelined.
 
+use super::error::ShopError;
 use super::registry::{Delivery, Registry, Wake};
 use crate::clock;
-use crate::shop::{Command, Completion, Product, ProductEvent, Reply, SearchHit, ShopError};
+use crate::shop::domain::{Command, Completion, Product, ProductEvent, Reply, SearchHit};
 use crate::wait::Waiter;
 use crate::{ClaimError, MultiProducer};
 use crossbeam_channel::{Receiver, TryRecvError};

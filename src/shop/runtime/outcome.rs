@@ -10,7 +10,7 @@
 //! (Acquire) precedes its receive. One channel operation per batch, not per
 //! event.
 
-use crate::shop::Reply;
+use crate::shop::domain::Reply;
 use crossbeam_channel::{Receiver, Sender};
 
 /// One batch's replies from one stage, in sequence order.

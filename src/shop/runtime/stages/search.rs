@@ -1,9 +1,9 @@
 //! The search stage: keeps the [`SearchIndex`] in step with the writes and
 //! answers `Search`.
 
-use super::outcome::Outbox;
-use super::stage_latency::StageRecorder;
-use crate::shop::{Command, ProductEvent, Reply, SearchIndex};
+use crate::shop::domain::{Command, ProductEvent, Reply, SearchIndex};
+use crate::shop::runtime::outcome::Outbox;
+use crate::shop::runtime::stage_latency::StageRecorder;
 use crate::EventHandler;
 
 #[derive(Debug)]

@@ -325,7 +325,7 @@ fn cannot_grow(error: &TryReserveError) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shop::{Name, Product};
+    use crate::shop::domain::{Name, Product};
     use proptest::prelude::*;
     use std::collections::HashMap;
 

@@ -1,19 +1,20 @@
 //! [`Shop`]: the product catalog running on the engine.
 
-use super::catalog_stage::CatalogStage;
 use super::client::Client;
 use super::config::{ShopConfig, StageThreads};
-use super::journal_stage::JournalStage;
+use super::error::ShopError;
 use super::outcome::outcome_channel;
 use super::recovery::{recover, OpenReport};
 use super::registry::Registry;
-use super::responder::Responder;
 use super::ring_file;
-use super::search_stage::SearchStage;
 use super::snapshotter::Snapshotter;
 use super::stage_latency::{LiveStages, StageLatency, StageRecorder};
+use super::stages::catalog::CatalogStage;
+use super::stages::journal::JournalStage;
+use super::stages::responder::Responder;
+use super::stages::search::SearchStage;
 use crate::journal::JournalError;
-use crate::shop::{ProductEvent, ShopError};
+use crate::shop::domain::ProductEvent;
 use crate::{EventHandler, Graph, MultiProducer, PanicPolicy, RingConfig, StageBuilder, StageId};
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -7,7 +7,7 @@
 
 use crate::clock;
 use crate::metrics::{histogram, PUBLISH_EVERY_NS};
-use crate::shop::ProductEvent;
+use crate::shop::domain::ProductEvent;
 use hdrhistogram::Histogram;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -177,7 +177,7 @@ impl StageRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shop::Command;
+    use crate::shop::domain::Command;
 
     #[test]
     fn equal_stamps_count_once_each_and_unstamped_events_not_at_all() {

@@ -2,8 +2,9 @@
 //! journal record after it.
 
 use super::config::ShopConfig;
+use super::error::ShopError;
 use crate::journal::{JournalReader, JournalWriter, RecoveryReport, SnapshotStore};
-use crate::shop::{Catalog, Command, ProductEvent, SearchIndex, ShopError};
+use crate::shop::domain::{Catalog, Command, ProductEvent, SearchIndex};
 use std::time::{Duration, Instant};
 
 /// What opening a shop found and did.

@@ -68,7 +68,7 @@ impl Reply {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
-    /// The id [`Client::submit`](super::Client::submit) returned.
+    /// The id [`Client::submit`](crate::shop::Client::submit) returned.
     pub request_id: u64,
     /// The answer.
     pub reply: Reply,

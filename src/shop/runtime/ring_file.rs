@@ -3,7 +3,8 @@
 //! (Under `--cfg loom` there are no shared rings: always private.)
 
 use super::config::ShopConfig;
-use crate::shop::{ProductEvent, ShopError};
+use super::error::ShopError;
+use crate::shop::domain::ProductEvent;
 use crate::{Graph, GraphBuilder, MultiProducer, RingConfig};
 
 /// The shared ring backing a shop, when there is one.

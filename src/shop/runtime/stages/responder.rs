@@ -1,10 +1,10 @@
 //! The responder: the diamond's last stage, joining the catalog's and the
 //! index's outcomes and delivering each client's replies once per batch.
 
-use super::outcome::Inbox;
-use super::registry::{Delivery, Registration, Wake};
-use super::stage_latency::StageRecorder;
-use crate::shop::{Completion, ProductEvent};
+use crate::shop::domain::{Completion, ProductEvent};
+use crate::shop::runtime::outcome::Inbox;
+use crate::shop::runtime::registry::{Delivery, Registration, Wake};
+use crate::shop::runtime::stage_latency::StageRecorder;
 use crate::EventHandler;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;

@@ -1,8 +1,8 @@
 //! The shop's journal stage: appends writes, skips reads, commits per batch.
 
-use super::stage_latency::StageRecorder;
 use crate::journal::{JournalError, JournalWriter};
-use crate::shop::ProductEvent;
+use crate::shop::domain::ProductEvent;
+use crate::shop::runtime::stage_latency::StageRecorder;
 use crate::{EventHandler, StageError};
 
 /// First stage of the shop's graph. Writes (`Add`, `Update`, `Delete`) are

@@ -1,10 +1,10 @@
 //! The catalog stage: applies every command to the [`Catalog`], answers
 //! all but `Search`, and takes snapshots.
 
-use super::outcome::Outbox;
-use super::snapshotter::{SnapshotJob, SnapshotQueue};
-use super::stage_latency::StageRecorder;
-use crate::shop::{Catalog, Command, ProductEvent, Reply};
+use crate::shop::domain::{Catalog, Command, ProductEvent, Reply};
+use crate::shop::runtime::outcome::Outbox;
+use crate::shop::runtime::snapshotter::{SnapshotJob, SnapshotQueue};
+use crate::shop::runtime::stage_latency::StageRecorder;
 use crate::EventHandler;
 
 #[derive(Debug)]

@@ -1,0 +1,8 @@
+//! The shop's stages, in the order events reach them: the journal, then the
+//! catalog and the search index side by side, then the responder that
+//! answers clients once both have replied.
+
+pub(super) mod catalog;
+pub(super) mod journal;
+pub(super) mod responder;
+pub(super) mod search;
