@@ -96,13 +96,9 @@ pub mod journal;
 mod memory_hint;
 pub mod metrics;
 mod preallocate;
-#[allow(unsafe_code)]
 mod producer;
-#[allow(unsafe_code)]
 mod publisher;
-#[allow(unsafe_code)]
 mod region;
-#[allow(unsafe_code)]
 mod ring;
 mod sequence;
 mod sequencer;
@@ -111,7 +107,7 @@ pub mod shop;
 mod sync;
 mod wait;
 
-#[cfg(all(feature = "cli", not(loom)))]
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod harness;
 

@@ -2,7 +2,7 @@
 
 use crate::error::{ClaimError, TryClaimError, TryPublishError};
 use crate::publisher::Publisher;
-use crate::ring::RingBuffer;
+use crate::ring::{Claimed, RingBuffer};
 use crate::sequencer::{ClaimWait, MultiSequencer, Sequencer, SingleSequencer};
 use crate::sync::Arc;
 use std::ops::Range;
@@ -157,7 +157,7 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
     }
 
     #[inline(always)]
-    fn claim_range(&mut self, n: u64, wait: ClaimWait) -> Result<Range<u64>, TryClaimError> {
+    fn claim_range(&mut self, n: u64, wait: ClaimWait) -> Result<Claimed, TryClaimError> {
         self.check_size(n)?;
         self.sequencer.claim(&self.ring, n, wait)
     }
@@ -171,10 +171,10 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
     /// [`ClaimError::Halted`] when the graph halts while waiting.
     #[inline]
     pub fn claim(&mut self, n: u64) -> Result<Claim<'_, E, S>, ClaimError> {
-        let range = self
+        let claimed = self
             .claim_range(n, ClaimWait::Forever)
             .map_err(TryClaimError::blocking)?;
-        Ok(Claim::new(self, range))
+        Ok(Claim::new(self, claimed))
     }
 
     /// Claim `n` slots if there is room now; never waits.
@@ -185,8 +185,8 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
     /// [`Producer::claim`].
     #[inline]
     pub fn try_claim(&mut self, n: u64) -> Result<Claim<'_, E, S>, TryClaimError> {
-        let range = self.claim_range(n, ClaimWait::Never)?;
-        Ok(Claim::new(self, range))
+        let claimed = self.claim_range(n, ClaimWait::Never)?;
+        Ok(Claim::new(self, claimed))
     }
 
     /// Claim `n` slots, waiting at most `timeout` for room.
@@ -200,8 +200,8 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
         n: u64,
         timeout: Duration,
     ) -> Result<Claim<'_, E, S>, TryClaimError> {
-        let range = self.claim_range(n, ClaimWait::Until(Instant::now() + timeout))?;
-        Ok(Claim::new(self, range))
+        let claimed = self.claim_range(n, ClaimWait::Until(Instant::now() + timeout))?;
+        Ok(Claim::new(self, claimed))
     }
 
     /// Publish one event, copying it into its slot.
@@ -223,8 +223,8 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
     #[inline]
     pub fn try_publish(&mut self, event: E) -> Result<(), TryPublishError<E>> {
         match self.claim_range(1, ClaimWait::Never) {
-            Ok(range) => {
-                self.write_one_and_publish(range, |slot| *slot = event);
+            Ok(claimed) => {
+                self.write_one_and_publish(claimed, |slot| *slot = event);
                 Ok(())
             }
             Err(TryClaimError::Halted) => Err(TryPublishError::Halted(event)),
@@ -242,11 +242,11 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
     /// [`ClaimError::Halted`] when the graph halts while the ring is full.
     #[inline]
     pub fn publish_with<F: FnOnce(&mut E)>(&mut self, write: F) -> Result<(), ClaimError> {
-        let range = self
+        let claimed = self
             .sequencer
             .claim(&self.ring, 1, ClaimWait::Forever)
             .map_err(TryClaimError::blocking)?;
-        self.write_one_and_publish(range, write);
+        self.write_one_and_publish(claimed, write);
         Ok(())
     }
 
@@ -258,8 +258,8 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
     /// when halted; `write` is not called then.
     #[inline]
     pub fn try_publish_with<F: FnOnce(&mut E)>(&mut self, write: F) -> Result<(), TryClaimError> {
-        let range = self.claim_range(1, ClaimWait::Never)?;
-        self.write_one_and_publish(range, write);
+        let claimed = self.claim_range(1, ClaimWait::Never)?;
+        self.write_one_and_publish(claimed, write);
         Ok(())
     }
 
@@ -297,12 +297,10 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
     }
 
     #[inline(always)]
-    fn write_one_and_publish(&mut self, range: Range<u64>, write: impl FnOnce(&mut E)) {
-        debug_assert_eq!(range.end - range.start, 1);
-        // SAFETY: `range` was just claimed by this producer and is not yet
-        // published (write_slot's contract).
-        unsafe { self.ring.write_slot(range.start, write) };
-        self.sequencer.publish(&self.ring, range);
+    fn write_one_and_publish(&mut self, mut claimed: Claimed, write: impl FnOnce(&mut E)) {
+        debug_assert_eq!(claimed.len(), 1);
+        self.ring.write_claimed(&mut claimed, write);
+        self.sequencer.publish(&self.ring, claimed);
     }
 }
 
@@ -333,33 +331,32 @@ impl<E: bytemuck::Pod + Send, S: Sequencer> Producer<E, S> {
 #[derive(Debug)]
 pub struct Claim<'a, E: bytemuck::Pod + Send, S: Sequencer> {
     producer: &'a mut Producer<E, S>,
-    /// Claimed, unpublished sequences; owned exclusively by this claim.
-    range: Range<u64>,
-    published: bool,
+    /// Claimed, unpublished sequences, owned by this claim alone; taken
+    /// when it is published.
+    claimed: Option<Claimed>,
 }
 
 impl<'a, E: bytemuck::Pod + Send, S: Sequencer> Claim<'a, E, S> {
-    fn new(producer: &'a mut Producer<E, S>, range: Range<u64>) -> Self {
+    fn new(producer: &'a mut Producer<E, S>, claimed: Claimed) -> Self {
         Self {
             producer,
-            range,
-            published: false,
+            claimed: Some(claimed),
         }
     }
 
     /// The claimed sequence numbers.
     pub fn sequences(&self) -> Range<u64> {
-        self.range.clone()
+        self.claimed.as_ref().map_or(0..0, Claimed::sequences)
     }
 
     /// Number of claimed slots.
     pub fn len(&self) -> usize {
-        (self.range.end - self.range.start) as usize
+        self.claimed.as_ref().map_or(0, Claimed::len) as usize
     }
 
     /// Whether the claim is empty (never, for a successful claim).
     pub fn is_empty(&self) -> bool {
-        self.range.is_empty()
+        self.len() == 0
     }
 
     /// The `i`-th claimed slot.
@@ -369,34 +366,25 @@ impl<'a, E: bytemuck::Pod + Send, S: Sequencer> Claim<'a, E, S> {
     /// When `i >= self.len()` (a programmer error).
     #[cfg(not(loom))]
     pub fn get_mut(&mut self, i: usize) -> &mut E {
-        assert!(i < self.len(), "slot {i} outside a claim of {}", self.len());
-        // SAFETY: the sequence is inside this claim's unpublished range,
-        // owned exclusively by this claim while `&mut self` is borrowed.
-        unsafe { self.producer.ring.slot_mut(self.range.start + i as u64) }
+        let claimed = self.claimed.as_mut().expect("unpublished while held");
+        self.producer.ring.claimed_slot(claimed, i as u64)
     }
 
     /// Every claimed slot with its sequence.
     #[cfg(not(loom))]
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut E)> + '_ {
-        let ring = &*self.producer.ring;
-        // SAFETY: each sequence is inside this claim's unpublished range and
-        // yielded once, so the `&mut` are disjoint and exclusive while the
-        // claim is mutably borrowed.
-        self.range
-            .clone()
-            .map(move |seq| (seq, unsafe { ring.slot_mut(seq) }))
+        let claimed = self.claimed.as_mut().expect("unpublished while held");
+        self.producer.ring.claimed_slots(claimed)
     }
 
     /// Call `write(i, slot)` for every claimed slot, `i` counting from 0.
     pub fn fill_with(&mut self, mut write: impl FnMut(u64, &mut E)) {
-        let start = self.range.start;
-        // SAFETY: the range is this claim's, claimed and unpublished
-        // (write_range's contract).
-        unsafe {
+        if let Some(claimed) = self.claimed.as_mut() {
+            let start = claimed.sequences().start;
             self.producer
                 .ring
-                .write_range(start, self.range.end, |seq, slot| write(seq - start, slot))
-        };
+                .fill_claimed(claimed, |seq, slot| write(seq - start, slot));
+        }
     }
 
     /// Make the claimed events visible to consumers.
@@ -407,11 +395,9 @@ impl<'a, E: bytemuck::Pod + Send, S: Sequencer> Claim<'a, E, S> {
 
     #[inline(always)]
     fn do_publish(&mut self) {
-        if !self.published {
-            self.published = true;
-            let range = self.range.clone();
+        if let Some(claimed) = self.claimed.take() {
             let producer = &mut *self.producer;
-            producer.sequencer.publish(&producer.ring, range);
+            producer.sequencer.publish(&producer.ring, claimed);
         }
     }
 }

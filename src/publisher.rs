@@ -95,11 +95,9 @@ impl<'a, E: bytemuck::Pod + Send> Publisher<'a, E> {
         write: F,
     ) -> Result<(), TryClaimError> {
         let ring = self.producer.ring();
-        let range = self.state.claim(ring, 1, wait)?;
-        // SAFETY: `range` was just claimed through this producer's state
-        // and is not yet published (write_slot's contract).
-        unsafe { ring.write_slot(range.start, write) };
-        self.state.publish(ring, range);
+        let mut claimed = self.state.claim(ring, 1, wait)?;
+        ring.write_claimed(&mut claimed, write);
+        self.state.publish(ring, claimed);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //! more than was published, so it needs no availability check).
 
 use crate::error::WaitError;
-use crate::ring::RingBuffer;
+use crate::ring::{Published, RingBuffer};
 use crate::sync::Arc;
 use crate::wait::Interrupted;
 use std::time::Instant;
@@ -63,9 +63,13 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
 
     /// Count of events readable now, for a consumer whose next sequence is
     /// `next`.
+    /// What is published from `next` on now (possibly nothing).
     #[inline(always)]
-    pub(crate) fn available(&self, next: u64) -> u64 {
-        self.progress(next).0
+    pub(crate) fn available(&self, next: u64) -> Published {
+        // The proof: `progress` read the cursor, the availability flags or
+        // the upstream sequences with Acquire, and this consumer's sequence
+        // stays at `next` until it is done with the range.
+        Published::by_barrier(next, self.progress(next).0)
     }
 
     /// `Ok(readable count)` when `next` is readable, else `Err(channel)`
@@ -87,8 +91,20 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
     /// liveness-timeout chunks; when a claimed slot stays unpublished that
     /// long, it checks whether a producer process died mid-claim and
     /// unblocks its claims (see `RingBuffer::unblock_dead_producers`).
+    /// Wait until something is published from `next` on, and return it.
     #[inline]
-    pub(crate) fn wait_for(&self, next: u64, deadline: Option<Instant>) -> Result<u64, WaitError> {
+    pub(crate) fn wait_for(
+        &self,
+        next: u64,
+        deadline: Option<Instant>,
+    ) -> Result<Published, WaitError> {
+        // The proof, as in `available`.
+        self.wait_for_end(next, deadline)
+            .map(|end| Published::by_barrier(next, end))
+    }
+
+    #[inline]
+    fn wait_for_end(&self, next: u64, deadline: Option<Instant>) -> Result<u64, WaitError> {
         if let Ok(available) = self.readiness(next) {
             return Ok(available);
         }

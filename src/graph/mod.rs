@@ -5,9 +5,7 @@ mod barrier;
 mod builder;
 mod handler;
 mod pin;
-#[allow(unsafe_code)]
 mod poller;
-#[allow(unsafe_code)]
 mod processor;
 mod thread_group;
 

@@ -4,6 +4,7 @@
 use super::barrier::SequenceBarrier;
 use crate::error::WaitError;
 use crate::metrics::StageRecorder;
+use crate::ring::Published;
 use std::time::{Duration, Instant};
 
 /// What a call to [`EventPoller::poll`] found.
@@ -79,9 +80,9 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
     /// until it returns `false` or none remain; never waits.
     pub fn poll<F: FnMut(&E, u64, bool) -> bool>(&mut self, f: F) -> PollState {
         let next = self.barrier.ring().consumer(self.slot).get_relaxed();
-        let available = self.barrier.available(next);
-        if available > next {
-            self.consume(next, available, f);
+        let published = self.barrier.available(next);
+        if !published.is_empty() {
+            self.consume(published, f);
             PollState::Processing
         } else if self.barrier.ring().cursor_seq().get() > next {
             if self.barrier.may_meet_abandoned_claims() {
@@ -107,10 +108,10 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
         f: F,
     ) -> Result<u64, WaitError> {
         let next = self.barrier.ring().consumer(self.slot).get_relaxed();
-        let available = self
+        let published = self
             .barrier
             .wait_for(next, Some(Instant::now() + timeout))?;
-        Ok(self.consume(next, available, f) - next)
+        Ok(self.consume(published, f) - next)
     }
 
     /// A poll found `next` claimed but not published. A poller never
@@ -135,18 +136,13 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
         }
     }
 
-    fn consume<F: FnMut(&E, u64, bool) -> bool>(
-        &mut self,
-        next: u64,
-        available: u64,
-        mut f: F,
-    ) -> u64 {
+    fn consume<F: FnMut(&E, u64, bool) -> bool>(&mut self, published: Published, mut f: F) -> u64 {
         let ring = self.barrier.ring();
-        let mut seq = available;
-        // SAFETY: every seq in next..available is published (barrier
-        // Acquire); our sequence is <= seq and gates producers until the
-        // `set` below, after the last use of the events.
-        for (at, event, end_of_batch) in unsafe { ring.batch(next, available) } {
+        let next = published.start();
+        let mut seq = published.end();
+        // Our sequence stays at `next` until the `set` below, after the
+        // last use of the events.
+        for (at, event, end_of_batch) in ring.batch(&published) {
             if !f(event, at, end_of_batch) {
                 seq = at + 1;
                 break;

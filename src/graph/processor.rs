@@ -194,21 +194,22 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
         let next = self.next;
         // Saturated: events were already there, no wait was needed.
         let ready = self.barrier.available(next);
-        let (available, saturated) = if ready > next {
+        let (published, saturated) = if !ready.is_empty() {
             (ready, true)
         } else if !wait {
             return Step::Idle;
         } else {
             self.recorder.idle();
             match self.barrier.wait_for(next, None) {
-                Ok(available) => (available, false),
+                Ok(published) => (published, false),
                 Err(_) => return Step::Stopped,
             }
         };
         // A capped batch ends early; the rest is readable at the next step
         // (and counts as found without waiting).
-        let found = available;
-        let available = found.min(next.saturating_add(self.max_batch));
+        let found = published.end();
+        let published = published.capped(self.max_batch);
+        let available = published.end();
         let distance = self.distance;
         let mut current = next;
         // The next event to look ahead at; set while `look_ahead` runs.
@@ -219,13 +220,9 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
         let handler = &mut self.handler;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             handler.on_batch_start(available - current);
-            // SAFETY: every seq in next..available was seen published
-            // by the barrier (Acquire); our slot's sequence is <= seq
-            // until the `set` after this batch, and it or a stage
-            // downstream of it gates producers, so no slot is reclaimed
-            // while the events are in use (`peek` reads ahead only
-            // within the range too).
-            let events = unsafe { ring.batch(next, available) };
+            // Our slot's sequence stays at `next` until the `set` after
+            // this batch, which is what keeps `published` readable.
+            let events = ring.batch(&published);
             if distance == 0 {
                 // The hot loop, with no look-ahead check per event. The
                 // handler is called directly from it (not through a
@@ -240,9 +237,7 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
                     let upto = available.min(seq.saturating_add(distance) + 1);
                     looking = true;
                     while ahead < upto {
-                        // SAFETY: `ahead < available`: inside the batch,
-                        // under the contract above.
-                        handler.look_ahead(unsafe { ring.peek(ahead) }, ahead);
+                        handler.look_ahead(ring.peek(&published, ahead), ahead);
                         ahead += 1;
                     }
                     looking = false;

@@ -2,15 +2,15 @@
 //! the one loop every consumer (a stage's batch, a poller's poll) reads
 //! slots with.
 
+use super::range::Published;
 use super::{RingBuffer, UNBLOCKED};
 use crate::sync::{AtomicU32, Ordering, UnsafeCell};
 
 /// How far ahead of the event it yields a batch prefetches the slots, in
 /// bytes: a consumer that trails its producer reads lines another core
 /// wrote, and the hardware prefetcher alone does not keep enough of them
-/// on the way. Issue 2's unicast with 64-byte events, alternating runs:
-/// 251-261 M/s without, 284-298 with 4 KiB (1 KiB gave a few percent
-/// less, 512 bytes less still).
+/// on the way. 4 KiB kept the most of them in flight of the distances
+/// tried (512 bytes to 4 KiB; `ringmaster bench unicast`).
 const READ_AHEAD_BYTES: usize = 4096;
 
 /// Iterator over `(sequence, event, end_of_batch)` for a range of
@@ -33,16 +33,13 @@ pub(crate) struct Batch<'a, E> {
 }
 
 impl<E: bytemuck::Pod + Send> RingBuffer<E> {
-    /// The published events of `from..to`, in order.
-    ///
-    /// # Safety
-    ///
-    /// Every `seq` in the range is published (observed with Acquire), and
-    /// the caller's consumer sequence, or one downstream of it that gates
-    /// producers, stays `<= seq` while the yielded references are used, so
-    /// no producer can reclaim those slots meanwhile.
+    /// The published events of a range, in order. The events stay valid
+    /// while the consumer holds the range (`Published`'s proof: its
+    /// sequence, or one downstream of it that gates producers, stays below
+    /// them), so no producer can reclaim those slots meanwhile.
     #[inline(always)]
-    pub(crate) unsafe fn batch(&self, from: u64, to: u64) -> Batch<'_, E> {
+    pub(crate) fn batch(&self, published: &Published) -> Batch<'_, E> {
+        let (from, to) = (published.start(), published.end());
         let slots = self.region.slots();
         debug_assert_eq!(slots.len() as u64, self.capacity);
         let mut batch = Batch {
@@ -90,8 +87,9 @@ impl<'a, E> Batch<'a, E> {
 impl<E> Batch<'_, E> {
     /// Start reading the slot [`READ_AHEAD_BYTES`] past `seq`'s, when it is
     /// inside the batch (never a slot the producer may still be writing).
-    /// Events of at least a cache line only: with 8-byte events it cost a
-    /// fifth of the unicast rate, even done once per line (507 -> 411 M/s).
+    /// Events of at least a cache line only: for smaller events the
+    /// hardware prefetcher keeps up with the sequential reads, and the
+    /// extra instructions per event cost more than they save.
     #[inline(always)]
     fn prefetch(&self, seq: u64) {
         let size = std::mem::size_of::<E>();
@@ -107,7 +105,7 @@ impl<E> Batch<'_, E> {
             #[cfg(not(loom))]
             cell.with(|p| {
                 // SAFETY: published and not reclaimable while the batch
-                // lives (`RingBuffer::batch`'s contract); valid and aligned.
+                // lives (`Published`'s proof); valid and aligned.
                 crate::memory_hint::prefetch_read(unsafe { &*p });
             });
             #[cfg(loom)]
@@ -136,7 +134,7 @@ impl<'a, E> Iterator for Batch<'a, E> {
             self.prefetch(seq);
             let event = cell.with(|p| {
                 // SAFETY: published and not reclaimable while the caller
-                // uses it, by `RingBuffer::batch`'s contract; the pointer
+                // uses it, by `Published`'s proof; the pointer
                 // is valid and aligned (region invariant).
                 unsafe { &*p }
             });

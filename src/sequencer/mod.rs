@@ -21,9 +21,8 @@ pub use single::SingleSequencer;
 pub(crate) use single::SingleState;
 
 use crate::error::{TryClaimError, WaitError};
-use crate::ring::RingBuffer;
+use crate::ring::{Claimed, RingBuffer};
 use crate::wait::Interrupted;
-use std::ops::Range;
 use std::time::Instant;
 
 mod sealed {
@@ -55,11 +54,11 @@ pub trait Sequencer: sealed::Sealed + Send + std::fmt::Debug + 'static {
         ring: &RingBuffer<E>,
         n: u64,
         wait: ClaimWait,
-    ) -> Result<Range<u64>, TryClaimError>;
+    ) -> Result<Claimed, TryClaimError>;
 
     /// Publish a range returned by `claim`.
     #[doc(hidden)]
-    fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, range: Range<u64>);
+    fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, claimed: Claimed);
 }
 
 /// Wait until every gating consumer has processed `wrap` events, i.e. the

@@ -2,8 +2,7 @@
 
 use super::{sealed, wait_for_room, ClaimWait, Sequencer};
 use crate::error::TryClaimError;
-use crate::ring::RingBuffer;
-use std::ops::Range;
+use crate::ring::{Claimed, RingBuffer};
 
 /// Sequencer for any number of producers (each [`MultiProducer`] clone has
 /// its own).
@@ -30,7 +29,7 @@ impl Sequencer for MultiSequencer {
         ring: &RingBuffer<E>,
         n: u64,
         wait: ClaimWait,
-    ) -> Result<Range<u64>, TryClaimError> {
+    ) -> Result<Claimed, TryClaimError> {
         let cursor = ring.cursor_seq();
         if wait == ClaimWait::Forever {
             // One RMW commits the claim; then wait for room if needed.
@@ -45,7 +44,9 @@ impl Sequencer for MultiSequencer {
                     wait_for_room(ring, wrap, None)?
                 };
             }
-            return Ok(start..end);
+            // The proof: the fetch_add gave these sequences to this claim
+            // alone, and every gating consumer is at or past `wrap`.
+            return Ok(Claimed::by_sequencer(start..end));
         }
         // A claim that may give up must not commit before it knows there is
         // room: compare-exchange.
@@ -65,14 +66,17 @@ impl Sequencer for MultiSequencer {
                 };
             }
             match cursor.compare_exchange(current, end) {
-                Ok(_) => return Ok(current..end),
+                // The proof: the exchange gave these sequences to this
+                // claim alone, and every gating consumer is at or past `wrap`.
+                Ok(_) => return Ok(Claimed::by_sequencer(current..end)),
                 Err(found) => current = found,
             }
         }
     }
 
     #[inline]
-    fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, range: Range<u64>) {
+    fn publish<E: bytemuck::Pod + Send>(&mut self, ring: &RingBuffer<E>, claimed: Claimed) {
+        let range = claimed.sequences();
         // Published with the slots by the flags' Release.
         ring.stamp(range.start, range.end);
         for seq in range {

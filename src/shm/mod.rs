@@ -65,7 +65,6 @@ mod error;
 pub(crate) mod liveness;
 #[cfg(not(loom))]
 mod options;
-#[cfg(not(loom))]
 pub(crate) mod proc_stat;
 #[cfg(not(loom))]
 mod shared_ring;

@@ -1,11 +1,18 @@
 //! What `/proc/<pid>/stat` says of a process: its state and start time,
 //! read on the cold paths of shared rings (attach, detach, after a wait
 //! has lasted the liveness timeout) and by the harness's machine report.
+//! Under loom, where shared rings are not built, only the harness's
+//! [`stat_fields`] is used.
 
+#![cfg_attr(loom, allow(dead_code))]
+
+#[cfg(not(loom))]
 use crate::region::token::token;
+#[cfg(not(loom))]
 use std::sync::OnceLock;
 
 /// This process's token (computed once).
+#[cfg(not(loom))]
 pub(crate) fn current_token() -> u64 {
     static TOKEN: OnceLock<u64> = OnceLock::new();
     *TOKEN.get_or_init(|| {
@@ -51,7 +58,7 @@ pub(crate) fn stat_fields(text: &[u8]) -> Option<std::str::SplitAsciiWhitespace<
     )
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::region::token::pid_of;

@@ -1,0 +1,91 @@
+//! Slot allocation: how far producers may claim (the slowest gating
+//! consumer's progress) and how far consumers may read (the cursor, and for
+//! several producers the availability flags of what they published).
+
+use super::{RingBuffer, UNBLOCKED};
+use crate::sync::{fence, Ordering};
+
+impl<E: bytemuck::Pod + Send> RingBuffer<E> {
+    /// Events processed by the slowest gating consumer (the slow path of a
+    /// claim, taken only when the cached value says "maybe full").
+    #[inline]
+    pub(crate) fn min_gating(&self) -> u64 {
+        self.min_gating_slot().0
+    }
+
+    /// The slowest gating consumer's progress and slot (slot 0 when none
+    /// gates).
+    #[inline]
+    pub(crate) fn min_gating_slot(&self) -> (u64, usize) {
+        let control = self.region.control();
+        // SeqCst fence: orders our earlier cursor store before the mask
+        // read, pairing with the fence in `start_consumer` (a stage joining
+        // a running ring). Only on this slow path, not per claim.
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the SeqCst RMW in `start_consumer` and the
+        // Release in `release_consumer`.
+        let mut mask = control.shared.gating_mask.load(Ordering::Acquire);
+        let (mut min, mut at) = (u64::MAX, 0);
+        while mask != 0 {
+            let slot = mask.trailing_zeros() as usize;
+            // Acquire (in `get`): pairs with the consumer's Release `set`
+            // after it finished reading the slots, so our later writes to
+            // those slots cannot race its reads.
+            let seen = control.consumers[slot].get();
+            if seen < min {
+                (min, at) = (seen, slot);
+            }
+            mask &= mask - 1;
+        }
+        (min, at)
+    }
+
+    /// The availability flag value that marks `seq` as published.
+    #[inline(always)]
+    pub(super) fn round_flag(&self, seq: u64) -> u32 {
+        // Truncation intended: flags compare laps modulo 2^31 (bit 31 is
+        // the unblocked mark), and a slot is never more than one lap behind.
+        ((seq >> self.shift) as u32).wrapping_add(1) & !UNBLOCKED
+    }
+
+    /// Multi-producer: mark `seq` published.
+    #[inline(always)]
+    pub(crate) fn mark_available(&self, seq: u64) {
+        debug_assert!(self.is_multi_producer());
+        let flag = self.round_flag(seq);
+        // Release: publishes the slot write; pairs with the Acquire in
+        // `is_available`.
+        self.region.availability()[(seq & self.mask) as usize].store(flag, Ordering::Release);
+    }
+
+    /// Multi-producer: whether `seq` has been published.
+    #[inline(always)]
+    pub(crate) fn is_available(&self, seq: u64) -> bool {
+        // Acquire: pairs with the Release in `mark_available`.
+        self.region.availability()[(seq & self.mask) as usize].load(Ordering::Acquire) & !UNBLOCKED
+            == self.round_flag(seq)
+    }
+
+    /// Multi-producer: the count of the contiguous published prefix of
+    /// `[from, claimed)`: the first unpublished sequence, or `claimed`.
+    #[inline]
+    pub(crate) fn highest_published(&self, from: u64, claimed: u64) -> u64 {
+        let mut seq = from;
+        while seq < claimed && self.is_available(seq) {
+            seq += 1;
+        }
+        seq
+    }
+
+    /// Count of events a first-stage consumer may read: for one producer the
+    /// cursor; for several, the published prefix after `next`.
+    #[inline(always)]
+    pub(crate) fn published(&self, next: u64) -> u64 {
+        let cursor = self.cursor_seq().get();
+        if self.region.layout().multi_producer && cursor > next {
+            self.highest_published(next, cursor)
+        } else {
+            cursor
+        }
+    }
+}
