@@ -129,6 +129,8 @@ pub use region::{
 pub use ring::RingBuffer;
 pub use sequencer::{MultiSequencer, Sequencer, SingleSequencer};
 pub use wait::WaitStrategy;
+#[doc(hidden)]
+pub use wait::WakeFlag;
 
 /// The README's embedding example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -168,3 +168,59 @@ fn try_publish_respects_gating() {
         assert_eq!(values, published);
     });
 }
+
+/// The wake handshake between the shop's responder and the server's event
+/// loop: the loop's flag was raised by an earlier reply, and it clears the
+/// flag and drains while the responder pushes one more reply and raises.
+/// The reply must be drained by that pass or wake the loop again.
+#[test]
+fn a_reply_is_drained_or_wakes_the_loop() {
+    use ringmaster::WakeFlag;
+    model(|| {
+        let flag = loom::sync::Arc::new(WakeFlag::default());
+        assert!(flag.raise());
+        let reply = loom::sync::Arc::new(AtomicU64::new(0));
+        let responder = {
+            let (flag, reply) = (flag.clone(), reply.clone());
+            loom::thread::spawn(move || {
+                // Relaxed: only the flag may carry the reply across.
+                reply.store(1, Ordering::Relaxed);
+                flag.raise()
+            })
+        };
+        flag.clear();
+        let drained = reply.load(Ordering::Relaxed) == 1;
+        let woke = responder.join().unwrap();
+        assert!(
+            drained || woke,
+            "a reply was neither drained nor woke the loop"
+        );
+    });
+}
+
+/// The same handshake with the loop clearing by a plain store, as a
+/// counter-example: a store acquires nothing, so loom finds the reply
+/// neither drained nor followed by a wake-up.
+#[test]
+#[should_panic(expected = "neither drained nor woke")]
+fn clearing_with_a_store_can_lose_a_reply() {
+    use loom::sync::atomic::AtomicBool;
+    model(|| {
+        let flag = loom::sync::Arc::new(AtomicBool::new(true));
+        let reply = loom::sync::Arc::new(AtomicU64::new(0));
+        let responder = {
+            let (flag, reply) = (flag.clone(), reply.clone());
+            loom::thread::spawn(move || {
+                reply.store(1, Ordering::Relaxed);
+                !flag.swap(true, Ordering::AcqRel)
+            })
+        };
+        flag.store(false, Ordering::SeqCst);
+        let drained = reply.load(Ordering::Relaxed) == 1;
+        let woke = responder.join().unwrap();
+        assert!(
+            drained || woke,
+            "a reply was neither drained nor woke the loop"
+        );
+    });
+}

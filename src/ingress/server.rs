@@ -33,6 +33,7 @@ use super::request::{parse_request, Request};
 use super::shop_reply::encode_shop_reply;
 use crate::shop::LiveStages;
 use crate::shop::{Client, Command, Shop, ShopError};
+use crate::wait::WakeFlag;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::{HashMap, VecDeque};
@@ -257,7 +258,7 @@ pub struct Server {
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
     waker: Arc<Waker>,
-    replies_ready: Arc<AtomicBool>,
+    replies_ready: Arc<WakeFlag>,
     stop: Arc<AtomicBool>,
     client: Client,
     info: InfoSource,
@@ -323,14 +324,13 @@ impl Server {
                     source,
                 })?,
             );
-        let replies_ready = Arc::new(AtomicBool::new(false));
+        let replies_ready = Arc::new(WakeFlag::default());
         let client = {
             let (waker, ready) = (Arc::clone(&waker), Arc::clone(&replies_ready));
             shop.client_with_wake(move || {
-                // AcqRel: pairs with the loop's store(false) before it
-                // drains replies. Only the first delivery after that store
+                // Only the first delivery after the loop cleared the flag
                 // pays for a wake-up; the loop drains everything anyway.
-                if !ready.swap(true, Ordering::AcqRel) {
+                if ready.raise() {
                     let _ = waker.wake();
                 }
             })?
@@ -540,9 +540,9 @@ impl Server {
 
     /// Route every completion that arrived to its connection.
     fn collect_replies(&mut self) -> Result<(), ServerError> {
-        // SeqCst: pairs with the responder's swap in the wake closure; a
-        // delivery after this store will wake the loop again.
-        self.replies_ready.store(false, Ordering::SeqCst);
+        // Every reply delivered before a raise this clear reads is drained
+        // below; a delivery after it raises a down flag and wakes the loop.
+        self.replies_ready.clear();
         let mut any = false;
         while let Some(done) = self.client.try_completion() {
             any = true;

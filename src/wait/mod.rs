@@ -16,6 +16,7 @@
 mod backoff;
 mod blocking;
 mod busy_spin;
+mod wake_flag;
 mod yielding;
 
 use crate::error::WaitError;
@@ -23,6 +24,7 @@ use crate::sync::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub(crate) use blocking::{consumer_channel, Blocking, CURSOR};
+pub use wake_flag::WakeFlag;
 
 /// How threads wait for events (consumers) or for free slots (producers).
 ///
