@@ -60,14 +60,13 @@ impl RingConfig {
     /// waits for the line (and, x86 stores committing in order, every slot
     /// write behind it). A consumer that re-reads at once after a tiny batch
     /// keeps batches tiny and costs the producer that stall every few
-    /// events; pausing briefly lets a batch gather. On this project's
-    /// 2-vCPU EPYC (a pause hint is ~25 ns there), 32 pauses took 1P-1C
-    /// unicast of 64-byte events from batches of 3-5 events at 50-70 M/s to
-    /// batches of 70-90 at 175-227 M/s. A stream slower than the consumer
-    /// never pauses (the consumer waits for each event), so paced latency
-    /// is unchanged; a burst arriving on a saturated stage may see its
-    /// events delayed by up to one pause (~1 us here). Set 0 where that
-    /// matters more than throughput.
+    /// events; pausing briefly lets a batch gather (with 32 pauses of ~25 ns
+    /// each, a 1P-1C unicast gathers batches of tens of events instead of a
+    /// handful; `ringmaster bench unicast` shows the batch sizes). A stream
+    /// slower than the consumer never pauses (the consumer waits for each
+    /// event), so paced latency is unchanged; a burst arriving on a
+    /// saturated stage may see its events delayed by up to one pause
+    /// (~1 us). Set 0 where that matters more than throughput.
     #[must_use]
     pub fn gather_pauses(mut self, pauses: u32) -> Self {
         self.gather_pauses = pauses;

@@ -14,11 +14,9 @@
 //!
 //! At a million ids, random inserts miss the cache in the leaf whatever
 //! the layout; what the layout decides is how many misses wait on each
-//! other. `cargo bench --bench shop -- catalog_1m/add_delete_random` (a
-//! product added under a random id, then deleted): one level of
-//! 256-to-512-id blocks with binary searches, as this index first was,
-//! 554 ns; two levels with binary searches 607 ns; two levels with the
-//! counting scan 412 ns.
+//! other, which is why leaves are small and scanned rather than searched.
+//! `cargo bench --bench shop -- catalog_1m/add_delete_random` measures it
+//! (a product added under a random id, then deleted).
 
 /// Ids per leaf: between 1 and `2 * LEAF`.
 const LEAF: usize = 64;
