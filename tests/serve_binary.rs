@@ -4,48 +4,15 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 /// Start the server on a free port; its address from its banner.
 fn serve(data: &Path, durability: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--ring",
-            "1024",
-            "--wait",
-            "yielding",
-        ])
-        .arg("--data")
-        .arg(data)
-        .args(["--durability", durability])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ringmaster serve");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).expect("banner") > 0,
-            "server exited early"
-        );
-        if let Some(rest) = line.split("serving the shop on ").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_owned();
-        }
-    };
-    // Keep draining stderr so the server never blocks on it.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = stderr.read_to_string(&mut sink);
-    });
-    (child, addr)
+    util::serve_process(data, &["--durability", durability])
 }
 
 fn signal(child: &Child, name: &str) {

@@ -61,9 +61,8 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
         self.upstream.is_empty() && self.ring.is_multi_producer() && self.ring.liveness().is_some()
     }
 
-    /// Count of events readable now, for a consumer whose next sequence is
-    /// `next`.
-    /// What is published from `next` on now (possibly nothing).
+    /// What a consumer whose next sequence is `next` may read now: the
+    /// published range from `next` on (possibly empty).
     #[inline(always)]
     pub(crate) fn available(&self, next: u64) -> Published {
         // The proof: `progress` read the cursor, the availability flags or
@@ -85,13 +84,12 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
     }
 
     /// Wait until at least `next + 1` events are readable; returns the
-    /// count readable.
+    /// published range from `next` on.
     ///
     /// A first stage of a shared multi-producer ring waits in
     /// liveness-timeout chunks; when a claimed slot stays unpublished that
     /// long, it checks whether a producer process died mid-claim and
     /// unblocks its claims (see `RingBuffer::unblock_dead_producers`).
-    /// Wait until something is published from `next` on, and return it.
     #[inline]
     pub(crate) fn wait_for(
         &self,
@@ -103,6 +101,7 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
             .map(|end| Published::by_barrier(next, end))
     }
 
+    /// `wait_for`'s wait: the count readable.
     #[inline]
     fn wait_for_end(&self, next: u64, deadline: Option<Instant>) -> Result<u64, WaitError> {
         if let Ok(available) = self.readiness(next) {

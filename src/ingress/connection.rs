@@ -6,6 +6,14 @@
 //! So each connection keeps a queue of [`Slot`]s: `Engine` for a reply the
 //! engine owes, `Ready` for one already encoded behind an `Engine`. When
 //! nothing is owed, immediate replies go straight to the output buffer.
+//!
+//! Buffers hold what the connection holds, not what it once held: reads
+//! land in the server's shared scratch buffer, and only bytes a turn did
+//! not parse (a partial request, or requests held back by a limit) are
+//! kept in the connection's input. A drained buffer larger than [`KEEP`]
+//! is given back. An idle connection that sent half a request costs that
+//! half, not a read chunk; [`Connection::footprint`] is what the server's
+//! memory limit counts.
 
 use mio::net::TcpStream;
 use std::collections::VecDeque;
@@ -24,8 +32,8 @@ pub(crate) enum Slot {
 /// What a read did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ReadOutcome {
-    /// Bytes arrived (the socket may hold more).
-    Data,
+    /// This many bytes arrived (the socket may hold more).
+    Data(usize),
     /// The socket has nothing more for now.
     Drained,
     /// The peer closed its side (or the connection failed).
@@ -47,14 +55,18 @@ pub(crate) enum Closing {
     Shutdown,
 }
 
+/// Bytes of capacity a drained buffer may keep; a larger one is freed, so
+/// a connection that once read or wrote a lot does not keep that memory.
+pub(crate) const KEEP: usize = 4096;
+
+/// Owed replies a drained queue may keep room for.
+const OWED_KEEP: usize = 64;
+
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) stream: TcpStream,
-    /// Read buffer; `input[parsed..filled]` is read and not parsed yet.
-    /// Its length only grows (zeroed once), so reads fill it in place.
+    /// Bytes read and not parsed yet, from the front.
     pub(crate) input: Vec<u8>,
-    pub(crate) parsed: usize,
-    pub(crate) filled: usize,
     /// Encoded replies; `output[written..]` is not written yet.
     pub(crate) output: Vec<u8>,
     pub(crate) written: usize,
@@ -67,6 +79,10 @@ pub(crate) struct Connection {
     pub(crate) last_active: Instant,
     /// On the server's list of connections with work to do.
     pub(crate) queued: bool,
+    /// The footprint last added to the server's total.
+    pub(crate) counted: usize,
+    /// Capacity of the `Ready` replies in `owed`.
+    ready_bytes: usize,
 }
 
 impl Connection {
@@ -74,8 +90,6 @@ impl Connection {
         Self {
             stream,
             input: Vec::new(),
-            parsed: 0,
-            filled: 0,
             output: Vec::new(),
             written: 0,
             owed: VecDeque::new(),
@@ -84,6 +98,32 @@ impl Connection {
             closing: None,
             last_active: now,
             queued: false,
+            counted: 0,
+            ready_bytes: 0,
+        }
+    }
+
+    /// Heap bytes this connection holds for its client: buffer capacities
+    /// and replies queued behind an engine reply.
+    pub(crate) fn footprint(&self) -> usize {
+        self.input.capacity()
+            + self.output.capacity()
+            + self.owed.capacity() * std::mem::size_of::<Slot>()
+            + self.ready_bytes
+    }
+
+    /// Drop the first `parsed` bytes of the input (what a turn parsed of
+    /// it), then keep `read[used..]` (what the turn read and did not parse)
+    /// behind what remains.
+    pub(crate) fn keep_unparsed(&mut self, parsed: usize, read: &[u8], used: usize) {
+        if parsed > 0 {
+            self.input.drain(..parsed.min(self.input.len()));
+        }
+        if let Some(rest) = read.get(used..) {
+            self.input.extend_from_slice(rest);
+        }
+        if self.input.is_empty() && self.input.capacity() > KEEP {
+            self.input = Vec::new();
         }
     }
 
@@ -92,36 +132,21 @@ impl Connection {
         self.output.len() - self.written
     }
 
-    /// Bytes read and not parsed yet.
-    pub(crate) fn unparsed(&self) -> &[u8] {
-        &self.input[self.parsed..self.filled]
-    }
-
-    /// Read up to `chunk` more bytes into the input buffer.
-    pub(crate) fn read(&mut self, chunk: usize) -> ReadOutcome {
-        // Move the unparsed tail (a partial request) to the front, then
-        // make room for `chunk` bytes.
-        if self.parsed > 0 {
-            self.input.copy_within(self.parsed..self.filled, 0);
-            self.filled -= self.parsed;
-            self.parsed = 0;
-        }
-        if self.input.len() < self.filled + chunk {
-            self.input.resize(self.filled + chunk, 0);
-        }
-        let end = self.filled + chunk;
+    /// Read into `scratch` (the server's, shared by every connection); the
+    /// bytes are `scratch[..n]` on `Data(n)`.
+    pub(crate) fn read(&mut self, scratch: &mut [u8]) -> ReadOutcome {
+        let chunk = scratch.len();
         loop {
-            match self.stream.read(&mut self.input[self.filled..end]) {
+            match self.stream.read(scratch) {
                 Ok(0) => return ReadOutcome::Closed,
                 Ok(n) => {
-                    self.filled += n;
                     if n < chunk {
                         // A short read emptied the socket's buffer; bytes
                         // that arrive later raise a new (edge-triggered)
                         // readiness event, so no read to see WouldBlock.
                         self.readable = false;
                     }
-                    return ReadOutcome::Data;
+                    return ReadOutcome::Data(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -140,6 +165,7 @@ impl Connection {
         } else {
             let mut bytes = Vec::new();
             encode(&mut bytes);
+            self.ready_bytes += bytes.capacity();
             self.owed.push_back(Slot::Ready(bytes));
         }
     }
@@ -157,9 +183,13 @@ impl Connection {
             self.owed.pop_front();
             self.awaiting -= 1;
         }
+        if self.owed.is_empty() && self.owed.capacity() > OWED_KEEP {
+            self.owed = VecDeque::new();
+        }
         encode(&mut self.output);
         while let Some(Slot::Ready(_)) = self.owed.front() {
             if let Some(Slot::Ready(bytes)) = self.owed.pop_front() {
+                self.ready_bytes -= bytes.capacity();
                 self.output.extend_from_slice(&bytes);
             }
         }
@@ -182,11 +212,72 @@ impl Connection {
         }
         self.output.clear();
         self.written = 0;
+        if self.output.capacity() > KEEP {
+            self.output = Vec::new();
+        }
         Ok(true)
     }
 
     /// Closing and nothing left to send: the socket can go.
     pub(crate) fn finished(&self) -> bool {
         self.closing.is_some() && self.owed.is_empty() && self.unwritten() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection() -> (Connection, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let c = Connection::new(TcpStream::from_std(server), Instant::now());
+        (c, client)
+    }
+
+    #[test]
+    fn a_partial_request_costs_what_it_holds() {
+        let (mut c, _client) = connection();
+        let read = b"PING\r\n*3\r\n$3\r\nADD\r\n$2\r\n1";
+        // The turn parsed the PING (6 bytes) straight from the read.
+        c.keep_unparsed(0, read, 6);
+        assert_eq!(c.input, &read[6..]);
+        assert!(
+            c.footprint() < 64,
+            "{} bytes for a partial request",
+            c.footprint()
+        );
+    }
+
+    #[test]
+    fn a_drained_buffer_gives_its_memory_back() {
+        let (mut c, _client) = connection();
+        let big = vec![b'x'; 256 * 1024];
+        c.keep_unparsed(0, &big, 0);
+        assert!(c.footprint() >= big.len());
+        // A later turn parses all of it.
+        c.keep_unparsed(big.len(), &[], 0);
+        assert_eq!(c.input.capacity(), 0);
+        // A large reply, written out in full.
+        c.reply_now(|out| out.extend_from_slice(&[b'y'; 100_000]));
+        assert!(c.footprint() >= 100_000);
+        assert!(c.write().unwrap());
+        assert_eq!(c.footprint(), 0);
+    }
+
+    #[test]
+    fn replies_queued_behind_the_engine_are_counted() {
+        let (mut c, _client) = connection();
+        c.owe_engine_reply();
+        c.reply_now(|out| out.extend_from_slice(&[b'z'; 10_000]));
+        let held = c.footprint();
+        assert!(held >= 10_000, "{held}");
+        c.engine_replied(|out| out.extend_from_slice(b"+OK\r\n"));
+        assert_eq!(c.unwritten(), 10_005);
+        assert!(c.write().unwrap());
+        // Room for a few owed replies is kept; the bytes are not.
+        assert!(c.footprint() <= OWED_KEEP * std::mem::size_of::<Slot>());
     }
 }

@@ -10,7 +10,9 @@ mod shop_reply;
 
 pub use protocol::{decode_request, encode_request, FrameError, Limits, Reply};
 pub use request::{parse_request, Request, RequestError};
-pub use server::{ServeReport, Server, ServerConfig, ServerError, ServerHandle};
+pub use server::{
+    default_max_client_memory, ServeReport, Server, ServerConfig, ServerError, ServerHandle,
+};
 pub use shop_reply::encode_shop_reply;
 
 /// The batch limit for a shop behind a [`Server`]

@@ -87,6 +87,43 @@ pub struct ServerConfig {
     /// On shutdown, how long to keep writing owed replies to slow clients
     /// (default 5 s).
     pub shutdown_grace: Duration,
+    /// Bytes all client buffers together may hold (input not yet parsed,
+    /// replies not yet written); above it the client holding the most is
+    /// closed at once. Default: an eighth of the machine's memory, at
+    /// least 64 MiB ([`default_max_client_memory`]).
+    pub max_client_memory: usize,
+}
+
+/// The default [`ServerConfig::max_client_memory`]: an eighth of the
+/// machine's memory (`MemTotal` in `/proc/meminfo`), at least 64 MiB; 1 GiB
+/// where the machine's memory cannot be read.
+///
+/// # Examples
+///
+/// ```
+/// let limit = ringmaster::ingress::default_max_client_memory();
+/// assert!(limit >= 64 << 20);
+/// ```
+pub fn default_max_client_memory() -> usize {
+    let total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        });
+    match total_kib {
+        Some(kib) => usize::try_from(kib.saturating_mul(1024) / 8)
+            .unwrap_or(usize::MAX)
+            .max(64 << 20),
+        None => 1 << 30,
+    }
 }
 
 impl ServerConfig {
@@ -102,6 +139,7 @@ impl ServerConfig {
             window: None,
             idle_timeout: None,
             shutdown_grace: Duration::from_secs(5),
+            max_client_memory: default_max_client_memory(),
         }
     }
 }
@@ -162,6 +200,9 @@ pub struct ServeReport {
     pub orphaned_replies: u64,
     /// Connections still owed replies or bytes when the grace period ended.
     pub abandoned: u64,
+    /// Connections closed because all client buffers together went over
+    /// [`ServerConfig::max_client_memory`] and they held the most.
+    pub evicted_for_memory: u64,
 }
 
 /// Stops a running [`Server`] from any thread.
@@ -274,7 +315,24 @@ pub struct Server {
     /// The engine stopped: every owed command got an error reply, and the
     /// server is draining.
     engine_stopped: bool,
+    /// Where every read lands (one read chunk, shared by all connections).
+    scratch: Vec<u8>,
+    /// Client buffer memory: the sum of every connection's footprint as
+    /// last counted, and the largest one at the last scan.
+    memory: ClientMemory,
 }
+
+/// What the client buffers hold, for the memory limit and `INFO`.
+#[derive(Debug, Default, Clone, Copy)]
+struct ClientMemory {
+    total: usize,
+    largest: usize,
+    next_scan: Option<Instant>,
+}
+
+/// How often the loop recounts every connection's buffers exactly (for the
+/// largest in `INFO`, and to keep the running total honest).
+const MEMORY_SCAN: Duration = Duration::from_millis(100);
 
 /// How often, while commands are owed replies, the loop looks whether the
 /// engine stopped (a halted engine sends no wake-up).
@@ -370,6 +428,8 @@ impl Server {
                 report: ServeReport::default(),
             },
             engine_stopped: false,
+            scratch: vec![0; READ_CHUNK],
+            memory: ClientMemory::default(),
         })
     }
 
@@ -437,6 +497,7 @@ impl Server {
             }
             self.serve(now, draining_since.is_some());
             self.publish()?;
+            self.bound_client_memory(now);
             if let Some(since) = draining_since {
                 let waiting = !self.intake.owed.is_empty() || !self.connections.is_empty();
                 if !waiting {
@@ -556,6 +617,15 @@ impl Server {
                 Some(c) => {
                     c.engine_replied(|out| encode_shop_reply(out, &done.reply, delete));
                     enqueue(&mut self.work, c, token);
+                    // Count the reply now: a client that pipelines large
+                    // replies and never reads them is closed before the
+                    // rest of its replies pile up.
+                    let footprint = c.footprint();
+                    self.memory.total = self.memory.total - c.counted + footprint;
+                    c.counted = footprint;
+                    if self.memory.total > self.config.max_client_memory {
+                        self.evict_over_limit();
+                    }
                 }
                 None => self.intake.report.orphaned_replies += 1,
             }
@@ -635,14 +705,24 @@ impl Server {
                     info: &self.info,
                     connections,
                     in_flight,
+                    memory: self.memory,
                 };
-                stop = read_and_parse(c, token, &mut self.intake, &context, now, &mut window_left);
+                stop = read_and_parse(
+                    c,
+                    token,
+                    &mut self.intake,
+                    &context,
+                    now,
+                    &mut window_left,
+                    &mut self.scratch,
+                );
                 failed = c.write().is_err();
             }
+            let footprint = c.footprint();
+            self.memory.total = self.memory.total - c.counted + footprint;
+            c.counted = footprint;
             if failed || c.finished() {
-                if let Some(mut gone) = self.connections.remove(&token) {
-                    let _ = self.poll.registry().deregister(&mut gone.stream);
-                }
+                self.close(token);
                 continue;
             }
             let requeue = match stop {
@@ -661,6 +741,57 @@ impl Server {
             if requeue {
                 enqueue(&mut self.work, c, token);
             }
+            if self.memory.total > self.config.max_client_memory {
+                self.evict_over_limit();
+            }
+        }
+    }
+
+    /// Drop a connection now, and its buffers from the count.
+    fn close(&mut self, token: usize) {
+        if let Some(mut gone) = self.connections.remove(&token) {
+            self.memory.total -= gone.counted;
+            let _ = self.poll.registry().deregister(&mut gone.stream);
+        }
+    }
+
+    /// Keep the client buffers under `max_client_memory`: while they are
+    /// over it, close the connection holding the most (its owed replies
+    /// become orphans: the commands still take effect). Every
+    /// [`MEMORY_SCAN`], recount every connection exactly and note the
+    /// largest for `INFO`.
+    fn bound_client_memory(&mut self, now: Instant) {
+        if self.memory.next_scan.is_none_or(|at| now >= at) {
+            self.memory.next_scan = Some(now + MEMORY_SCAN);
+            let (mut total, mut largest) = (0, 0);
+            for c in self.connections.values_mut() {
+                c.counted = c.footprint();
+                total += c.counted;
+                largest = largest.max(c.counted);
+            }
+            self.memory.total = total;
+            self.memory.largest = largest;
+        }
+        self.evict_over_limit();
+    }
+
+    /// While the client buffers are over the limit, close the connection
+    /// holding the most.
+    fn evict_over_limit(&mut self) {
+        while self.memory.total > self.config.max_client_memory {
+            let Some((&token, c)) = self.connections.iter().max_by_key(|(_, c)| c.counted) else {
+                break;
+            };
+            tracing::warn!(
+                held = c.counted,
+                input = c.input.len(),
+                unwritten = c.unwritten(),
+                total = self.memory.total,
+                limit = self.config.max_client_memory,
+                "client buffers over the limit: closing the client that holds the most"
+            );
+            self.close(token);
+            self.intake.report.evicted_for_memory += 1;
         }
     }
 
@@ -697,10 +828,12 @@ struct ParseContext<'a> {
     info: &'a InfoSource,
     connections: usize,
     in_flight: usize,
+    memory: ClientMemory,
 }
 
-/// Parse every complete request in `c`'s buffer, reading more while the
-/// socket has bytes, until a limit says stop.
+/// Parse every complete request the connection holds, then read once more
+/// (into the shared `scratch`) and parse what came, until a limit says
+/// stop. What a turn reads and does not parse is kept in the connection.
 fn read_and_parse(
     c: &mut Connection,
     token: usize,
@@ -708,68 +841,116 @@ fn read_and_parse(
     context: &ParseContext<'_>,
     now: Instant,
     window_left: &mut usize,
+    scratch: &mut [u8],
 ) -> Stop {
-    let config = context.config;
-    let mut read = 0;
-    loop {
-        let stop = parse_buffered(c, token, intake, context, window_left);
-        if stop != Stop::Incomplete {
-            return stop;
+    let stop = parse_held(c, token, intake, context, window_left);
+    if stop != Stop::Incomplete {
+        return stop;
+    }
+    if let Some(stop) = refuse_oversized(c, intake, context.config) {
+        return stop;
+    }
+    if !c.readable {
+        return Stop::Incomplete;
+    }
+    let stop = match c.read(scratch) {
+        ReadOutcome::Data(n) => {
+            c.last_active = now;
+            let bytes = &scratch[..n];
+            if c.input.is_empty() {
+                // The common case: nothing held, parse straight from the
+                // scratch buffer and keep only the rest.
+                let (stop, used) = parse_buffered(c, bytes, token, intake, context, window_left);
+                c.keep_unparsed(0, bytes, used);
+                stop
+            } else {
+                c.input.extend_from_slice(bytes);
+                parse_held(c, token, intake, context, window_left)
+            }
         }
-        if c.unparsed().len() > config.max_request {
-            let len = c.unparsed().len();
-            c.reply_now(|out| {
-                Resp::error(
-                    out,
-                    &format!(
-                        "ERR Protocol error: request over {len} bytes; the limit is {}",
-                        config.max_request
-                    ),
-                );
-            });
-            c.closing = Some(Closing::Framing);
-            intake.report.bad_requests += 1;
+        ReadOutcome::Drained => return Stop::Incomplete,
+        ReadOutcome::Closed => {
+            c.readable = false;
+            c.closing = Some(Closing::PeerClosed);
             return Stop::Closing;
         }
-        if !c.readable || read >= READ_CHUNK {
-            return Stop::Incomplete;
-        }
-        match c.read(READ_CHUNK) {
-            ReadOutcome::Data => {
-                read += READ_CHUNK;
-                c.last_active = now;
-            }
-            ReadOutcome::Drained => return Stop::Incomplete,
-            ReadOutcome::Closed => {
-                c.readable = false;
-                c.closing = Some(Closing::PeerClosed);
-                return Stop::Closing;
-            }
-        }
+    };
+    if stop != Stop::Incomplete {
+        return stop;
     }
+    refuse_oversized(c, intake, context.config).unwrap_or(Stop::Incomplete)
 }
 
-/// Most arguments looked at without allocating.
-const INLINE_ARGS: usize = 16;
-
-fn parse_buffered(
+/// Parse what the connection holds from earlier reads.
+fn parse_held(
     c: &mut Connection,
     token: usize,
     intake: &mut Intake,
     context: &ParseContext<'_>,
     window_left: &mut usize,
 ) -> Stop {
+    if c.input.is_empty() {
+        return Stop::Incomplete;
+    }
+    let held = std::mem::take(&mut c.input);
+    let (stop, used) = parse_buffered(c, &held, token, intake, context, window_left);
+    c.input = held;
+    c.keep_unparsed(used, &[], 0);
+    stop
+}
+
+/// An incomplete request over `max_request` bytes: answer with an error
+/// and close.
+fn refuse_oversized(
+    c: &mut Connection,
+    intake: &mut Intake,
+    config: &ServerConfig,
+) -> Option<Stop> {
+    let len = c.input.len();
+    if len <= config.max_request {
+        return None;
+    }
+    c.reply_now(|out| {
+        Resp::error(
+            out,
+            &format!(
+                "ERR Protocol error: request over {len} bytes; the limit is {}",
+                config.max_request
+            ),
+        );
+    });
+    c.input = Vec::new();
+    c.closing = Some(Closing::Framing);
+    intake.report.bad_requests += 1;
+    Some(Stop::Closing)
+}
+
+/// Most arguments looked at without allocating.
+const INLINE_ARGS: usize = 16;
+
+/// Parse the requests in `bytes` (read for `c`, not held by it) until one
+/// is incomplete or a limit says stop; returns why, and how many bytes the
+/// parsed requests took.
+fn parse_buffered(
+    c: &mut Connection,
+    bytes: &[u8],
+    token: usize,
+    intake: &mut Intake,
+    context: &ParseContext<'_>,
+    window_left: &mut usize,
+) -> (Stop, usize) {
     let config = context.config;
+    let mut parsed = 0;
     loop {
         if c.awaiting >= config.max_pending || c.unwritten() >= config.max_output {
-            return Stop::Paused;
+            return (Stop::Paused, parsed);
         }
         if *window_left == 0 {
-            return Stop::Window;
+            return (Stop::Window, parsed);
         }
-        let buf = c.unparsed();
+        let buf = &bytes[parsed..];
         let (used, request) = match decode_request(buf, &config.limits, &mut intake.args) {
-            Ok(None) => return Stop::Incomplete,
+            Ok(None) => return (Stop::Incomplete, parsed),
             Ok(Some(used)) => {
                 let request = if intake.args.len() <= INLINE_ARGS {
                     let mut words: [&[u8]; INLINE_ARGS] = [&[]; INLINE_ARGS];
@@ -788,14 +969,13 @@ fn parse_buffered(
                 (used, request)
             }
             Err(e) => {
-                c.parsed = c.filled;
                 c.reply_now(|out| Resp::error(out, &format!("ERR Protocol error: {e}")));
                 c.closing = Some(Closing::Framing);
                 intake.report.bad_requests += 1;
-                return Stop::Closing;
+                return (Stop::Closing, bytes.len());
             }
         };
-        c.parsed += used;
+        parsed += used;
         let request = match request {
             Ok(Some(request)) => request,
             Ok(None) => continue,
@@ -824,7 +1004,7 @@ fn parse_buffered(
             Request::Quit => {
                 c.reply_now(|out| Resp::simple(out, "OK"));
                 c.closing = Some(Closing::Quit);
-                return Stop::Closing;
+                return (Stop::Closing, parsed);
             }
             Request::Hello { version } => match version {
                 None | Some(2) => c.reply_now(hello),
@@ -864,18 +1044,24 @@ fn info_text(context: &ParseContext<'_>, report: &ServeReport) -> String {
     let _ = write!(
         text,
         "# Server\r\nringmaster_version:{}\r\nuptime_in_seconds:{}\r\n\r\n\
-         # Clients\r\nconnected_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\n\r\n\
-         # Stats\r\ntotal_commands_processed:{}\r\ncommands_published:{}\r\nbad_requests:{}\r\ncommands_in_flight:{}\r\n\r\n\
+         # Clients\r\nconnected_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\n\
+         client_buffers_bytes:{}\r\nclient_buffers_largest_bytes:{}\r\nmaxmemory_clients:{}\r\n\r\n\
+         # Stats\r\ntotal_commands_processed:{}\r\ncommands_published:{}\r\nbad_requests:{}\r\ncommands_in_flight:{}\r\n\
+         evicted_clients:{}\r\n\r\n\
          # Engine\r\n{}\r\n# Latency\r\n",
         env!("CARGO_PKG_VERSION"),
         info.started.elapsed().as_secs(),
         context.connections,
         report.accepted,
         report.refused,
+        context.memory.total,
+        context.memory.largest,
+        context.config.max_client_memory,
         report.requests,
         report.published,
         report.bad_requests,
         context.in_flight,
+        report.evicted_for_memory,
         info.engine,
     );
     for stage in info.live.snapshot() {

@@ -369,3 +369,45 @@ pub fn shop_ack_child(config: ringmaster::shop::ShopConfig) {
         let _ = out.flush();
     }
 }
+
+/// Start `ringmaster serve` on a free loopback port with a small ring and
+/// yielding stages (threads may outnumber cores here), data in `data`, and
+/// `extra` arguments; returns the child and the address from its banner.
+/// Its stderr is drained on a thread so it never blocks.
+#[cfg(feature = "cli")]
+pub fn serve_process(data: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, Read};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ringmaster"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--ring",
+            "1024",
+            "--wait",
+            "yielding",
+        ])
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ringmaster serve");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).expect("banner") > 0,
+            "server exited early"
+        );
+        if let Some(rest) = line.split("serving the shop on ").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = stderr.read_to_string(&mut sink);
+    });
+    (child, addr)
+}

@@ -212,6 +212,28 @@ struct ServeArgs {
     /// Close connections idle this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     idle_timeout: u64,
+    /// Most memory all client buffers together may hold, in bytes, with an
+    /// optional K, M or G suffix (binary); above it the client holding the
+    /// most is closed. Default: an eighth of the machine's memory.
+    #[arg(long, value_parser = parse_bytes)]
+    max_client_memory: Option<usize>,
+}
+
+/// A byte count: digits with an optional K, M or G suffix (powers of 1024).
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&text[..at], 10),
+        Some((at, 'm' | 'M')) => (&text[..at], 20),
+        Some((at, 'g' | 'G')) => (&text[..at], 30),
+        _ => (text, 0),
+    };
+    let n: usize = digits
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a byte count: {e}"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 #[derive(clap::Args, Debug)]
@@ -351,6 +373,9 @@ fn main() -> ExitCode {
             max_connections: a.max_connections.max(1),
             idle_timeout: (a.idle_timeout > 0)
                 .then(|| std::time::Duration::from_secs(a.idle_timeout)),
+            max_client_memory: a
+                .max_client_memory
+                .unwrap_or_else(ringmaster::ingress::default_max_client_memory),
         }),
         Command::Journal { action } => journal(action),
         Command::Stat { path, watch } => stat(&path, watch),

@@ -24,6 +24,7 @@ pub(crate) struct ServeOptions {
     pub(crate) max_batch: u64,
     pub(crate) max_connections: usize,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_client_memory: usize,
     pub(crate) ring_file: Option<PathBuf>,
 }
 
@@ -51,6 +52,7 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
     let mut server_config = ServerConfig::new(o.addr);
     server_config.max_connections = o.max_connections;
     server_config.idle_timeout = o.idle_timeout;
+    server_config.max_client_memory = o.max_client_memory;
     let server = Server::bind(&shop, server_config)?;
     let handle = server.handle();
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
