@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 /// Start the server on a free port; its address from its banner.
-fn serve(data: &Path, durability: &str) -> (Child, String) {
+fn serve(data: &Path, durability: &str) -> (util::ChildGuard, String) {
     util::serve_process(data, &["--durability", durability])
 }
 

@@ -49,6 +49,12 @@ pub enum Scenario {
     /// request per round trip: end-to-end latency, coordinated-omission
     /// corrected.
     TcpLatency,
+    /// The `tcp-latency` load while hostile clients flood the server
+    /// (80 incomplete 900 KiB requests, 10 connections pipelining large
+    /// replies without reading, 500 idle ones, reopened when closed) over a
+    /// 64 MiB client-memory limit, against the same load on a quiet server
+    /// with the same limit.
+    TcpFlood,
     /// Paced one-way latency from a producer process to a consumer process
     /// through a ring in `/dev/shm`, against the same in one process.
     Shm,
@@ -86,7 +92,7 @@ impl std::fmt::Debug for Contender {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 17] = [
+    pub const ALL: [Scenario; 18] = [
         Self::Unicast,
         Self::UnicastBatch,
         Self::MetricsOverhead,
@@ -102,6 +108,7 @@ impl Scenario {
         Self::Search,
         Self::Tcp,
         Self::TcpLatency,
+        Self::TcpFlood,
         Self::Shm,
         Self::ShmThroughput,
     ];
@@ -124,6 +131,7 @@ impl Scenario {
             Self::Search => "search",
             Self::Tcp => "tcp",
             Self::TcpLatency => "tcp-latency",
+            Self::TcpFlood => "tcp-flood",
             Self::Shm => "shm",
             Self::ShmThroughput => "shm-throughput",
         }
@@ -158,15 +166,22 @@ impl Scenario {
                 1 + crate::shop::StageThreads::for_this_machine().threads()
                     + super::peers::tcp::PACED_CONNECTIONS
             }
+            Self::TcpFlood => {
+                2 + crate::shop::StageThreads::for_this_machine().threads()
+                    + super::peers::tcp::PACED_CONNECTIONS
+            }
         }
     }
 
     /// How its figures are read.
     pub fn kind(self) -> Kind {
         match self {
-            Self::Pingpong | Self::Latency | Self::Search | Self::TcpLatency | Self::Shm => {
-                Kind::Latency
-            }
+            Self::Pingpong
+            | Self::Latency
+            | Self::Search
+            | Self::TcpLatency
+            | Self::TcpFlood
+            | Self::Shm => Kind::Latency,
             _ => Kind::Throughput,
         }
     }
@@ -291,6 +306,12 @@ impl Scenario {
             Self::TcpLatency => std::iter::once(c("ringmaster", tcp::ringmaster_tcp_paced))
                 .chain(tcp::redis_available().then(|| c("redis", tcp::redis_tcp_paced)))
                 .collect(),
+            // The ordinary client's latency under the flood, against the
+            // same on a quiet server.
+            Self::TcpFlood => vec![
+                c("flooded", tcp::ringmaster_tcp_flooded),
+                c("quiet", tcp::ringmaster_tcp_quiet),
+            ],
             // The process boundary is what is measured: the same ring and
             // shape in one process is the reference.
             Self::Shm => shm_pair(shm::latency, ringmaster::latency::<Event64>),
@@ -304,7 +325,7 @@ impl Scenario {
             Self::Pingpong | Self::Latency | Self::Shm | Self::ShmThroughput => 64,
             Self::Shop | Self::ShopSync | Self::Search => 128,
             // Requests on the wire, not events; the shop's events are 128.
-            Self::Tcp | Self::TcpLatency => 128,
+            Self::Tcp | Self::TcpLatency | Self::TcpFlood => 128,
             _ if requested == 8 => 8,
             _ => 64,
         }

@@ -373,9 +373,10 @@ pub fn shop_ack_child(config: ringmaster::shop::ShopConfig) {
 /// Start `ringmaster serve` on a free loopback port with a small ring and
 /// yielding stages (threads may outnumber cores here), data in `data`, and
 /// `extra` arguments; returns the child and the address from its banner.
-/// Its stderr is drained on a thread so it never blocks.
+/// Its stderr is drained on a thread so it never blocks. The child is
+/// killed when the guard drops, so a failing test leaves no server behind.
 #[cfg(feature = "cli")]
-pub fn serve_process(data: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+pub fn serve_process(data: &std::path::Path, extra: &[&str]) -> (ChildGuard, String) {
     use std::io::{BufRead, Read};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ringmaster"))
         .args([
@@ -409,5 +410,29 @@ pub fn serve_process(data: &std::path::Path, extra: &[&str]) -> (std::process::C
         let mut sink = String::new();
         let _ = stderr.read_to_string(&mut sink);
     });
-    (child, addr)
+    (ChildGuard(child), addr)
+}
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct ChildGuard(pub std::process::Child);
+
+impl std::ops::Deref for ChildGuard {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -14,6 +14,8 @@ use crate::shop::{Shop, ShopConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Most requests one throughput run sends.
@@ -61,7 +63,25 @@ fn outcome(report: tcp_load::TcpLoadReport) -> Result<Outcome, String> {
     })
 }
 
+/// The client-memory limit of the `tcp-flood` runs.
+pub const FLOOD_LIMIT: usize = 64 << 20;
+
+/// How a run's server is treated besides the measured load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Others {
+    /// Nobody else (the server's default limits).
+    None,
+    /// Nobody else, under the flood runs' memory limit.
+    Quiet,
+    /// Hostile clients flood it, under the flood runs' memory limit.
+    Flood,
+}
+
 fn ringmaster(p: &Params, paced: bool) -> Result<Outcome, String> {
+    ringmaster_with(p, paced, Others::None)
+}
+
+fn ringmaster_with(p: &Params, paced: bool, others: Others) -> Result<Outcome, String> {
     let dir = std::env::temp_dir().join(format!("ringmaster-bench-tcp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let e = |e: &dyn std::fmt::Display| e.to_string();
@@ -72,14 +92,36 @@ fn ringmaster(p: &Params, paced: bool) -> Result<Outcome, String> {
             .snapshot_on_close(false),
     )
     .map_err(|x| e(&x))?;
-    let server = Server::bind(
-        &shop,
-        ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0))),
-    )
-    .map_err(|x| e(&x))?;
+    let mut config = ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    if others != Others::None {
+        config.max_client_memory = FLOOD_LIMIT;
+    }
+    let server = Server::bind(&shop, config).map_err(|x| e(&x))?;
     let (addr, handle) = (server.local_addr(), server.handle());
     let serving = std::thread::spawn(move || server.run());
-    let report = tcp_load::run(&load(addr, p, Dialect::Shop, paced));
+    let stop = Arc::new(AtomicBool::new(false));
+    let closed = Arc::new(AtomicU64::new(0));
+    let flood = (others == Others::Flood).then(|| {
+        let (stop, closed) = (Arc::clone(&stop), Arc::clone(&closed));
+        std::thread::spawn(move || crate::harness::tcp_flood::run(addr, &stop, &closed))
+    });
+    // The load is measured under pressure from its start: the flood has
+    // gone over the limit once (a client was closed) before it begins.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while flood.is_some()
+        && closed.load(Ordering::Relaxed) == 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pressed = flood.is_none() || closed.load(Ordering::Relaxed) > 0;
+    let report = pressed.then(|| tcp_load::run(&load(addr, p, Dialect::Shop, paced)));
+    stop.store(true, Ordering::Relaxed);
+    if let Some(flood) = flood {
+        flood
+            .join()
+            .map_err(|_| "flood thread panicked".to_string())?;
+    }
     handle.stop();
     let served = serving
         .join()
@@ -87,6 +129,9 @@ fn ringmaster(p: &Params, paced: bool) -> Result<Outcome, String> {
     shop.close().map_err(|x| e(&x))?;
     let _ = std::fs::remove_dir_all(&dir);
     served.map_err(|x| e(&x))?;
+    let Some(report) = report else {
+        return Err("the flood never went over the limit in 30 s: no client was closed".into());
+    };
     outcome(report.map_err(|x| e(&x))?)
 }
 
@@ -98,6 +143,16 @@ pub fn ringmaster_tcp(p: &Params) -> Result<Outcome, String> {
 /// `ringmaster serve`'s server, paced (latency).
 pub fn ringmaster_tcp_paced(p: &Params) -> Result<Outcome, String> {
     ringmaster(p, true)
+}
+
+/// The paced load while hostile clients flood the server (`tcp-flood`).
+pub fn ringmaster_tcp_flooded(p: &Params) -> Result<Outcome, String> {
+    ringmaster_with(p, true, Others::Flood)
+}
+
+/// The paced load on a quiet server with the flood runs' memory limit.
+pub fn ringmaster_tcp_quiet(p: &Params) -> Result<Outcome, String> {
+    ringmaster_with(p, true, Others::Quiet)
 }
 
 /// Whether `redis-server` can be run.
