@@ -90,6 +90,7 @@ mod clock;
 mod config;
 mod error;
 mod graph;
+mod histogram;
 pub mod ingress;
 pub mod journal;
 #[allow(unsafe_code)]

@@ -16,7 +16,14 @@ use std::path::{Path, PathBuf};
 /// (and itself). Units on one row are peers and import neither each other.
 const LAYERS: &[&[&str]] = &[
     &["sync"],
-    &["clock", "sequence", "error", "memory_hint", "preallocate"],
+    &[
+        "clock",
+        "sequence",
+        "error",
+        "memory_hint",
+        "preallocate",
+        "histogram",
+    ],
     &["region", "wait"],
     &["config"],
     &["ring"],

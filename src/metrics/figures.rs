@@ -1,5 +1,6 @@
 //! [`StageFigures`]: what one stage recorded over some span of time.
 
+pub(crate) use crate::histogram::histogram;
 use hdrhistogram::Histogram;
 
 /// Largest latency recorded exactly: one hour, in nanoseconds (longer
@@ -99,18 +100,6 @@ impl StageFigures {
         self.events = 0;
         self.batches = 0;
     }
-}
-
-/// A histogram of values from 1 to `max` at 3 significant digits (0 is
-/// recorded too, counted with 1).
-pub(crate) fn histogram(max: u64) -> Histogram<u64> {
-    // The bounds are constants that hdrhistogram accepts; the fallback
-    // (auto-resizing) is never taken.
-    Histogram::new_with_bounds(1, max, 3).unwrap_or_else(|_| {
-        let mut h = Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits"));
-        h.auto(true);
-        h
-    })
 }
 
 #[cfg(test)]

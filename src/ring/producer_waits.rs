@@ -41,13 +41,7 @@ impl ProducerWaits {
 }
 
 fn empty() -> Histogram<u64> {
-    // The bounds are constants hdrhistogram accepts; the fallback
-    // (auto-resizing) is never taken.
-    Histogram::new_with_bounds(1, MAX_WAIT_NS, 3).unwrap_or_else(|_| {
-        let mut h = Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits"));
-        h.auto(true);
-        h
-    })
+    crate::histogram::histogram(MAX_WAIT_NS)
 }
 
 #[cfg(test)]
