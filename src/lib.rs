@@ -100,6 +100,8 @@ mod preallocate;
 mod producer;
 mod publisher;
 mod region;
+#[cfg(all(feature = "replication", not(loom)))]
+pub mod replication;
 mod ring;
 mod sequence;
 mod sequencer;

@@ -32,6 +32,7 @@ const LAYERS: &[&[&str]] = &[
     &["metrics"],
     &["graph"],
     &["journal", "shm"],
+    &["replication"],
     &["shop::domain"],
     &["shop::runtime"],
     &["ingress"],

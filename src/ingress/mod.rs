@@ -5,11 +5,13 @@
 mod connection;
 mod protocol;
 mod request;
+mod role;
 mod server;
 mod shop_reply;
 
 pub use protocol::{decode_request, encode_request, FrameError, Limits, Reply};
 pub use request::{parse_request, Request, RequestError};
+pub use role::ServerRole;
 pub use server::{
     default_max_client_memory, ServeReport, Server, ServerConfig, ServerError, ServerHandle,
 };

@@ -58,6 +58,8 @@ pub enum Request {
     /// `CONFIG GET ...` (`redis-benchmark` asks on start): no settings are
     /// exposed, so an empty array.
     ConfigGet,
+    /// `PROMOTE` or `REPLICAOF NO ONE`: make this standby the primary.
+    Promote,
 }
 
 /// A request that is well framed but wrong: answered with `-ERR ...`, and
@@ -357,6 +359,25 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
                 rest.len() >= 2 && rest[0].eq_ignore_ascii_case(b"GET"),
             )?;
             Request::ConfigGet
+        }
+        b"PROMOTE" => {
+            arity("PROMOTE", "PROMOTE", rest.is_empty())?;
+            Request::Promote
+        }
+        b"REPLICAOF" | b"SLAVEOF" => {
+            let no_one = rest.len() == 2
+                && rest[0].eq_ignore_ascii_case(b"NO")
+                && rest[1].eq_ignore_ascii_case(b"ONE");
+            if !no_one {
+                return Err(RequestError::Syntax {
+                    command: "REPLICAOF",
+                    value: format!(
+                        "{}' (only NO ONE, a promotion: standbys follow a NATS stream)",
+                        shown(rest.first().copied().unwrap_or_default())
+                    ),
+                });
+            }
+            Request::Promote
         }
         _ => return Err(RequestError::Unknown(shown(name))),
     };

@@ -30,6 +30,7 @@
 use super::connection::{Closing, Connection, ReadOutcome};
 use super::protocol::{decode_request, Limits, Reply as Resp};
 use super::request::{parse_request, Request};
+use super::role::ServerRole;
 use super::shop_reply::encode_shop_reply;
 use crate::shop::LiveStages;
 use crate::shop::{Client, Command, Shop, ShopError};
@@ -92,6 +93,8 @@ pub struct ServerConfig {
     /// closed at once. Default: an eighth of the machine's memory, at
     /// least 64 MiB ([`default_max_client_memory`]).
     pub max_client_memory: usize,
+    /// The node's replication role (default none: a lone primary).
+    pub role: Option<Arc<dyn ServerRole>>,
 }
 
 /// The default [`ServerConfig::max_client_memory`]: an eighth of the
@@ -140,6 +143,7 @@ impl ServerConfig {
             idle_timeout: None,
             shutdown_grace: Duration::from_secs(5),
             max_client_memory: default_max_client_memory(),
+            role: None,
         }
     }
 }
@@ -989,6 +993,13 @@ fn parse_buffered(
         intake.report.requests += 1;
         match request {
             Request::Shop(command) => {
+                if command.is_write() {
+                    if let Some(refusal) = config.role.as_ref().and_then(|r| r.refuse_writes()) {
+                        intake.report.bad_requests += 1;
+                        c.reply_now(|out| Resp::error(out, &refusal));
+                        continue;
+                    }
+                }
                 let delete = matches!(command, Command::Delete { .. });
                 intake.batch.push(command);
                 intake.owed.push_back(Owed { token, delete });
@@ -1014,6 +1025,13 @@ fn parse_buffered(
             },
             Request::CommandInfo | Request::ConfigGet => c.reply_now(|out| Resp::array(out, 0)),
             Request::Acknowledge => c.reply_now(|out| Resp::simple(out, "OK")),
+            Request::Promote => match config.role.as_ref().map(|r| r.promote()) {
+                Some(Ok(status)) => c.reply_now(|out| Resp::simple(out, &status)),
+                Some(Err(error)) => c.reply_now(|out| Resp::error(out, &error)),
+                None => c.reply_now(|out| {
+                    Resp::error(out, "ERR not a standby: this server is the primary")
+                }),
+            },
         }
     }
 }
@@ -1048,7 +1066,7 @@ fn info_text(context: &ParseContext<'_>, report: &ServeReport) -> String {
          client_buffers_bytes:{}\r\nclient_buffers_largest_bytes:{}\r\nmaxmemory_clients:{}\r\n\r\n\
          # Stats\r\ntotal_commands_processed:{}\r\ncommands_published:{}\r\nbad_requests:{}\r\ncommands_in_flight:{}\r\n\
          evicted_clients:{}\r\n\r\n\
-         # Engine\r\n{}\r\n# Latency\r\n",
+         # Engine\r\n{}\r\n",
         env!("CARGO_PKG_VERSION"),
         info.started.elapsed().as_secs(),
         context.connections,
@@ -1064,6 +1082,12 @@ fn info_text(context: &ParseContext<'_>, report: &ServeReport) -> String {
         report.evicted_for_memory,
         info.engine,
     );
+    text.push_str("# Replication\r\n");
+    match &context.config.role {
+        Some(role) => role.info(&mut text),
+        None => text.push_str("role:master\r\n"),
+    }
+    text.push_str("\r\n# Latency\r\n");
     for stage in info.live.snapshot() {
         let h = &stage.latency_ns;
         let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;

@@ -40,6 +40,10 @@ pub use domain::{
     MAX_SEARCH_LIMIT,
 };
 pub(crate) use runtime::LiveStages;
+#[cfg(all(feature = "replication", not(loom)))]
+pub use runtime::{
+    AckMode, ReplicatedShop, ReplicationConfig, ReplicationHandle, ReplicationInfo, Role,
+};
 pub use runtime::{
     Client, CloseReport, OpenReport, Shop, ShopConfig, ShopError, StageLatency, StageThreads,
 };

@@ -33,6 +33,21 @@ enum Command {
     /// Serve the shop over TCP (RESP2, so redis-cli and Redis clients work)
     /// until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Serve the shop read-only as a standby: build its journal, catalog
+    /// and search index from a NATS JetStream stream that a primary
+    /// (`serve --replicate`) writes, and keep following it; `promote` (or
+    /// SIGUSR1) makes it the primary.
+    Standby(StandbyArgs),
+    /// Promote the standby serving at --addr: it applies the rest of the
+    /// stream, then accepts writes and replicates onward.
+    Promote {
+        /// The standby's address.
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        addr: std::net::SocketAddr,
+        /// Give up waiting for `role:master` after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// Inspect a journal directory (never modifies it unless asked to repair).
     Journal {
         #[command(subcommand)]
@@ -217,6 +232,35 @@ struct ServeArgs {
     /// most is closed. Default: an eighth of the machine's memory.
     #[arg(long, value_parser = parse_bytes)]
     max_client_memory: Option<usize>,
+    /// Replicate the journal into NATS JetStream at this address
+    /// (nats://HOST:PORT), with snapshots in the stream's object store.
+    #[arg(long)]
+    replicate: Option<String>,
+    /// The JetStream stream's name.
+    #[arg(long, default_value = "ringmaster")]
+    stream: String,
+    /// When a write is acknowledged with --replicate: after the local
+    /// journal commit (local), or once JetStream holds it (replicated).
+    #[arg(long, value_enum, default_value_t = AckArg::Local)]
+    ack: AckArg,
+}
+
+#[derive(clap::Args, Debug)]
+struct StandbyArgs {
+    /// The NATS server the primary replicates to (nats://HOST:PORT).
+    #[arg(long)]
+    from: String,
+    /// This standby's durable consumer name (one per standby).
+    #[arg(long, default_value = "standby")]
+    consumer: String,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum AckArg {
+    Local,
+    Replicated,
 }
 
 /// A byte count: digits with an optional K, M or G suffix (powers of 1024).
@@ -348,35 +392,20 @@ fn main() -> ExitCode {
             window: a.window.max(1),
         }),
         Command::Bench(args) => bench(*args),
-        Command::Serve(a) => serve::run(serve::ServeOptions {
-            addr: a.addr,
-            data: a.data,
-            durability: match a.durability {
-                DurabilityArg::Periodic => {
-                    Durability::Periodic(std::time::Duration::from_millis(a.flush_ms.max(1)))
-                }
-                other => other.into(),
-            },
-            ring_capacity: a.ring,
-            wait: match (a.wait, &a.ring_file) {
-                (Some(w), _) => w.into(),
-                (None, Some(_)) => WaitStrategy::Backoff,
-                (None, None) => WaitStrategy::Blocking,
-            },
-            ring_file: a.ring_file,
-            pin: a.pin,
-            stage_threads: a
-                .stage_threads
-                .map_or_else(ringmaster::shop::StageThreads::for_this_machine, Into::into),
-            reserve_products: a.reserve_products,
-            max_batch: a.max_batch,
-            max_connections: a.max_connections.max(1),
-            idle_timeout: (a.idle_timeout > 0)
-                .then(|| std::time::Duration::from_secs(a.idle_timeout)),
-            max_client_memory: a
-                .max_client_memory
-                .unwrap_or_else(ringmaster::ingress::default_max_client_memory),
-        }),
+        Command::Serve(a) => serve_options(a, None).and_then(serve::run),
+        Command::Standby(a) => {
+            if a.serve.replicate.is_some() {
+                Err(
+                    "a standby replicates to the stream it follows (--from); drop --replicate"
+                        .into(),
+                )
+            } else {
+                serve_options(a.serve, Some((a.from, a.consumer))).and_then(serve::run)
+            }
+        }
+        Command::Promote { addr, timeout } => {
+            serve::promote(addr, std::time::Duration::from_secs(timeout))
+        }
         Command::Journal { action } => journal(action),
         Command::Stat { path, watch } => stat(&path, watch),
         Command::ShmProducer {
@@ -403,6 +432,48 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `serve`'s and `standby`'s options from their arguments.
+fn serve_options(
+    a: ServeArgs,
+    standby: Option<(String, String)>,
+) -> Result<serve::ServeOptions, Box<dyn std::error::Error>> {
+    Ok(serve::ServeOptions {
+        replicate: a.replicate,
+        stream: a.stream,
+        ack: match a.ack {
+            AckArg::Local => ringmaster::shop::AckMode::Local,
+            AckArg::Replicated => ringmaster::shop::AckMode::Replicated,
+        },
+        standby,
+        addr: a.addr,
+        data: a.data,
+        durability: match a.durability {
+            DurabilityArg::Periodic => {
+                Durability::Periodic(std::time::Duration::from_millis(a.flush_ms.max(1)))
+            }
+            other => other.into(),
+        },
+        ring_capacity: a.ring,
+        wait: match (a.wait, &a.ring_file) {
+            (Some(w), _) => w.into(),
+            (None, Some(_)) => WaitStrategy::Backoff,
+            (None, None) => WaitStrategy::Blocking,
+        },
+        ring_file: a.ring_file,
+        pin: a.pin,
+        stage_threads: a
+            .stage_threads
+            .map_or_else(ringmaster::shop::StageThreads::for_this_machine, Into::into),
+        reserve_products: a.reserve_products,
+        max_batch: a.max_batch,
+        max_connections: a.max_connections.max(1),
+        idle_timeout: (a.idle_timeout > 0).then(|| std::time::Duration::from_secs(a.idle_timeout)),
+        max_client_memory: a
+            .max_client_memory
+            .unwrap_or_else(ringmaster::ingress::default_max_client_memory),
+    })
 }
 
 fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {

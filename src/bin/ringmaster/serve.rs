@@ -1,14 +1,21 @@
-//! `ringmaster serve`: the shop over TCP (RESP2) until SIGINT or SIGTERM.
+//! `ringmaster serve` and `ringmaster standby`: the shop over TCP (RESP2)
+//! until SIGINT or SIGTERM, alone, as a replicating primary, or as a
+//! standby; and `ringmaster promote`.
 
-use ringmaster::ingress::{Server, ServerConfig, ServerError};
+use ringmaster::ingress::{Server, ServerConfig, ServerError, ServerRole};
 use ringmaster::journal::Durability;
-use ringmaster::shop::{Shop, ShopConfig, StageThreads};
+use ringmaster::shop::{
+    AckMode, CloseReport, ReplicatedShop, ReplicationConfig, Shop, ShopConfig, ShopError,
+    StageThreads,
+};
 use ringmaster::WaitStrategy;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// What `serve` was asked for.
 #[derive(Debug)]
@@ -26,6 +33,34 @@ pub(crate) struct ServeOptions {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) max_client_memory: usize,
     pub(crate) ring_file: Option<PathBuf>,
+    /// `--replicate`: the NATS server to stream the journal to.
+    pub(crate) replicate: Option<String>,
+    pub(crate) stream: String,
+    pub(crate) ack: AckMode,
+    /// `standby --from URL --consumer NAME`.
+    pub(crate) standby: Option<(String, String)>,
+}
+
+/// The shop, alone or with replication.
+enum Node {
+    Alone(Shop),
+    Replicated(ReplicatedShop),
+}
+
+impl Node {
+    fn shop(&self) -> &Shop {
+        match self {
+            Node::Alone(shop) => shop,
+            Node::Replicated(node) => node.shop(),
+        }
+    }
+
+    fn close(self) -> Result<CloseReport, ShopError> {
+        match self {
+            Node::Alone(shop) => shop.close(),
+            Node::Replicated(node) => node.close(),
+        }
+    }
 }
 
 pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
@@ -40,8 +75,25 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = &o.ring_file {
         config = config.ring_file(path);
     }
-    let shop = Shop::open(config)?;
-    let opened = shop.open_report();
+    let replication = |url: &str| {
+        ReplicationConfig::new(url)
+            .stream(&o.stream)
+            .ack(o.ack)
+            .primary_name(format!("{} (pid {})", o.addr, std::process::id()))
+    };
+    let node = match (&o.standby, &o.replicate) {
+        (Some((url, consumer)), _) => Node::Replicated(ReplicatedShop::standby(
+            config,
+            replication(url).consumer(consumer),
+        )?),
+        (None, Some(url)) => Node::Replicated(ReplicatedShop::primary(config, replication(url))?),
+        (None, None) => Node::Alone(Shop::open(config)?),
+    };
+    let handle = match &node {
+        Node::Replicated(r) => Some(r.handle()),
+        Node::Alone(_) => None,
+    };
+    let opened = node.shop().open_report();
     eprintln!(
         "ringmaster: data {} ({} products restored: snapshot {:?}, {} journal records replayed)",
         o.data.display(),
@@ -53,20 +105,43 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
     server_config.max_connections = o.max_connections;
     server_config.idle_timeout = o.idle_timeout;
     server_config.max_client_memory = o.max_client_memory;
-    let server = Server::bind(&shop, server_config)?;
-    let handle = server.handle();
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    server_config.role = handle.clone().map(|h| Arc::new(h) as Arc<dyn ServerRole>);
+    let server = Server::bind(node.shop(), server_config)?;
+    let stopper = server.handle();
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1])?;
     let signal_handle = signals.handle();
+    let promoter = handle.clone();
     let watcher = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            for signal in signals.forever() {
+                if signal == SIGUSR1 {
+                    match &promoter {
+                        Some(h) => {
+                            eprintln!("ringmaster: SIGUSR1: promoting");
+                            if let Err(e) = h.request_promotion() {
+                                eprintln!("ringmaster: promotion failed: {e}");
+                            }
+                        }
+                        None => eprintln!("ringmaster: SIGUSR1 ignored: not a standby"),
+                    }
+                    continue;
+                }
                 eprintln!("ringmaster: signal {signal}: finishing in-flight commands");
-                handle.stop();
+                stopper.stop();
+                break;
             }
         })?;
+    let role = match (&o.standby, &o.replicate) {
+        (Some((url, _)), _) => format!("standby of stream {} at {url}", o.stream),
+        (None, Some(url)) => format!(
+            "primary replicating to stream {} at {url}, ack {:?}",
+            o.stream, o.ack
+        ),
+        (None, None) => "alone".into(),
+    };
     eprintln!(
-        "ringmaster: serving the shop on {} (durability {:?}); Ctrl-C stops",
+        "ringmaster: serving the shop on {} (durability {:?}; {role}); Ctrl-C stops",
         server.local_addr(),
         o.durability
     );
@@ -76,7 +151,7 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
     let report = match served {
         Err(ServerError::EngineStopped) => {
             // The shop says which stage failed and why.
-            let why = shop
+            let why = node
                 .close()
                 .err()
                 .map_or_else(|| "unknown".to_owned(), |e| e.to_string());
@@ -84,7 +159,7 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
         }
         other => other?,
     };
-    let closed = shop.close()?;
+    let closed = node.close()?;
     eprintln!(
         "ringmaster: stopped: {} connections, {} requests ({} published, {} bad), {} snapshots written",
         report.accepted,
@@ -94,4 +169,56 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
         closed.snapshots_written,
     );
     Ok(())
+}
+
+/// `ringmaster promote`: ask the standby at `addr` to promote itself, and
+/// wait until its `INFO` says `role:master`.
+pub(crate) fn promote(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let reply = request(addr, "PROMOTE")?;
+    if reply.starts_with('-') {
+        return Err(format!("{addr}: {}", reply.trim_start_matches('-').trim_end()).into());
+    }
+    let started = Instant::now();
+    loop {
+        let info = request(addr, "INFO")?;
+        if info.lines().any(|l| l == "role:master") {
+            eprintln!("ringmaster: {addr} is the primary");
+            return Ok(());
+        }
+        if let Some(error) = info
+            .lines()
+            .find_map(|l| l.strip_prefix("repl_last_error:"))
+            .filter(|e| !e.is_empty())
+        {
+            if !info.lines().any(|l| l == "repl_promoting:1") {
+                return Err(format!("{addr}: promotion failed: {error}").into());
+            }
+        }
+        if started.elapsed() > timeout {
+            return Err(format!("{addr}: still not the primary after {timeout:?}").into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Send one inline command and read its reply (a status, an error, or a
+/// bulk string's text).
+fn request(addr: SocketAddr, command: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    tcp.write_all(format!("{command}\r\n").as_bytes())?;
+    let mut reader = BufReader::new(tcp);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    if let Some(len) = line.strip_prefix('$') {
+        let len: usize = len.trim().parse()?;
+        let mut body = vec![0u8; len + 2];
+        reader.read_exact(&mut body)?;
+        body.truncate(len);
+        return Ok(String::from_utf8_lossy(&body).into_owned());
+    }
+    Ok(line)
 }

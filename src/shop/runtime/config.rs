@@ -112,6 +112,9 @@ pub struct ShopConfig {
     pub(crate) reserve_products: u64,
     pub(crate) max_batch: u64,
     pub(crate) journal_hook: Option<Arc<dyn IoHook>>,
+    pub(crate) journal_start: u64,
+    #[cfg(all(feature = "replication", not(loom)))]
+    pub(crate) replication: Option<super::replicated::Hooks>,
 }
 
 impl ShopConfig {
@@ -135,6 +138,9 @@ impl ShopConfig {
             reserve_products: 0,
             max_batch: u64::MAX,
             journal_hook: None,
+            journal_start: 0,
+            #[cfg(all(feature = "replication", not(loom)))]
+            replication: None,
         }
     }
 
@@ -145,6 +151,16 @@ impl ShopConfig {
     #[must_use]
     pub fn journal_io_hook(mut self, hook: Arc<dyn IoHook>) -> Self {
         self.journal_hook = Some(hook);
+        self
+    }
+
+    /// Start a journal that has no segment yet at sequence `start`
+    /// (default 0): a standby that begins from a snapshot covering `start`
+    /// records numbers its journal as the primary's. An existing journal
+    /// keeps its own numbering.
+    #[must_use]
+    pub fn journal_start(mut self, start: u64) -> Self {
+        self.journal_start = start;
         self
     }
 

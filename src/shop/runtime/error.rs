@@ -15,6 +15,10 @@ pub enum ShopError {
     /// The catalog refused the command (a reply, not a failure).
     #[error("rejected: {0}")]
     Rejected(#[from] Rejection),
+    /// Replication into or from NATS JetStream failed.
+    #[cfg(all(feature = "replication", not(loom)))]
+    #[error(transparent)]
+    Replication(#[from] crate::replication::ReplicationError),
     /// The shop is closed or its engine stopped.
     #[error("the shop is closed")]
     Closed,

@@ -9,6 +9,8 @@ mod error;
 mod outcome;
 mod recovery;
 mod registry;
+#[cfg(all(feature = "replication", not(loom)))]
+mod replicated;
 mod ring_file;
 mod shop;
 mod snapshotter;
@@ -19,6 +21,10 @@ pub use client::Client;
 pub use config::{ShopConfig, StageThreads};
 pub use error::ShopError;
 pub use recovery::OpenReport;
+#[cfg(all(feature = "replication", not(loom)))]
+pub use replicated::{
+    AckMode, ReplicatedShop, ReplicationConfig, ReplicationHandle, ReplicationInfo, Role,
+};
 pub use shop::{CloseReport, Shop};
 pub(crate) use stage_latency::LiveStages;
 pub use stage_latency::StageLatency;

@@ -51,8 +51,11 @@ pub(crate) fn recover(config: &ShopConfig) -> Result<Recovered, ShopError> {
     let started = Instant::now();
     let journal_config = config.journal_config();
     let journal_dir = config.journal_dir();
-    let (writer, journal_report) =
-        JournalWriter::open(&journal_config, std::mem::size_of::<ProductEvent>())?;
+    let (writer, journal_report) = JournalWriter::open_at(
+        &journal_config,
+        std::mem::size_of::<ProductEvent>(),
+        config.journal_start,
+    )?;
     let journal_end = writer.next_sequence();
 
     let store = SnapshotStore::open_with(config.snapshot_dir(), journal_config.ops())?;

@@ -11,6 +11,8 @@ use super::snapshotter::Snapshotter;
 use super::stage_latency::{LiveStages, StageLatency, StageRecorder};
 use super::stages::catalog::CatalogStage;
 use super::stages::journal::JournalStage;
+#[cfg(all(feature = "replication", not(loom)))]
+use super::stages::replication_gate::ReplicationGate;
 use super::stages::responder::Responder;
 use super::stages::search::SearchStage;
 use crate::journal::JournalError;
@@ -157,11 +159,13 @@ impl Shop {
         };
         let latency = LiveStages::new(&STAGES);
         let recorder = |name| StageRecorder::new(name, Arc::clone(&latency));
+        #[cfg(all(feature = "replication", not(loom)))]
+        let hooks = config.replication.clone();
+        let journal_stage = JournalStage::new(recovered.writer, recorder("journal"));
+        #[cfg(all(feature = "replication", not(loom)))]
+        let journal_stage = journal_stage.nudging(hooks.as_ref().and_then(|h| h.nudge.clone()));
         let journal = place(
-            builder.handler(
-                "journal",
-                JournalStage::new(recovered.writer, recorder("journal")),
-            ),
+            builder.handler("journal", journal_stage),
             0,
             None,
             &cores,
@@ -193,13 +197,31 @@ impl Shop {
             )
             .after(&[journal]);
         let search = place(search, 2, thread, &cores, config.max_batch).add();
+        #[allow(unused_mut)]
+        let mut before_replies = vec![catalog, search];
+        #[allow(unused_mut)]
+        let mut responder_thread = thread;
+        // The gate waits on the network: a thread of its own, never
+        // shared with the journal's.
+        #[cfg(all(feature = "replication", not(loom)))]
+        if let Some(gate) = hooks.and_then(|h| h.gate) {
+            let stage = ReplicationGate::new(gate, report.journal_end);
+            let gate = builder
+                .handler("replication", stage)
+                .after(&[journal])
+                .max_batch(config.max_batch)
+                .add();
+            before_replies.push(gate);
+            // It depends on two threads now: a thread of its own too.
+            responder_thread = None;
+        }
         let responder = builder
             .handler(
                 "responder",
                 Responder::new(catalog_in, search_in, registrations, recorder("responder")),
             )
-            .after(&[catalog, search]);
-        place(responder, 3, thread, &cores, config.max_batch).add();
+            .after(&before_replies);
+        place(responder, 3, responder_thread, &cores, config.max_batch).add();
         let (producer, graph) = ring_file::build(shared.as_ref(), builder)?;
         let registry = Arc::new(registry);
         let control = Client::connect(producer.clone(), Arc::clone(&registry), 1)?;

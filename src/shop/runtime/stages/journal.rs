@@ -23,6 +23,9 @@ pub(crate) struct JournalStage {
     failed: Option<JournalError>,
     batch: u64,
     latency: StageRecorder,
+    /// Wakes the replicator after each commit.
+    #[cfg(all(feature = "replication", not(loom)))]
+    nudge: Option<crate::replication::Nudge>,
 }
 
 impl JournalStage {
@@ -33,7 +36,16 @@ impl JournalStage {
             failed: None,
             batch: 0,
             latency,
+            #[cfg(all(feature = "replication", not(loom)))]
+            nudge: None,
         }
+    }
+
+    /// Wake `nudge` after each commit.
+    #[cfg(all(feature = "replication", not(loom)))]
+    pub(crate) fn nudging(mut self, nudge: Option<crate::replication::Nudge>) -> Self {
+        self.nudge = nudge;
+        self
     }
 }
 
@@ -68,6 +80,10 @@ impl EventHandler<ProductEvent> for JournalStage {
                 writer.commit().map_err(StageError::new)?;
             }
             self.uncommitted = false;
+            #[cfg(all(feature = "replication", not(loom)))]
+            if let Some(nudge) = &self.nudge {
+                nudge.nudge();
+            }
         }
         // After the commit: publish to durable (as the policy asks).
         self.latency.end_batch(self.batch);

@@ -4,5 +4,7 @@
 
 pub(super) mod catalog;
 pub(super) mod journal;
+#[cfg(all(feature = "replication", not(loom)))]
+pub(super) mod replication_gate;
 pub(super) mod responder;
 pub(super) mod search;
