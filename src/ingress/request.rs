@@ -320,6 +320,10 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
             arity("COUNT", "COUNT", rest.is_empty())?;
             Request::Shop(Command::Count)
         }
+        b"DIGEST" => {
+            arity("DIGEST", "DIGEST", rest.is_empty())?;
+            Request::Shop(Command::Digest)
+        }
         b"INFO" => Request::Info,
         b"QUIT" => Request::Quit,
         b"HELLO" => Request::Hello {

@@ -69,6 +69,11 @@ pub(crate) struct SnapshotUploader {
     keep: usize,
     status: Arc<ReplicatorStatus>,
     newest: u64,
+    /// The oldest snapshot kept in the bucket: the stream keeps the
+    /// message holding its sequence and everything after.
+    oldest_kept: Option<u64>,
+    /// The snapshot the stream was last purged up to.
+    purged_for: Option<u64>,
 }
 
 impl SnapshotUploader {
@@ -79,7 +84,12 @@ impl SnapshotUploader {
         status: Arc<ReplicatorStatus>,
     ) -> Result<Self, ReplicationError> {
         let store = bucket(link).await?;
-        let newest = listed(link, &store).await?.last().copied().unwrap_or(0);
+        let held = listed(link, &store).await?;
+        let newest = held.last().copied().unwrap_or(0);
+        let oldest_kept = held
+            .len()
+            .checked_sub(keep.min(held.len()))
+            .and_then(|cut| held.get(cut).copied());
         status.newest_snapshot.store(newest, Ordering::Relaxed);
         Ok(Self {
             link: link.clone(),
@@ -88,6 +98,8 @@ impl SnapshotUploader {
             keep,
             status,
             newest,
+            oldest_kept,
+            purged_for: None,
         })
     }
 
@@ -104,8 +116,40 @@ impl SnapshotUploader {
     }
 
     /// Upload the newest local snapshot if the stream already holds what
-    /// it covers and the bucket does not have it.
+    /// it covers and the bucket does not have it; purge the stream up to
+    /// the oldest kept snapshot once the stream has a message past it.
     async fn once(&mut self) -> Result<(), ReplicationError> {
+        self.upload().await?;
+        let Some(oldest_kept) = self.oldest_kept else {
+            return Ok(());
+        };
+        if self.purged_for >= Some(oldest_kept) {
+            return Ok(());
+        }
+        let mut stream = self.link.existing_stream().await?;
+        let at = match stream::locate(&self.link, &mut stream, oldest_kept).await {
+            Ok(at) => at,
+            // Dropped already.
+            Err(ReplicationError::Gap { .. }) => {
+                self.purged_for = Some(oldest_kept);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        // `None`: the snapshot covers the whole stream; the last message
+        // stays (it says where the stream ends), so wait for one past it.
+        if let Some(seq) = at {
+            stream
+                .purge()
+                .sequence(seq)
+                .await
+                .map_err(|e| (self.link.nats("dropping what a snapshot covers"))(e.to_string()))?;
+            self.purged_for = Some(oldest_kept);
+        }
+        Ok(())
+    }
+
+    async fn upload(&mut self) -> Result<(), ReplicationError> {
         let acked = self.status.acked();
         let Some(&newest) = self.local.list()?.iter().rev().find(|&&s| s <= acked) else {
             return Ok(());
@@ -133,20 +177,7 @@ impl SnapshotUploader {
                 .await
                 .map_err(|e| (self.link.nats("deleting an old snapshot"))(e.to_string()))?;
         }
-        if let Some(&oldest_kept) = held.get(cut) {
-            let mut stream = self.link.existing_stream().await?;
-            let at = match stream::locate(&self.link, &mut stream, oldest_kept).await {
-                Ok(at) => at,
-                // Dropped already.
-                Err(ReplicationError::Gap { .. }) => None,
-                Err(e) => return Err(e),
-            };
-            if let Some(seq) = at {
-                stream.purge().sequence(seq).await.map_err(|e| {
-                    (self.link.nats("dropping what a snapshot covers"))(e.to_string())
-                })?;
-            }
-        }
+        self.oldest_kept = held.get(cut).copied();
         Ok(())
     }
 }

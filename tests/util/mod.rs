@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod nats;
+
 use ringmaster::EventHandler;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -377,10 +379,21 @@ pub fn shop_ack_child(config: ringmaster::shop::ShopConfig) {
 /// killed when the guard drops, so a failing test leaves no server behind.
 #[cfg(feature = "cli")]
 pub fn serve_process(data: &std::path::Path, extra: &[&str]) -> (ChildGuard, String) {
+    ringmaster_process("serve", data, extra)
+}
+
+/// As [`serve_process`], for the server subcommand `subcommand` (`serve`
+/// or `standby`).
+#[cfg(feature = "cli")]
+pub fn ringmaster_process(
+    subcommand: &str,
+    data: &std::path::Path,
+    extra: &[&str],
+) -> (ChildGuard, String) {
     use std::io::{BufRead, Read};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ringmaster"))
         .args([
-            "serve",
+            subcommand,
             "--addr",
             "127.0.0.1:0",
             "--ring",
