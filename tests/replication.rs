@@ -73,7 +73,8 @@ fn applied(node: &ReplicatedShop) -> u64 {
     }
 }
 
-/// Every message in the stream, as (first journal sequence, records).
+/// Every message in the stream, as (first journal sequence, records). A
+/// scan that a purge overtook (its message gone) starts again.
 fn stream_runs(url: &str, stream: &str) -> Vec<(u64, u64)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -83,16 +84,21 @@ fn stream_runs(url: &str, stream: &str) -> Vec<(u64, u64)> {
         let client = async_nats::connect(url).await.unwrap();
         let js = async_nats::jetstream::new(client);
         let mut s = js.get_stream(stream).await.unwrap();
-        let state = s.info().await.unwrap().state.clone();
-        let mut runs = Vec::new();
-        for seq in state.first_sequence..=state.last_sequence {
-            let m = s.get_raw_message(seq).await.unwrap();
-            let p = &m.payload;
-            let first = u64::from_le_bytes(p[8..16].try_into().unwrap());
-            let count = u64::from(u32::from_le_bytes(p[16..20].try_into().unwrap()));
-            runs.push((first, count));
+        'scan: for _ in 0..10 {
+            let state = s.info().await.unwrap().state.clone();
+            let mut runs = Vec::new();
+            for seq in state.first_sequence..=state.last_sequence {
+                let Ok(m) = s.get_raw_message(seq).await else {
+                    continue 'scan;
+                };
+                let p = &m.payload;
+                let first = u64::from_le_bytes(p[8..16].try_into().unwrap());
+                let count = u64::from(u32::from_le_bytes(p[16..20].try_into().unwrap()));
+                runs.push((first, count));
+            }
+            return runs;
         }
-        runs
+        panic!("the stream kept changing under ten scans");
     })
 }
 

@@ -106,7 +106,9 @@ impl BenchOptions {
                 (self.events.min(super::peers::shop::MAX_COMMANDS), 0)
             }
             Scenario::Search => (self.events.min(super::peers::shop::MAX_QUERIES), 0),
-            Scenario::Tcp => (self.events.min(super::peers::tcp::MAX_TCP_REQUESTS), 0),
+            Scenario::Tcp | Scenario::Replicate => {
+                (self.events.min(super::peers::tcp::MAX_TCP_REQUESTS), 0)
+            }
             Scenario::TcpLatency | Scenario::TcpFlood => {
                 let rate = self.rate.min(super::peers::tcp::PACED_RATE) as f64;
                 ((rate * (self.latency_secs + self.warmup_secs)) as u64, 0)

@@ -2,7 +2,7 @@
 
 use super::event::{BenchEvent, Event64, Event8};
 use super::params::{Outcome, Params};
-use super::peers::{channels, disruptor, journal, ringmaster, shm, shop, tcp};
+use super::peers::{channels, disruptor, journal, replicate, ringmaster, shm, shop, tcp};
 
 /// A benchmark shape.
 #[derive(
@@ -55,6 +55,15 @@ pub enum Scenario {
     /// 64 MiB client-memory limit, against the same load on a quiet server
     /// with the same limit.
     TcpFlood,
+    /// Replicated writes over TCP (50 connections, pipelines of 16, ADD
+    /// against SET) with a standby following: `ringmaster serve
+    /// --replicate` into nats-server with JetStream (replies after the
+    /// local commit, and `acked`: after the stream's acknowledgement)
+    /// against a Redis primary with a replica, AOF every second on all;
+    /// the latency columns are the standby's lag (a probe written every
+    /// 10 ms, from its acknowledgement to its visibility on the standby).
+    /// Needs nats-server (and redis-server for the peer).
+    Replicate,
     /// Paced one-way latency from a producer process to a consumer process
     /// through a ring in `/dev/shm`, against the same in one process.
     Shm,
@@ -92,7 +101,7 @@ impl std::fmt::Debug for Contender {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 18] = [
+    pub const ALL: [Scenario; 19] = [
         Self::Unicast,
         Self::UnicastBatch,
         Self::MetricsOverhead,
@@ -109,6 +118,7 @@ impl Scenario {
         Self::Tcp,
         Self::TcpLatency,
         Self::TcpFlood,
+        Self::Replicate,
         Self::Shm,
         Self::ShmThroughput,
     ];
@@ -132,6 +142,7 @@ impl Scenario {
             Self::Tcp => "tcp",
             Self::TcpLatency => "tcp-latency",
             Self::TcpFlood => "tcp-flood",
+            Self::Replicate => "replicate",
             Self::Shm => "shm",
             Self::ShmThroughput => "shm-throughput",
         }
@@ -169,6 +180,12 @@ impl Scenario {
             Self::TcpFlood => {
                 2 + crate::shop::StageThreads::for_this_machine().threads()
                     + super::peers::tcp::PACED_CONNECTIONS
+            }
+            // Two nodes' loops and stages, the replication threads, the
+            // generator's connections and the prober.
+            Self::Replicate => {
+                5 + 2 * crate::shop::StageThreads::for_this_machine().threads()
+                    + super::peers::tcp::CONNECTIONS
             }
         }
     }
@@ -312,6 +329,13 @@ impl Scenario {
                 c("flooded", tcp::ringmaster_tcp_flooded),
                 c("quiet", tcp::ringmaster_tcp_quiet),
             ],
+            // Only where nats-server is installed; Redis only where it is.
+            Self::Replicate => replicate::nats_binary()
+                .map(|_| c("ringmaster", replicate::ringmaster_replicated))
+                .into_iter()
+                .chain(replicate::nats_binary().map(|_| c("acked", replicate::ringmaster_acked)))
+                .chain(tcp::redis_available().then(|| c("redis", replicate::redis_replicated)))
+                .collect(),
             // The process boundary is what is measured: the same ring and
             // shape in one process is the reference.
             Self::Shm => shm_pair(shm::latency, ringmaster::latency::<Event64>),
@@ -325,7 +349,7 @@ impl Scenario {
             Self::Pingpong | Self::Latency | Self::Shm | Self::ShmThroughput => 64,
             Self::Shop | Self::ShopSync | Self::Search => 128,
             // Requests on the wire, not events; the shop's events are 128.
-            Self::Tcp | Self::TcpLatency | Self::TcpFlood => 128,
+            Self::Tcp | Self::TcpLatency | Self::TcpFlood | Self::Replicate => 128,
             _ if requested == 8 => 8,
             _ => 64,
         }

@@ -27,5 +27,5 @@ mod wire;
 pub use error::ReplicationError;
 pub use follower::{Applier, Follower, FollowerConfig};
 pub use replicator::{Nudge, Replicator, ReplicatorConfig, ReplicatorReport};
-pub use snapshots::fetch_newest_snapshot;
+pub use snapshots::{delete_stream, fetch_newest_snapshot};
 pub use status::{Abandoned, AckGate, FollowerStatus, ReplicatorStatus};

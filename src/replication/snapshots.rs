@@ -212,3 +212,26 @@ pub fn fetch_newest_snapshot(
         Ok(Some((newest, state)))
     })
 }
+
+/// Delete a stream and its snapshot bucket, if they exist: a fresh start
+/// for a stream name (the demo's, a test's). Everything in them is lost.
+///
+/// # Errors
+///
+/// [`ReplicationError::Nats`] when the server cannot be reached or
+/// refuses.
+pub fn delete_stream(url: &str, stream_name: &str) -> Result<(), ReplicationError> {
+    let rt = stream::runtime("stream deletion")?;
+    rt.block_on(async {
+        let link = Link::connect(url, stream_name).await?;
+        let _ = link
+            .js
+            .delete_object_store(stream::bucket(stream_name))
+            .await;
+        match link.js.delete_stream(stream_name).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("not found") => Ok(()),
+            Err(e) => Err((link.nats("deleting the stream"))(e.to_string())),
+        }
+    })
+}

@@ -3,10 +3,11 @@
 //! close, reopen and check that the state came back identical.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use ringmaster::harness::peers::replicate::Nats;
 use ringmaster::harness::report::ns;
 use ringmaster::harness::shop_load::{self, ClientStats, Mix, KINDS};
 use ringmaster::journal::Durability;
-use ringmaster::shop::{Shop, ShopConfig};
+use ringmaster::shop::{ReplicatedShop, ReplicationConfig, ReplicationInfo, Shop, ShopConfig};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,7 +24,13 @@ pub(crate) struct DemoOptions {
     pub(crate) clients: usize,
     pub(crate) durability: Durability,
     pub(crate) window: usize,
+    /// Replicate to this NATS server ("local": start one), with a standby
+    /// following in this process.
+    pub(crate) replicate: Option<String>,
 }
+
+/// The stream the replicated demo resets and uses.
+const DEMO_STREAM: &str = "ringmaster-demo";
 
 fn prepare(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     if dir.exists() {
@@ -67,8 +74,50 @@ pub(crate) fn run(o: DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
         o.duration_s
     );
 
-    let shop = Shop::open(config.clone())?;
+    // Replicated: a primary streaming into NATS and a standby following.
+    let mut local_nats = None;
+    let replication = match o.replicate.as_deref() {
+        None => None,
+        Some(url) => {
+            let url = if url == "local" {
+                let nats = Nats::start()?;
+                let url = nats.url().to_owned();
+                local_nats = Some(nats);
+                url
+            } else {
+                url.to_owned()
+            };
+            ringmaster::replication::delete_stream(&url, DEMO_STREAM)?;
+            Some(ReplicationConfig::new(url).stream(DEMO_STREAM))
+        }
+    };
+    let (plain, primary, standby) = match &replication {
+        None => (Some(Shop::open(config.clone())?), None, None),
+        Some(repl) => {
+            let primary = ReplicatedShop::primary(config.clone(), repl.clone())?;
+            let standby = ReplicatedShop::standby(
+                ShopConfig::new(dir.join("standby"))
+                    .durability(o.durability)
+                    .reserve_products(o.products.saturating_mul(3) / 2),
+                repl.clone().consumer("demo-standby"),
+            )?;
+            (None, Some(primary), Some(standby))
+        }
+    };
+    let shop: &Shop = match (&plain, &primary) {
+        (Some(shop), _) => shop,
+        (None, Some(primary)) => primary.shop(),
+        (None, None) => unreachable!("one of the two is open"),
+    };
     println!("[1/4] opened: {}", shop.graph().topology());
+    if let Some(repl) = &replication {
+        println!(
+            "      replicating to stream {} at {}; a standby follows it in {}",
+            repl.stream_name(),
+            repl.url(),
+            dir.join("standby").display()
+        );
+    }
 
     // Load the catalog.
     let bar = ProgressBar::new(o.products).with_style(ProgressStyle::with_template(
@@ -197,9 +246,36 @@ pub(crate) fn run(o: DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     let products = probe.count()?;
     drop(probe);
 
-    // Restart to the same state.
+    // The standby catches up to the same state.
     let digest = shop.digest()?;
-    let closed = shop.close()?;
+    let mut standby_ok = true;
+    if let Some(standby) = standby {
+        let started = Instant::now();
+        let mut standby_digest = standby.shop().digest()?;
+        while standby_digest != digest && started.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(20));
+            standby_digest = standby.shop().digest()?;
+        }
+        let applied = match standby.handle().info() {
+            ReplicationInfo::Standby { applied, .. } => applied,
+            _ => 0,
+        };
+        standby_ok = standby_digest == digest;
+        println!(
+            "      standby: {applied} journal records applied, caught up {:.2} s after the workload; \
+             digest primary {digest:#018x}, standby {standby_digest:#018x}: {}",
+            started.elapsed().as_secs_f64(),
+            if standby_ok { "match" } else { "MISMATCH" }
+        );
+        standby.close()?;
+    }
+    // Restart to the same state.
+    let closed = match (plain, primary) {
+        (Some(shop), _) => shop.close()?,
+        (None, Some(primary)) => primary.close()?,
+        (None, None) => unreachable!("one of the two is open"),
+    };
+    drop(local_nats);
     println!("      per stage, publish to the end of the stage's batch (journal: committed; responder: reply handed over),");
     println!("      every command since open, load included:");
     println!(
@@ -245,6 +321,9 @@ pub(crate) fn run(o: DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     );
     if !ok {
         return Err("the reopened shop does not match the one closed".into());
+    }
+    if !standby_ok {
+        return Err("the standby's catalog does not match the primary's".into());
     }
     Ok(())
 }

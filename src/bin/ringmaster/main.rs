@@ -141,6 +141,12 @@ struct DemoArgs {
     /// Requests each client keeps in flight.
     #[arg(long, default_value_t = 256)]
     window: usize,
+    /// Replicate the journal into NATS JetStream (at URL, or "local": a
+    /// nats-server started for the run), with a standby following in this
+    /// process; prints both digests once it caught up. The stream
+    /// `ringmaster-demo` is reset first.
+    #[arg(long, num_args = 0..=1, default_missing_value = "local")]
+    replicate: Option<String>,
 }
 
 impl Default for DemoArgs {
@@ -152,6 +158,7 @@ impl Default for DemoArgs {
             clients: 4,
             durability: DurabilityArg::Sync,
             window: 256,
+            replicate: None,
         }
     }
 }
@@ -390,6 +397,7 @@ fn main() -> ExitCode {
             clients: a.clients.max(1),
             durability: a.durability.into(),
             window: a.window.max(1),
+            replicate: a.replicate,
         }),
         Command::Bench(args) => bench(*args),
         Command::Serve(a) => serve_options(a, None).and_then(serve::run),

@@ -3,6 +3,7 @@
 pub mod channels;
 pub mod disruptor;
 pub mod journal;
+pub mod replicate;
 pub mod ringmaster;
 #[cfg(not(loom))]
 pub mod shm;

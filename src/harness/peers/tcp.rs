@@ -31,7 +31,7 @@ pub const PIPELINE: usize = 16;
 /// Ids drawn from `1..=KEYSPACE`.
 const KEYSPACE: u64 = 1_000_000;
 
-fn load(addr: SocketAddr, p: &Params, dialect: Dialect, paced: bool) -> TcpLoad {
+pub(crate) fn load(addr: SocketAddr, p: &Params, dialect: Dialect, paced: bool) -> TcpLoad {
     TcpLoad {
         addr,
         connections: if paced {
@@ -48,7 +48,7 @@ fn load(addr: SocketAddr, p: &Params, dialect: Dialect, paced: bool) -> TcpLoad 
     }
 }
 
-fn outcome(report: tcp_load::TcpLoadReport) -> Result<Outcome, String> {
+pub(crate) fn outcome(report: tcp_load::TcpLoadReport) -> Result<Outcome, String> {
     if report.errors > 0 {
         return Err(format!("{} error replies", report.errors));
     }
@@ -165,20 +165,30 @@ pub fn redis_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-struct RedisServer {
+/// A `redis-server` child (AOF, fsync every second, no RDB), killed and
+/// its directory removed on drop.
+pub(crate) struct RedisServer {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     dir: std::path::PathBuf,
 }
 
 impl RedisServer {
     fn start() -> Result<Self, String> {
+        Self::start_with("primary", &[])
+    }
+
+    /// One more, named `tag` (its directory), with `extra` arguments
+    /// (`--replicaof HOST PORT`, say).
+    pub(crate) fn start_with(tag: &str, extra: &[&str]) -> Result<Self, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
             .port();
-        let dir =
-            std::env::temp_dir().join(format!("ringmaster-bench-redis-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "ringmaster-bench-redis-{tag}-{}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let child = Command::new("redis-server")
@@ -193,6 +203,7 @@ impl RedisServer {
             ])
             .arg("--dir")
             .arg(&dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -1,0 +1,409 @@
+//! The `replicate` scenario: replicated write throughput and the
+//! standby's lag, ringmaster against Redis, driven by the same load.
+//!
+//! - ringmaster: `serve --replicate` (in this process, `Periodic`
+//!   durability flushed every second) into a nats-server with JetStream (a
+//!   child process), and a standby (in this process) following the stream
+//!   and serving reads; once with replies after the local commit
+//!   (`ringmaster`, asynchronous replication as Redis does it) and once
+//!   with replies after the stream's acknowledgement (`acked`).
+//! - redis: a primary and a replica (`replicaof`), both `appendonly yes`,
+//!   `appendfsync everysec`.
+//!
+//! The load is the `tcp` scenario's generator with writes only (ADD
+//! against SET, 50 connections, pipelines of 16). Meanwhile a prober
+//! writes a timestamp to the primary every 10 ms and polls the standby
+//! until it shows it: the latency columns are that lag, from the primary's
+//! acknowledgement to the value being readable on the standby, measured the
+//! same way for both. Each run also prints the lag as each system reports
+//! it: the standby's records behind the stream, Redis's replica offset
+//! behind the primary's in bytes.
+
+use super::tcp::{load, outcome, RedisServer};
+use crate::harness::event::new_histogram;
+use crate::harness::params::{Outcome, Params};
+use crate::harness::tcp_load::{self, Dialect};
+use crate::ingress::{Server, ServerConfig, ServerRole};
+use crate::journal::Durability;
+use crate::shop::{AckMode, ReplicatedShop, ReplicationConfig, ReplicationInfo, ShopConfig};
+use hdrhistogram::Histogram;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The id (shop) of the prober's product, outside the load's keyspace.
+const PROBE_ID: u64 = 2_000_000_000;
+/// How often the prober writes.
+const PROBE_EVERY: Duration = Duration::from_millis(10);
+/// A probe not seen on the standby within this counts as this.
+const PROBE_GIVE_UP: Duration = Duration::from_secs(10);
+
+/// The nats-server binary, where installed.
+pub fn nats_binary() -> Option<PathBuf> {
+    [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("nats-server"))
+                .find(|p| p.exists())
+        })
+    })
+}
+
+/// A nats-server child with JetStream on a free loopback port, killed and
+/// its storage removed on drop.
+#[derive(Debug)]
+pub struct Nats {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+}
+
+impl Nats {
+    /// Start one (the binary must be installed: [`nats_binary`]).
+    ///
+    /// # Errors
+    ///
+    /// Not installed, or not listening within 5 s.
+    pub fn start() -> Result<Self, String> {
+        let binary = nats_binary().ok_or("nats-server is not installed")?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("ringmaster-bench-nats-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let child = Command::new(binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("nats-server: {e}"))?;
+        let nats = Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            dir,
+        };
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(nats);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Err("nats-server did not start".into())
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One RESP reply, flattened: every simple string, error, integer and
+/// bulk string in it, in order (an error's text keeps its `-`).
+fn read_reply(reader: &mut impl BufRead, out: &mut Vec<String>) -> io::Result<()> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed",
+        ));
+    }
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(1.min(line.len()));
+    let number = || {
+        rest.parse::<i64>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{line:?}: {e}")))
+    };
+    match kind {
+        "+" | ":" => out.push(rest.to_owned()),
+        "-" => out.push(line.to_owned()),
+        "$" => {
+            let len = number()?;
+            if len >= 0 {
+                let mut body = vec![0u8; len as usize + 2];
+                reader.read_exact(&mut body)?;
+                body.truncate(len as usize);
+                out.push(String::from_utf8_lossy(&body).into_owned());
+            }
+        }
+        "*" => {
+            for _ in 0..number()?.max(0) {
+                read_reply(reader, out)?;
+            }
+        }
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not a RESP reply: {line:?}"),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// A connection sending inline commands and reading flattened replies.
+struct Conn {
+    writer: TcpStream,
+    reader: BufReader<TcpStream>,
+    reply: Vec<String>,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr) -> io::Result<Self> {
+        let writer = TcpStream::connect(addr)?;
+        writer.set_nodelay(true)?;
+        writer.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let reader = BufReader::new(writer.try_clone()?);
+        Ok(Self {
+            writer,
+            reader,
+            reply: Vec::new(),
+        })
+    }
+
+    fn call(&mut self, command: &str) -> io::Result<&[String]> {
+        self.writer.write_all(command.as_bytes())?;
+        self.writer.write_all(b"\r\n")?;
+        self.reply.clear();
+        read_reply(&mut self.reader, &mut self.reply)?;
+        if let Some(error) = self.reply.first().filter(|r| r.starts_with('-')) {
+            return Err(io::Error::other(format!("{command}: {error}")));
+        }
+        Ok(&self.reply)
+    }
+}
+
+/// How the prober writes a timestamp and reads it back.
+#[derive(Clone, Copy)]
+enum Probe {
+    Shop,
+    Redis,
+}
+
+impl Probe {
+    fn write(self, c: &mut Conn, value: u64) -> io::Result<()> {
+        match self {
+            Probe::Shop => c.call(&format!("UPDATE {PROBE_ID} PRICE {value}")),
+            Probe::Redis => c.call(&format!("SET rm:probe {value}")),
+        }
+        .map(drop)
+    }
+
+    fn read(self, c: &mut Conn) -> io::Result<u64> {
+        let (command, field) = match self {
+            Probe::Shop => (format!("GET {PROBE_ID}"), 2),
+            Probe::Redis => ("GET rm:probe".to_owned(), 0),
+        };
+        let reply = c.call(&command)?;
+        Ok(reply.get(field).and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+}
+
+/// Until `stop`: write a timestamp to the primary, poll the replica until
+/// it shows it, record the time from the write's acknowledgement to then;
+/// and `sample` the system's own lag figure once per probe.
+fn probe(
+    probe: Probe,
+    primary: SocketAddr,
+    replica: SocketAddr,
+    stop: &AtomicBool,
+    mut sample: impl FnMut() -> Option<u64>,
+) -> io::Result<(Histogram<u64>, Histogram<u64>)> {
+    let (mut to, mut from) = (Conn::open(primary)?, Conn::open(replica)?);
+    let mut lag = new_histogram();
+    let mut own = new_histogram();
+    let mut value = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        value += 1;
+        probe.write(&mut to, value)?;
+        let acked = Instant::now();
+        while probe.read(&mut from)? < value && acked.elapsed() < PROBE_GIVE_UP {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let _ = lag.record(acked.elapsed().as_nanos() as u64);
+        if let Some(v) = sample() {
+            let _ = own.record(v);
+        }
+        std::thread::sleep(PROBE_EVERY);
+    }
+    Ok((lag, own))
+}
+
+fn show(what: &str, h: &Histogram<u64>, unit: &str) {
+    if !h.is_empty() {
+        eprintln!(
+            "  replicate/{what}: p50 {} {unit}, p99 {} {unit}, max {} {unit} ({} samples)",
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.max(),
+            h.len()
+        );
+    }
+}
+
+/// Writes only: the `tcp` load with every request a write.
+fn write_load(addr: SocketAddr, p: &Params, dialect: Dialect) -> tcp_load::TcpLoad {
+    let mut l = load(addr, p, dialect, false);
+    l.write_percent = 100;
+    l
+}
+
+fn ringmaster(p: &Params, ack: AckMode) -> Result<Outcome, String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let nats = Nats::start()?;
+    let base = std::env::temp_dir().join(format!("ringmaster-bench-repl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let shop_config = |dir: &str| {
+        ShopConfig::new(base.join(dir))
+            .durability(Durability::Periodic(Duration::from_secs(1)))
+            .max_batch(crate::ingress::SERVER_MAX_BATCH)
+            .snapshot_on_close(false)
+    };
+    let repl = ReplicationConfig::new(&nats.url).stream("bench").ack(ack);
+    let primary =
+        ReplicatedShop::primary(shop_config("primary"), repl.clone()).map_err(|x| e(&x))?;
+    let standby = ReplicatedShop::standby(shop_config("standby"), repl.consumer("bench"))
+        .map_err(|x| e(&x))?;
+    let serve = |node: &ReplicatedShop| -> Result<_, String> {
+        let mut config = ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.role = Some(Arc::new(node.handle()) as Arc<dyn ServerRole>);
+        let server = Server::bind(node.shop(), config).map_err(|x| e(&x))?;
+        let (addr, handle) = (server.local_addr(), server.handle());
+        Ok((addr, handle, std::thread::spawn(move || server.run())))
+    };
+    let (p_addr, p_handle, p_thread) = serve(&primary)?;
+    let (s_addr, s_handle, s_thread) = serve(&standby)?;
+    let measured = (|| -> Result<_, String> {
+        Conn::open(p_addr)
+            .and_then(|mut c| c.call(&format!("ADD {PROBE_ID} 0 0 probe")).map(drop))
+            .map_err(|x| e(&x))?;
+        let stop = AtomicBool::new(false);
+        let handle = standby.handle();
+        std::thread::scope(|s| {
+            let prober = s.spawn(|| {
+                probe(Probe::Shop, p_addr, s_addr, &stop, || match handle.info() {
+                    ReplicationInfo::Standby { lag_records, .. } => Some(lag_records),
+                    _ => None,
+                })
+            });
+            let report = tcp_load::run(&write_load(p_addr, p, Dialect::Shop));
+            stop.store(true, Ordering::Relaxed);
+            let lag = prober.join().map_err(|_| "prober panicked".to_string())?;
+            Ok((report.map_err(|x| e(&x))?, lag.map_err(|x| e(&x))?))
+        })
+    })();
+    p_handle.stop();
+    s_handle.stop();
+    let _ = p_thread.join();
+    let _ = s_thread.join();
+    let closed = standby.close().and(primary.close());
+    drop(nats);
+    let _ = std::fs::remove_dir_all(&base);
+    closed.map_err(|x| e(&x))?;
+    let (report, (lag, records)) = measured?;
+    show(
+        "standby lag as it reports it (records behind the stream)",
+        &records,
+        "records",
+    );
+    let mut out = outcome(report)?;
+    out.histogram = Some(lag);
+    Ok(out)
+}
+
+/// ringmaster replicating, replies after the local commit.
+pub fn ringmaster_replicated(p: &Params) -> Result<Outcome, String> {
+    ringmaster(p, AckMode::Local)
+}
+
+/// ringmaster replicating, replies after the stream's acknowledgement.
+pub fn ringmaster_acked(p: &Params) -> Result<Outcome, String> {
+    ringmaster(p, AckMode::Replicated)
+}
+
+/// Redis's replica offset behind its primary's, in bytes.
+fn redis_offset_lag(primary: SocketAddr) -> Option<u64> {
+    let mut c = Conn::open(primary).ok()?;
+    let info = c.call("INFO replication").ok()?.first()?.clone();
+    let master: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("master_repl_offset:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let replica: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("slave0:"))?
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("offset="))?
+        .parse()
+        .ok()?;
+    Some(master.saturating_sub(replica))
+}
+
+/// redis-server with a replica.
+pub fn redis_replicated(p: &Params) -> Result<Outcome, String> {
+    let primary = RedisServer::start_with("primary", &[])?;
+    let port = primary.addr.port().to_string();
+    let replica = RedisServer::start_with("replica", &["--replicaof", "127.0.0.1", &port])?;
+    let started = Instant::now();
+    loop {
+        let up = Conn::open(replica.addr)
+            .and_then(|mut c| c.call("INFO replication").map(|r| r.join("\n")))
+            .is_ok_and(|info| info.contains("master_link_status:up"));
+        if up {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            return Err("the Redis replica did not connect to its primary".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stop = AtomicBool::new(false);
+    let (report, lag) = std::thread::scope(|s| {
+        let prober = s.spawn(|| {
+            probe(Probe::Redis, primary.addr, replica.addr, &stop, || {
+                redis_offset_lag(primary.addr)
+            })
+        });
+        let report = tcp_load::run(&write_load(primary.addr, p, Dialect::Redis));
+        stop.store(true, Ordering::Relaxed);
+        (report, prober.join())
+    });
+    drop(replica);
+    drop(primary);
+    let (lag, offsets) = lag
+        .map_err(|_| "prober panicked".to_string())?
+        .map_err(|e| e.to_string())?;
+    show(
+        "redis replica offset lag as it reports it (bytes)",
+        &offsets,
+        "bytes",
+    );
+    let mut out = outcome(report.map_err(|e| e.to_string())?)?;
+    out.histogram = Some(lag);
+    Ok(out)
+}
