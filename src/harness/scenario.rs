@@ -330,12 +330,19 @@ impl Scenario {
                 c("quiet", tcp::ringmaster_tcp_quiet),
             ],
             // Only where nats-server is installed; Redis only where it is.
-            Self::Replicate => replicate::nats_binary()
-                .map(|_| c("ringmaster", replicate::ringmaster_replicated))
-                .into_iter()
-                .chain(replicate::nats_binary().map(|_| c("acked", replicate::ringmaster_acked)))
-                .chain(tcp::redis_available().then(|| c("redis", replicate::redis_replicated)))
-                .collect(),
+            // The standby runs as the ringmaster binary: where it is built.
+            Self::Replicate => (replicate::nats_binary().is_some()
+                && shm::ringmaster_binary().is_some())
+            .then(|| {
+                [
+                    c("ringmaster", replicate::ringmaster_replicated),
+                    c("acked", replicate::ringmaster_acked),
+                ]
+            })
+            .into_iter()
+            .flatten()
+            .chain(tcp::redis_available().then(|| c("redis", replicate::redis_replicated)))
+            .collect(),
             // The process boundary is what is measured: the same ring and
             // shape in one process is the reference.
             Self::Shm => shm_pair(shm::latency, ringmaster::latency::<Event64>),

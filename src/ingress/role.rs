@@ -1,8 +1,6 @@
 //! [`ServerRole`]: what a server asks of a replicated node (whether writes
 //! are accepted, `INFO`'s replication section, `PROMOTE`).
 
-use std::fmt::Write as _;
-
 /// A node's replication role, as a [`Server`](super::Server) sees it.
 ///
 /// A server without one is a lone primary: it accepts writes and reports
@@ -32,6 +30,7 @@ impl ServerRole for crate::shop::ReplicationHandle {
 
     fn info(&self, out: &mut String) {
         use crate::shop::{AckMode, ReplicationInfo};
+        use std::fmt::Write as _;
         match crate::shop::ReplicationHandle::info(self) {
             ReplicationInfo::Primary {
                 stream,
@@ -39,6 +38,7 @@ impl ServerRole for crate::shop::ReplicationHandle {
                 acked,
                 ack,
                 resyncs,
+                messages,
                 snapshots,
                 last_error,
                 running,
@@ -47,7 +47,7 @@ impl ServerRole for crate::shop::ReplicationHandle {
                     out,
                     "role:master\r\nrepl_stream:{stream}\r\nrepl_running:{}\r\n\
                      repl_ack:{}\r\nrepl_published:{published}\r\nrepl_acked:{acked}\r\n\
-                     repl_unacked_records:{}\r\nrepl_resyncs:{resyncs}\r\n\
+                     repl_unacked_records:{}\r\nrepl_messages:{messages}\r\nrepl_resyncs:{resyncs}\r\n\
                      repl_snapshots_uploaded:{snapshots}\r\nrepl_last_error:{}\r\n",
                     u8::from(running),
                     if ack == AckMode::Replicated {

@@ -3,7 +3,31 @@
 pub mod channels;
 pub mod disruptor;
 pub mod journal;
+#[cfg(not(loom))]
 pub mod replicate;
+/// Under `--cfg loom` there is no replication (its client stack is not
+/// built): the `replicate` contenders drop out.
+#[cfg(loom)]
+pub mod replicate {
+    use crate::harness::params::{Outcome, Params};
+
+    /// Never found under loom.
+    pub fn nats_binary() -> Option<std::path::PathBuf> {
+        None
+    }
+    /// Unavailable under loom.
+    pub fn ringmaster_replicated(_: &Params) -> Result<Outcome, String> {
+        Err("no replication under loom".into())
+    }
+    /// Unavailable under loom.
+    pub fn ringmaster_acked(_: &Params) -> Result<Outcome, String> {
+        Err("no replication under loom".into())
+    }
+    /// Unavailable under loom.
+    pub fn redis_replicated(_: &Params) -> Result<Outcome, String> {
+        Err("no replication under loom".into())
+    }
+}
 pub mod ringmaster;
 #[cfg(not(loom))]
 pub mod shm;

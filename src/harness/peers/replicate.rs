@@ -3,8 +3,8 @@
 //!
 //! - ringmaster: `serve --replicate` (in this process, `Periodic`
 //!   durability flushed every second) into a nats-server with JetStream (a
-//!   child process), and a standby (in this process) following the stream
-//!   and serving reads; once with replies after the local commit
+//!   child process), and a standby (`ringmaster standby`, a child process)
+//!   following the stream and serving reads; once with replies after the local commit
 //!   (`ringmaster`, asynchronous replication as Redis does it) and once
 //!   with replies after the stream's acknowledgement (`acked`).
 //! - redis: a primary and a replica (`replicaof`), both `appendonly yes`,
@@ -25,7 +25,7 @@ use crate::harness::params::{Outcome, Params};
 use crate::harness::tcp_load::{self, Dialect};
 use crate::ingress::{Server, ServerConfig, ServerRole};
 use crate::journal::Durability;
-use crate::shop::{AckMode, ReplicatedShop, ReplicationConfig, ReplicationInfo, ShopConfig};
+use crate::shop::{AckMode, ReplicatedShop, ReplicationConfig, ShopConfig};
 use hdrhistogram::Histogram;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -271,42 +271,98 @@ fn write_load(addr: SocketAddr, p: &Params, dialect: Dialect) -> tcp_load::TcpLo
     l
 }
 
+/// A `ringmaster standby` child process, killed on drop.
+struct StandbyProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl StandbyProcess {
+    fn start(url: &str, dir: &std::path::Path) -> Result<Self, String> {
+        let binary = super::shm::ringmaster_binary().ok_or("the ringmaster binary is not built")?;
+        let mut child = Command::new(binary)
+            .args(["standby", "--addr", "127.0.0.1:0", "--from", url])
+            .args(["--stream", "bench", "--consumer", "bench"])
+            .args(["--durability", "periodic", "--flush-ms", "1000"])
+            .arg("--data")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("ringmaster standby: {e}"))?;
+        let mut stderr = BufReader::new(child.stderr.take().ok_or("no stderr")?);
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            if stderr.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("ringmaster standby exited before serving".into());
+            }
+            if let Some(rest) = line.split("serving the shop on ").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|a| a.parse().ok())
+                    .ok_or("no address in the standby's banner")?;
+            }
+        };
+        // Drain its stderr so it never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Ok(Self { child, addr })
+    }
+
+    /// The records the standby reports itself behind the stream.
+    fn lag_records(&self, conn: &mut Option<Conn>) -> Option<u64> {
+        if conn.is_none() {
+            *conn = Conn::open(self.addr).ok();
+        }
+        let info = conn.as_mut()?.call("INFO").ok()?.first()?.clone();
+        info.lines()
+            .find_map(|l| l.strip_prefix("repl_lag_records:"))?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for StandbyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn ringmaster(p: &Params, ack: AckMode) -> Result<Outcome, String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let nats = Nats::start()?;
     let base = std::env::temp_dir().join(format!("ringmaster-bench-repl-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let shop_config = |dir: &str| {
-        ShopConfig::new(base.join(dir))
+    let repl = ReplicationConfig::new(&nats.url).stream("bench").ack(ack);
+    let primary = ReplicatedShop::primary(
+        ShopConfig::new(base.join("primary"))
             .durability(Durability::Periodic(Duration::from_secs(1)))
             .max_batch(crate::ingress::SERVER_MAX_BATCH)
-            .snapshot_on_close(false)
-    };
-    let repl = ReplicationConfig::new(&nats.url).stream("bench").ack(ack);
-    let primary =
-        ReplicatedShop::primary(shop_config("primary"), repl.clone()).map_err(|x| e(&x))?;
-    let standby = ReplicatedShop::standby(shop_config("standby"), repl.consumer("bench"))
-        .map_err(|x| e(&x))?;
-    let serve = |node: &ReplicatedShop| -> Result<_, String> {
-        let mut config = ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
-        config.role = Some(Arc::new(node.handle()) as Arc<dyn ServerRole>);
-        let server = Server::bind(node.shop(), config).map_err(|x| e(&x))?;
-        let (addr, handle) = (server.local_addr(), server.handle());
-        Ok((addr, handle, std::thread::spawn(move || server.run())))
-    };
-    let (p_addr, p_handle, p_thread) = serve(&primary)?;
-    let (s_addr, s_handle, s_thread) = serve(&standby)?;
-    let measured = (|| -> Result<_, String> {
+            .snapshot_on_close(false),
+        repl,
+    )
+    .map_err(|x| e(&x))?;
+    let mut config = ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.role = Some(Arc::new(primary.handle()) as Arc<dyn ServerRole>);
+    let server = Server::bind(primary.shop(), config).map_err(|x| e(&x))?;
+    let (p_addr, p_handle) = (server.local_addr(), server.handle());
+    let p_thread = std::thread::spawn(move || server.run());
+    // The standby in a process of its own, as Redis's replica is.
+    let measured = StandbyProcess::start(&nats.url, &base.join("standby")).and_then(|standby| {
         Conn::open(p_addr)
             .and_then(|mut c| c.call(&format!("ADD {PROBE_ID} 0 0 probe")).map(drop))
             .map_err(|x| e(&x))?;
         let stop = AtomicBool::new(false);
-        let handle = standby.handle();
         std::thread::scope(|s| {
             let prober = s.spawn(|| {
-                probe(Probe::Shop, p_addr, s_addr, &stop, || match handle.info() {
-                    ReplicationInfo::Standby { lag_records, .. } => Some(lag_records),
-                    _ => None,
+                let mut info = None;
+                probe(Probe::Shop, p_addr, standby.addr, &stop, || {
+                    standby.lag_records(&mut info)
                 })
             });
             let report = tcp_load::run(&write_load(p_addr, p, Dialect::Shop));
@@ -314,12 +370,24 @@ fn ringmaster(p: &Params, ack: AckMode) -> Result<Outcome, String> {
             let lag = prober.join().map_err(|_| "prober panicked".to_string())?;
             Ok((report.map_err(|x| e(&x))?, lag.map_err(|x| e(&x))?))
         })
-    })();
+    });
     p_handle.stop();
-    s_handle.stop();
     let _ = p_thread.join();
-    let _ = s_thread.join();
-    let closed = standby.close().and(primary.close());
+    if let crate::shop::ReplicationInfo::Primary {
+        acked, messages, ..
+    } = primary.handle().info()
+    {
+        eprintln!(
+            "  replicate/{}: {acked} records in {messages} messages ({:.0} per message)",
+            if ack == AckMode::Local {
+                "ringmaster"
+            } else {
+                "acked"
+            },
+            acked as f64 / messages.max(1) as f64
+        );
+    }
+    let closed = primary.close();
     drop(nats);
     let _ = std::fs::remove_dir_all(&base);
     closed.map_err(|x| e(&x))?;

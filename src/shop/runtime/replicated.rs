@@ -141,6 +141,8 @@ pub enum ReplicationInfo {
         ack: AckMode,
         /// Resynchronisations after errors.
         resyncs: u64,
+        /// Messages the stream acknowledged (each a run of records).
+        messages: u64,
         /// Snapshots uploaded.
         snapshots: u64,
         /// The last error recovered from, or that stopped replication.
@@ -267,6 +269,7 @@ impl ReplicationHandle {
                     acked: status.acked(),
                     ack: self.0.config.ack,
                     resyncs: status.resyncs(),
+                    messages: status.messages(),
                     snapshots: status.snapshots_uploaded(),
                     last_error: status.last_error(),
                     running,
