@@ -431,3 +431,39 @@ fn replicator_and_standby_killed_and_restarted_resume() {
     let end = runs.last().map(|&(f, c)| f + c).unwrap();
     assert_contiguous(&runs, 0, end);
 }
+
+#[test]
+fn segments_not_yet_replicated_outlive_the_snapshots_that_cover_them() {
+    let mut nats = Nats::start(SUITE);
+    let repl = ReplicationConfig::new(nats.url()).stream("hold");
+    let (p, s) = (tempdir(SUITE, "p"), tempdir(SUITE, "s"));
+    // Small segments and frequent snapshots: retention would drop most of
+    // the journal while the stream is away.
+    let config = shop_config(&p)
+        .segment_size(256 << 10)
+        .snapshot_every(2_000);
+    let primary = ReplicatedShop::primary(config, repl.clone()).unwrap();
+    mixed_workload(primary.shop(), 1, 1_000);
+    nats.stop();
+    mixed_workload(primary.shop(), 1_000, 20_000);
+    for _ in 0..3 {
+        primary.shop().snapshot().unwrap();
+        mixed_workload(primary.shop(), 20_000, 20_010);
+    }
+    nats.restart();
+    eventually(Duration::from_secs(60), "the stream caught up", || {
+        matches!(primary.handle().info(),
+            ReplicationInfo::Primary { published, acked, running: true, .. }
+                if acked == published && acked > 20_000)
+    });
+    let standby = ReplicatedShop::standby(shop_config(&s), repl.consumer("s")).unwrap();
+    let digest = primary.shop().digest().unwrap();
+    eventually(Duration::from_secs(30), "standby digest", || {
+        standby.shop().digest().unwrap() == digest
+    });
+    let runs = stream_runs(&nats.url(), "hold");
+    let end = runs.last().map(|&(f, c)| f + c).unwrap();
+    assert_contiguous(&runs, runs[0].0, end);
+    standby.close().unwrap();
+    primary.close().unwrap();
+}

@@ -414,13 +414,6 @@ async fn run(
     let _ = started.send(());
     tracing::info!(stream = %config.stream, from = at.next, "replicating");
 
-    let mut config = config;
-    if let Some(v) = std::env::var("RM_EXP_INFLIGHT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        config.max_in_flight = v;
-    }
     let subject = stream::subject(&config.stream);
     let per_message =
         (config.max_message_bytes.saturating_sub(wire::HEADER_LEN) / event_size).max(1);

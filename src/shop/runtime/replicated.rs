@@ -15,12 +15,14 @@ use crate::shop::domain::{Command, ProductEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// What the shop's stages need from replication: a gate that holds write
-/// replies until the stream acknowledged them, and a nudge that wakes the
-/// replicator after each journal commit.
+/// What the shop needs from replication: where the stream's
+/// acknowledgements stand (the snapshot writer keeps every journal segment
+/// not yet replicated; with `wait_for_acks`, write replies wait for them),
+/// and a nudge that wakes the replicator after each journal commit.
 #[derive(Debug, Clone)]
 pub(crate) struct Hooks {
-    pub(crate) gate: Option<Arc<AckGate>>,
+    pub(crate) gate: Arc<AckGate>,
+    pub(crate) wait_for_acks: bool,
     pub(crate) nudge: Option<Nudge>,
 }
 
@@ -344,15 +346,12 @@ impl ReplicationHandle {
 
 impl Shared {
     fn replicator_config(&self) -> ReplicatorConfig {
-        let mut config = ReplicatorConfig::new(&self.config.url, self.shop_config.journal_dir())
+        ReplicatorConfig::new(&self.config.url, self.shop_config.journal_dir())
             .stream(&self.config.stream)
             .snapshots(self.shop_config.snapshot_dir())
             .primary(&self.config.primary_name)
-            .nudge(self.nudge.clone());
-        if self.config.ack == AckMode::Replicated {
-            config = config.ack_gate(Arc::clone(&self.gate));
-        }
-        config
+            .nudge(self.nudge.clone())
+            .ack_gate(Arc::clone(&self.gate))
     }
 
     fn start_replicator(&self) -> Result<Replicator, ShopError> {
@@ -474,7 +473,8 @@ impl ReplicatedShop {
         let nudge = Nudge::new();
         let mut shop_config = shop_config.clone();
         shop_config.replication = Some(Hooks {
-            gate: (config.ack == AckMode::Replicated).then(|| Arc::clone(&gate)),
+            gate: Arc::clone(&gate),
+            wait_for_acks: config.ack == AckMode::Replicated,
             nudge: Some(nudge.clone()),
         });
         Arc::new(Shared {

@@ -131,10 +131,18 @@ impl Shop {
             });
         }
         let recovered = recover(&config)?;
+        #[cfg(all(feature = "replication", not(loom)))]
+        let hold = config.replication.as_ref().map(|h| {
+            let gate = Arc::clone(&h.gate);
+            Arc::new(move || gate.acked()) as super::snapshotter::RetentionHold
+        });
+        #[cfg(not(all(feature = "replication", not(loom))))]
+        let hold = None;
         let (snapshotter, snapshots) = Snapshotter::start(
             recovered.store,
             config.journal_config(),
             config.keep_snapshots,
+            hold,
         )
         .map_err(|source| ShopError::Io {
             what: "starting the snapshot writer for",
@@ -204,7 +212,7 @@ impl Shop {
         // The gate waits on the network: a thread of its own, never
         // shared with the journal's.
         #[cfg(all(feature = "replication", not(loom)))]
-        if let Some(gate) = hooks.and_then(|h| h.gate) {
+        if let Some(gate) = hooks.filter(|h| h.wait_for_acks).map(|h| h.gate) {
             let stage = ReplicationGate::new(gate, report.journal_end);
             let gate = builder
                 .handler("replication", stage)

@@ -16,6 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+/// The first journal sequence something other than the snapshots still
+/// needs (a replicator's acknowledged end): segments holding it or later
+/// records are never released.
+pub(crate) type RetentionHold = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 /// One state to save: it covers every journal record below `sequence`.
 #[derive(Debug)]
 pub(crate) struct SnapshotJob {
@@ -67,13 +72,14 @@ impl Snapshotter {
         store: SnapshotStore,
         journal: JournalConfig,
         keep: usize,
+        hold: Option<RetentionHold>,
     ) -> std::io::Result<(Self, SnapshotQueue)> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let busy = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&busy);
         let handle = std::thread::Builder::new()
             .name("rm-shop-snapshot".into())
-            .spawn(move || run(&store, &journal, keep.max(1), &rx, &flag))?;
+            .spawn(move || run(&store, &journal, keep.max(1), hold.as_ref(), &rx, &flag))?;
         Ok((Self { handle }, SnapshotQueue { tx, busy }))
     }
 
@@ -93,6 +99,7 @@ fn run(
     store: &SnapshotStore,
     journal: &JournalConfig,
     keep: usize,
+    hold: Option<&RetentionHold>,
     rx: &Receiver<SnapshotJob>,
     busy: &AtomicBool,
 ) -> SnapshotOutcome {
@@ -102,10 +109,14 @@ fn run(
             .and_then(|()| store.save(job.sequence, &job.state))
             .and_then(|_| {
                 store.retain(keep)?;
-                // Keep every record an older kept snapshot would still need.
+                // Keep every record an older kept snapshot would still
+                // need, and every record not yet replicated.
                 match store.list()?.last() {
-                    Some(&oldest) => release_segments_before(journal, oldest)
-                        .map(|released| released.spared + released.removed),
+                    Some(&oldest) => {
+                        let upto = hold.map_or(oldest, |h| oldest.min(h()));
+                        release_segments_before(journal, upto)
+                            .map(|released| released.spared + released.removed)
+                    }
                     None => Ok(0),
                 }
             });
