@@ -451,7 +451,14 @@ async fn run(
                     Err(e) => return Err(e.into()),
                 }
             }
-            if run.count() == 0 {
+            // While messages are in flight, let a small run grow: larger
+            // messages cost the server less per record, and an
+            // acknowledgement is on its way anyway. An empty pipeline
+            // sends at once.
+            let linger = !in_flight.is_empty()
+                && run.count() < (per_message / 4) as u64
+                && stopping_since.is_none();
+            if run.count() == 0 || linger {
                 break;
             }
             let (first, end) = (run.first(), run.end());
