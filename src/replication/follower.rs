@@ -16,9 +16,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// event type lives here.
 ///
 /// `apply` is called once per record, in journal sequence order, with no
-/// gap and no repeat; `flush` after each fetched batch and before the
-/// follower stops, to make what was applied take effect (wait for a
-/// pipeline, commit).
+/// gap and no repeat; `flush` after each fetched batch, to hand over what
+/// the applier holds (it may still be taking effect, in a pipeline of its
+/// own); `settle` before the follower stops, to wait until everything
+/// applied has taken effect.
 pub trait Applier: Send + 'static {
     /// Apply record `sequence`.
     ///
@@ -27,12 +28,21 @@ pub trait Applier: Send + 'static {
     /// Whatever stops the follower: it reports the error and stops.
     fn apply(&mut self, sequence: u64, event: &[u8]) -> Result<(), String>;
 
-    /// Finish what `apply` started.
+    /// Hand over what `apply` gathered.
     ///
     /// # Errors
     ///
     /// As `apply`.
     fn flush(&mut self) -> Result<(), String>;
+
+    /// Wait until everything applied has taken effect (default: `flush`).
+    ///
+    /// # Errors
+    ///
+    /// As `apply`.
+    fn settle(&mut self) -> Result<(), String> {
+        self.flush()
+    }
 }
 
 /// Where and how a [`Follower`] reads.
@@ -291,10 +301,7 @@ async fn run<A: Applier>(
         // Acquire: pairs with `end`'s Release store.
         let how = mode.load(Ordering::Acquire);
         if how == STOP {
-            applier.flush().map_err(|detail| ReplicationError::Apply {
-                sequence: next,
-                detail,
-            })?;
+            settle(applier, next)?;
             return Ok(());
         }
         if checked_end.elapsed() > Duration::from_millis(100) {
@@ -305,6 +312,8 @@ async fn run<A: Applier>(
             }
             checked_end = tokio::time::Instant::now();
         }
+        // What is there, at once; with nothing there, the server holds
+        // the request until a message comes (or 200 ms pass).
         let fetched = consumer
             .fetch()
             .max_messages(config.batch)
@@ -412,10 +421,7 @@ async fn run<A: Applier>(
                     let run = wire::decode(&payload).map_err(|what| link.bad(seq, what))?;
                     status.stream_end.store(run.end(), Ordering::Relaxed);
                     if run.end() <= next {
-                        applier.flush().map_err(|detail| ReplicationError::Apply {
-                            sequence: next,
-                            detail,
-                        })?;
+                        settle(applier, next)?;
                         return Ok(());
                     }
                 }
@@ -423,6 +429,16 @@ async fn run<A: Applier>(
             }
         }
     }
+}
+
+fn settle<A: Applier>(applier: &mut A, next: u64) -> Result<(), ReplicationError> {
+    applier
+        .flush()
+        .and_then(|()| applier.settle())
+        .map_err(|detail| ReplicationError::Apply {
+            sequence: next,
+            detail,
+        })
 }
 
 /// After a failed fetch: wait, and subscribe again from `next`.

@@ -80,7 +80,7 @@ impl ReplicatorStatus {
 /// Where a [`Follower`](super::Follower) is, updated by its thread.
 #[derive(Debug, Default)]
 pub struct FollowerStatus {
-    /// Journal sequence after the last record applied.
+    /// Journal sequence after the last record handed to the applier.
     pub(crate) applied: AtomicU64,
     /// Journal sequence after the stream's last record, as last seen.
     pub(crate) stream_end: AtomicU64,
@@ -97,7 +97,9 @@ pub struct FollowerStatus {
 }
 
 impl FollowerStatus {
-    /// Journal sequence after the last record applied.
+    /// Journal sequence after the last record handed to the applier (it
+    /// may still be taking effect there: see
+    /// [`Applier::settle`](super::Applier::settle)).
     pub fn applied(&self) -> u64 {
         self.applied.load(Ordering::Relaxed)
     }

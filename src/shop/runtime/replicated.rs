@@ -645,7 +645,18 @@ impl Applier for ShopApplier {
         Ok(())
     }
 
+    /// Into the ring; the replies that are back are collected, the rest
+    /// come back while the follower fetches the next batch.
     fn flush(&mut self) -> Result<(), String> {
+        self.submit()?;
+        while self.client.try_completion().is_some() {}
+        if self.client.is_halted() {
+            return Err("the standby's engine stopped".into());
+        }
+        Ok(())
+    }
+
+    fn settle(&mut self) -> Result<(), String> {
         self.submit()?;
         while self.client.in_flight() > 0 {
             self.client.next_completion().map_err(|e| e.to_string())?;
