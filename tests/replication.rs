@@ -4,7 +4,8 @@
 //! the journal or diverged from it refused, the server restarted under
 //! load with no gap and no duplicate, and failover without losing an
 //! acknowledged write, with real processes killed by SIGKILL.
-#![cfg(feature = "replication")]
+// The server processes are the `ringmaster` binary: the `cli` feature.
+#![cfg(feature = "cli")]
 
 mod util;
 

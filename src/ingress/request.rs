@@ -376,7 +376,7 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
                 return Err(RequestError::Syntax {
                     command: "REPLICAOF",
                     value: format!(
-                        "{}' (only NO ONE, a promotion: standbys follow a NATS stream)",
+                        "{} (only NO ONE, a promotion: standbys follow a NATS stream)",
                         shown(rest.first().copied().unwrap_or_default())
                     ),
                 });
@@ -444,6 +444,13 @@ mod tests {
             Some(Request::Hello { version: Some(3) })
         );
         assert_eq!(parse("COMMAND DOCS").unwrap(), Some(Request::CommandInfo));
+        assert_eq!(parse("promote").unwrap(), Some(Request::Promote));
+        assert_eq!(parse("REPLICAOF no one").unwrap(), Some(Request::Promote));
+        assert!(parse("REPLICAOF 10.0.0.1 6379").is_err());
+        assert_eq!(
+            parse("DIGEST").unwrap(),
+            Some(Request::Shop(Command::Digest))
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+#[cfg(feature = "cli")]
 pub mod nats;
 
 use ringmaster::EventHandler;

@@ -13,23 +13,7 @@ use std::time::{Duration, Instant};
 /// apt-get (CI and a fresh machine both get it this way).
 pub fn binary() -> PathBuf {
     static INSTALL: Once = Once::new();
-    let find = || {
-        [
-            "/usr/sbin/nats-server",
-            "/usr/bin/nats-server",
-            "/usr/local/bin/nats-server",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join("nats-server"))
-                    .find(|p| p.exists())
-            })
-        })
-    };
+    let find = ringmaster::harness::peers::replicate::nats_binary;
     if let Some(found) = find() {
         return found;
     }

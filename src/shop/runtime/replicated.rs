@@ -13,7 +13,7 @@ use crate::replication::{
 };
 use crate::shop::domain::{Command, ProductEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// What the shop needs from replication: where the stream's
 /// acknowledgements stand (the snapshot writer keeps every journal segment
@@ -24,6 +24,12 @@ pub(crate) struct Hooks {
     pub(crate) gate: Arc<AckGate>,
     pub(crate) wait_for_acks: bool,
     pub(crate) nudge: Option<Nudge>,
+}
+
+/// A lock's guard, poisoned or not: the values behind these locks are
+/// handles and figures, whole after any panic.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// When a write's reply goes out.
@@ -227,11 +233,7 @@ impl ReplicationHandle {
         match self.role() {
             Role::Primary => None,
             Role::Standby => {
-                let primary = self
-                    .0
-                    .follower
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
+                let primary = locked(&self.0.follower)
                     .as_ref()
                     .map(|s| s.primary())
                     .unwrap_or_default();
@@ -254,15 +256,9 @@ impl ReplicationHandle {
         let stream = self.0.config.stream.clone();
         match self.role() {
             Role::Primary => {
-                let status = self
-                    .0
-                    .replicator
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone()
-                    .unwrap_or_default();
+                let status = locked(&self.0.replicator).clone().unwrap_or_default();
                 let running = matches!(
-                    &*self.0.state.lock().unwrap_or_else(PoisonError::into_inner),
+                    &*locked(&self.0.state),
                     State::Primary(r) if r.is_running()
                 );
                 ReplicationInfo::Primary {
@@ -278,13 +274,7 @@ impl ReplicationHandle {
                 }
             }
             Role::Standby => {
-                let status = self
-                    .0
-                    .follower
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone()
-                    .unwrap_or_default();
+                let status = locked(&self.0.follower).clone().unwrap_or_default();
                 let running = match self.0.state.try_lock() {
                     Ok(state) => matches!(&*state, State::Standby(f) if f.is_running()),
                     // Held by a promotion.
@@ -356,15 +346,12 @@ impl Shared {
 
     fn start_replicator(&self) -> Result<Replicator, ShopError> {
         let replicator = Replicator::start(self.replicator_config())?;
-        *self
-            .replicator
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(replicator.status());
+        *locked(&self.replicator) = Some(replicator.status());
         Ok(replicator)
     }
 
     fn promote(&self) -> Result<(), ShopError> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = locked(&self.state);
         let follower = match std::mem::replace(&mut *state, State::Neither) {
             State::Standby(follower) => follower,
             other => {
@@ -418,7 +405,7 @@ impl ReplicatedShop {
         let shared = Self::shared(&shop_config, config, true);
         let shop = Shop::open(shared.shop_config.clone())?;
         let replicator = shared.start_replicator()?;
-        *shared.state.lock().unwrap_or_else(PoisonError::into_inner) = State::Primary(replicator);
+        *locked(&shared.state) = State::Primary(replicator);
         Ok(Self {
             shop: Some(shop),
             shared,
@@ -457,11 +444,8 @@ impl ReplicatedShop {
             .stream(&shared.config.stream)
             .consumer(&shared.config.consumer);
         let follower = Follower::start(follower_config, from, applier)?;
-        *shared
-            .follower
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(follower.status());
-        *shared.state.lock().unwrap_or_else(PoisonError::into_inner) = State::Standby(follower);
+        *locked(&shared.follower) = Some(follower.status());
+        *locked(&shared.state) = State::Standby(follower);
         Ok(Self {
             shop: Some(shop),
             shared,
@@ -515,14 +499,7 @@ impl ReplicatedShop {
     ///
     /// The shop's, the follower's or the replicator's error.
     pub fn close(mut self) -> Result<CloseReport, ShopError> {
-        let state = std::mem::replace(
-            &mut *self
-                .shared
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-            State::Neither,
-        );
+        let state = std::mem::replace(&mut *locked(&self.shared.state), State::Neither);
         let shop = self.shop.take().ok_or(ShopError::Closed)?;
         match state {
             State::Standby(follower) => {
@@ -560,14 +537,7 @@ impl ReplicatedShop {
 impl Drop for ReplicatedShop {
     fn drop(&mut self) {
         if let Some(shop) = self.shop.take() {
-            let state = std::mem::replace(
-                &mut *self
-                    .shared
-                    .state
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner),
-                State::Neither,
-            );
+            let state = std::mem::replace(&mut *locked(&self.shared.state), State::Neither);
             // A standby's follower goes first (it holds a client); a
             // primary's replicator last (write replies may wait on it).
             if let State::Standby(follower) = state {
