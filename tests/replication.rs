@@ -356,6 +356,15 @@ fn failover_loses_no_acknowledged_write() {
         !acked.is_empty(),
         "nothing was acknowledged before the kill"
     );
+    // A standby says so, in HELLO as in INFO.
+    let hello: Vec<redis::Value> = redis::cmd("HELLO")
+        .arg(2)
+        .query(&mut connect(&standby_addr))
+        .unwrap();
+    assert!(
+        hello.contains(&redis::Value::BulkString(b"slave".to_vec())),
+        "{hello:?}"
+    );
     let promoted = std::process::Command::new(env!("CARGO_BIN_EXE_ringmaster"))
         .args(["promote", "--addr", &standby_addr])
         .output()

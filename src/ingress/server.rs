@@ -1018,7 +1018,13 @@ fn parse_buffered(
                 return (Stop::Closing, parsed);
             }
             Request::Hello { version } => match version {
-                None | Some(2) => c.reply_now(hello),
+                None | Some(2) => {
+                    let standby = config
+                        .role
+                        .as_ref()
+                        .is_some_and(|r| r.refuse_writes().is_some());
+                    c.reply_now(|out| hello(out, if standby { "slave" } else { "master" }));
+                }
                 Some(_) => c.reply_now(|out| {
                     Resp::error(out, "NOPROTO sorry, this protocol version is not supported");
                 }),
@@ -1037,7 +1043,7 @@ fn parse_buffered(
 }
 
 /// `HELLO`'s reply, as Redis gives it in RESP2: a flat array of pairs.
-fn hello(out: &mut Vec<u8>) {
+fn hello(out: &mut Vec<u8>, role: &str) {
     Resp::array(out, 14);
     Resp::bulk(out, b"server");
     Resp::bulk(out, b"ringmaster");
@@ -1050,7 +1056,7 @@ fn hello(out: &mut Vec<u8>) {
     Resp::bulk(out, b"mode");
     Resp::bulk(out, b"standalone");
     Resp::bulk(out, b"role");
-    Resp::bulk(out, b"master");
+    Resp::bulk(out, role.as_bytes());
     Resp::bulk(out, b"modules");
     Resp::array(out, 0);
 }

@@ -1,7 +1,11 @@
 //! The `ringmaster` command: a demo of the engine (the default) and the
 //! benchmark harness that measures it against its peers.
 
+// The shop's replication (and so the demo and the servers) is not built
+// under `--cfg loom`, which model-checks the ring only.
+#[cfg(not(loom))]
 mod demo;
+#[cfg(not(loom))]
 mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -390,6 +394,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Demo(DemoArgs::default())) {
+        #[cfg(loom)]
+        Command::Demo(_) | Command::Serve(_) | Command::Standby(_) | Command::Promote { .. } => {
+            Err("built with --cfg loom (model checking): no shop".into())
+        }
+        #[cfg(not(loom))]
         Command::Demo(a) => demo::run(demo::DemoOptions {
             data: a.data,
             duration_s: a.duration,
@@ -400,7 +409,9 @@ fn main() -> ExitCode {
             replicate: a.replicate,
         }),
         Command::Bench(args) => bench(*args),
+        #[cfg(not(loom))]
         Command::Serve(a) => serve_options(a, None).and_then(serve::run),
+        #[cfg(not(loom))]
         Command::Standby(a) => {
             if a.serve.replicate.is_some() {
                 Err(
@@ -411,6 +422,7 @@ fn main() -> ExitCode {
                 serve_options(a.serve, Some((a.from, a.consumer))).and_then(serve::run)
             }
         }
+        #[cfg(not(loom))]
         Command::Promote { addr, timeout } => {
             serve::promote(addr, std::time::Duration::from_secs(timeout))
         }
@@ -443,6 +455,7 @@ fn main() -> ExitCode {
 }
 
 /// `serve`'s and `standby`'s options from their arguments.
+#[cfg(not(loom))]
 fn serve_options(
     a: ServeArgs,
     standby: Option<(String, String)>,
