@@ -100,6 +100,18 @@ fn next_request(out: &mut Vec<u8>, load: &TcpLoad, rng: &mut Rng) {
 
 /// Read one reply (of any shape); `true` if it was an error.
 fn skip_reply(r: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<bool> {
+    read_reply(r, line, None)
+}
+
+/// Read one reply (of any shape), `line` a scratch buffer; `true` if it
+/// was (or, an array, held) an error. With `values`, every simple string,
+/// error (with its `-`), integer and bulk string in it is appended, in
+/// order; without, nothing is allocated.
+fn read_reply(
+    r: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    mut values: Option<&mut Vec<String>>,
+) -> io::Result<bool> {
     line.clear();
     if r.read_until(b'\n', line)? == 0 {
         return Err(io::ErrorKind::UnexpectedEof.into());
@@ -111,14 +123,32 @@ fn skip_reply(r: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<bool> {
             .and_then(|s| s.parse().ok())
             .ok_or_else(bad)
     };
+    let text = |l: &[u8], from: usize| {
+        String::from_utf8_lossy(l.get(from..l.len().saturating_sub(2)).unwrap_or_default())
+            .into_owned()
+    };
     match line.first() {
-        Some(b'+' | b':') => Ok(false),
-        Some(b'-') => Ok(true),
+        Some(b'+' | b':') => {
+            if let Some(values) = values {
+                values.push(text(line, 1));
+            }
+            Ok(false)
+        }
+        Some(b'-') => {
+            if let Some(values) = values {
+                values.push(text(line, 0));
+            }
+            Ok(true)
+        }
         Some(b'$') => {
             let len = number(line)?;
             if len >= 0 {
-                let mut skip = vec![0; len as usize + 2];
-                r.read_exact(&mut skip)?;
+                let mut body = vec![0; len as usize + 2];
+                r.read_exact(&mut body)?;
+                if let Some(values) = values {
+                    body.truncate(len as usize);
+                    values.push(String::from_utf8_lossy(&body).into_owned());
+                }
             }
             Ok(false)
         }
@@ -126,11 +156,63 @@ fn skip_reply(r: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<bool> {
             let n = number(line)?;
             let mut error = false;
             for _ in 0..n.max(0) {
-                error |= skip_reply(r, line)?;
+                error |= read_reply(r, line, values.as_deref_mut())?;
             }
             Ok(error)
         }
         _ => Err(bad()),
+    }
+}
+
+/// A blocking RESP client for one command at a time (probes, `INFO`,
+/// `ringmaster promote`): replies come back flattened into strings.
+#[derive(Debug)]
+pub struct RespConn {
+    writer: TcpStream,
+    reader: BufReader<TcpStream>,
+    line: Vec<u8>,
+    reply: Vec<String>,
+}
+
+impl RespConn {
+    /// Connect (within 5 s; replies within 30 s).
+    ///
+    /// # Errors
+    ///
+    /// Connecting.
+    pub fn open(addr: SocketAddr) -> io::Result<Self> {
+        let writer = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        writer.set_nodelay(true)?;
+        writer.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let reader = BufReader::new(writer.try_clone()?);
+        Ok(Self {
+            writer,
+            reader,
+            line: Vec::new(),
+            reply: Vec::new(),
+        })
+    }
+
+    /// Send `args` as one command; its reply, flattened.
+    ///
+    /// # Errors
+    ///
+    /// I/O, or an error reply (its text in the error).
+    pub fn call(&mut self, args: &[&str]) -> io::Result<&[String]> {
+        let mut request = Vec::new();
+        let words: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        encode_request(&mut request, &words);
+        self.writer.write_all(&request)?;
+        self.reply.clear();
+        if read_reply(&mut self.reader, &mut self.line, Some(&mut self.reply))? {
+            let error = self.reply.iter().find(|r| r.starts_with('-'));
+            return Err(io::Error::other(format!(
+                "{}: {}",
+                args.join(" "),
+                error.map_or("an error reply", String::as_str)
+            )));
+        }
+        Ok(&self.reply)
     }
 }
 
@@ -224,4 +306,21 @@ pub fn run(load: &TcpLoad) -> io::Result<TcpLoadReport> {
         let _ = report.latency_ns.add(&hist);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::read_reply;
+
+    #[test]
+    fn a_reply_is_read_whole_and_flattened_or_skipped() {
+        let wire = b"*3\r\n:1\r\n$8\r\nBlue Mug\r\n*2\r\n$-1\r\n-ERR no\r\n+OK\r\n";
+        let mut r = &wire[..];
+        let (mut line, mut values) = (Vec::new(), Vec::new());
+        assert!(read_reply(&mut r, &mut line, Some(&mut values)).unwrap());
+        assert_eq!(values, ["1", "Blue Mug", "-ERR no"]);
+        assert!(!read_reply(&mut r, &mut line, None).unwrap());
+        assert!(r.is_empty());
+        assert!(read_reply(&mut &b"?x\r\n"[..], &mut line, None).is_err());
+    }
 }

@@ -389,8 +389,14 @@ async fn run(
     let mut stream = link.stream(config.primary.clone()).await?;
     let journal = crate::journal::verify(&config.journal_dir)?;
     let journal_first = journal.first_sequence.unwrap_or(journal.next_sequence);
-    let mut reader = JournalReader::open(&config.journal_dir, journal_first)?;
-    let event_size = reader.event_size();
+    let event_size =
+        journal
+            .event_size
+            .ok_or(crate::journal::JournalError::SequenceUnavailable {
+                requested: journal_first,
+                first: 0,
+                next: 0,
+            })?;
     let mut at = sync(
         &link,
         &mut stream,
@@ -400,7 +406,7 @@ async fn run(
         journal.next_sequence,
     )
     .await?;
-    reader = JournalReader::open(&config.journal_dir, at.next)?;
+    let mut reader = JournalReader::open(&config.journal_dir, at.next)?;
     status.published.store(at.next, Ordering::Relaxed);
     status.acked.store(at.next, Ordering::Relaxed);
     if let Some(gate) = &config.gate {

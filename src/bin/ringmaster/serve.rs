@@ -2,6 +2,7 @@
 //! until SIGINT or SIGTERM, alone, as a replicating primary, or as a
 //! standby; and `ringmaster promote`.
 
+use ringmaster::harness::tcp_load::RespConn;
 use ringmaster::ingress::{Server, ServerConfig, ServerError, ServerRole};
 use ringmaster::journal::Durability;
 use ringmaster::shop::{
@@ -11,7 +12,6 @@ use ringmaster::shop::{
 use ringmaster::WaitStrategy;
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -177,13 +177,12 @@ pub(crate) fn promote(
     addr: SocketAddr,
     timeout: Duration,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let reply = request(addr, "PROMOTE")?;
-    if reply.starts_with('-') {
-        return Err(format!("{addr}: {}", reply.trim_start_matches('-').trim_end()).into());
-    }
+    let mut conn = RespConn::open(addr)?;
+    conn.call(&["PROMOTE"])
+        .map_err(|e| format!("{addr}: {e}"))?;
     let started = Instant::now();
     loop {
-        let info = request(addr, "INFO")?;
+        let info = conn.call(&["INFO"])?.concat();
         if info.lines().any(|l| l == "role:master") {
             eprintln!("ringmaster: {addr} is the primary");
             return Ok(());
@@ -202,23 +201,4 @@ pub(crate) fn promote(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Send one inline command and read its reply (a status, an error, or a
-/// bulk string's text).
-fn request(addr: SocketAddr, command: &str) -> Result<String, Box<dyn std::error::Error>> {
-    let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
-    tcp.write_all(format!("{command}\r\n").as_bytes())?;
-    let mut reader = BufReader::new(tcp);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    if let Some(len) = line.strip_prefix('$') {
-        let len: usize = len.trim().parse()?;
-        let mut body = vec![0u8; len + 2];
-        reader.read_exact(&mut body)?;
-        body.truncate(len);
-        return Ok(String::from_utf8_lossy(&body).into_owned());
-    }
-    Ok(line)
 }

@@ -22,12 +22,12 @@
 use super::tcp::{load, outcome, RedisServer};
 use crate::harness::event::new_histogram;
 use crate::harness::params::{Outcome, Params};
-use crate::harness::tcp_load::{self, Dialect};
+use crate::harness::tcp_load::{self, Dialect, RespConn};
 use crate::ingress::{Server, ServerConfig, ServerRole};
 use crate::journal::Durability;
 use crate::shop::{AckMode, ReplicatedShop, ReplicationConfig, ShopConfig};
 use hdrhistogram::Histogram;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -121,81 +121,6 @@ impl Drop for Nats {
     }
 }
 
-/// One RESP reply, flattened: every simple string, error, integer and
-/// bulk string in it, in order (an error's text keeps its `-`).
-fn read_reply(reader: &mut impl BufRead, out: &mut Vec<String>) -> io::Result<()> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "connection closed",
-        ));
-    }
-    let line = line.trim_end();
-    let (kind, rest) = line.split_at(1.min(line.len()));
-    let number = || {
-        rest.parse::<i64>()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{line:?}: {e}")))
-    };
-    match kind {
-        "+" | ":" => out.push(rest.to_owned()),
-        "-" => out.push(line.to_owned()),
-        "$" => {
-            let len = number()?;
-            if len >= 0 {
-                let mut body = vec![0u8; len as usize + 2];
-                reader.read_exact(&mut body)?;
-                body.truncate(len as usize);
-                out.push(String::from_utf8_lossy(&body).into_owned());
-            }
-        }
-        "*" => {
-            for _ in 0..number()?.max(0) {
-                read_reply(reader, out)?;
-            }
-        }
-        _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("not a RESP reply: {line:?}"),
-            ))
-        }
-    }
-    Ok(())
-}
-
-/// A connection sending inline commands and reading flattened replies.
-struct Conn {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-    reply: Vec<String>,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> io::Result<Self> {
-        let writer = TcpStream::connect(addr)?;
-        writer.set_nodelay(true)?;
-        writer.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let reader = BufReader::new(writer.try_clone()?);
-        Ok(Self {
-            writer,
-            reader,
-            reply: Vec::new(),
-        })
-    }
-
-    fn call(&mut self, command: &str) -> io::Result<&[String]> {
-        self.writer.write_all(command.as_bytes())?;
-        self.writer.write_all(b"\r\n")?;
-        self.reply.clear();
-        read_reply(&mut self.reader, &mut self.reply)?;
-        if let Some(error) = self.reply.first().filter(|r| r.starts_with('-')) {
-            return Err(io::Error::other(format!("{command}: {error}")));
-        }
-        Ok(&self.reply)
-    }
-}
-
 /// How the prober writes a timestamp and reads it back.
 #[derive(Clone, Copy)]
 enum Probe {
@@ -204,18 +129,19 @@ enum Probe {
 }
 
 impl Probe {
-    fn write(self, c: &mut Conn, value: u64) -> io::Result<()> {
+    fn write(self, c: &mut RespConn, value: u64) -> io::Result<()> {
         match self {
-            Probe::Shop => c.call(&format!("UPDATE {PROBE_ID} PRICE {value}")),
-            Probe::Redis => c.call(&format!("SET rm:probe {value}")),
+            Probe::Shop => c.call(&["UPDATE", &PROBE_ID.to_string(), "PRICE", &value.to_string()]),
+            Probe::Redis => c.call(&["SET", "rm:probe", &value.to_string()]),
         }
         .map(drop)
     }
 
-    fn read(self, c: &mut Conn) -> io::Result<u64> {
+    fn read(self, c: &mut RespConn) -> io::Result<u64> {
+        let id = PROBE_ID.to_string();
         let (command, field) = match self {
-            Probe::Shop => (format!("GET {PROBE_ID}"), 2),
-            Probe::Redis => ("GET rm:probe".to_owned(), 0),
+            Probe::Shop => (["GET", id.as_str()], 2),
+            Probe::Redis => (["GET", "rm:probe"], 0),
         };
         let reply = c.call(&command)?;
         Ok(reply.get(field).and_then(|v| v.parse().ok()).unwrap_or(0))
@@ -232,7 +158,7 @@ fn probe(
     stop: &AtomicBool,
     mut sample: impl FnMut() -> Option<u64>,
 ) -> io::Result<(Histogram<u64>, Histogram<u64>)> {
-    let (mut to, mut from) = (Conn::open(primary)?, Conn::open(replica)?);
+    let (mut to, mut from) = (RespConn::open(primary)?, RespConn::open(replica)?);
     let mut lag = new_histogram();
     let mut own = new_histogram();
     let mut value = 0u64;
@@ -313,11 +239,11 @@ impl StandbyProcess {
     }
 
     /// The records the standby reports itself behind the stream.
-    fn lag_records(&self, conn: &mut Option<Conn>) -> Option<u64> {
+    fn lag_records(&self, conn: &mut Option<RespConn>) -> Option<u64> {
         if conn.is_none() {
-            *conn = Conn::open(self.addr).ok();
+            *conn = RespConn::open(self.addr).ok();
         }
-        let info = conn.as_mut()?.call("INFO").ok()?.first()?.clone();
+        let info = conn.as_mut()?.call(&["INFO"]).ok()?.first()?.clone();
         info.lines()
             .find_map(|l| l.strip_prefix("repl_lag_records:"))?
             .trim()
@@ -354,8 +280,11 @@ fn ringmaster(p: &Params, ack: AckMode) -> Result<Outcome, String> {
     let p_thread = std::thread::spawn(move || server.run());
     // The standby in a process of its own, as Redis's replica is.
     let measured = StandbyProcess::start(&nats.url, &base.join("standby")).and_then(|standby| {
-        Conn::open(p_addr)
-            .and_then(|mut c| c.call(&format!("ADD {PROBE_ID} 0 0 probe")).map(drop))
+        RespConn::open(p_addr)
+            .and_then(|mut c| {
+                c.call(&["ADD", &PROBE_ID.to_string(), "0", "0", "probe"])
+                    .map(drop)
+            })
             .map_err(|x| e(&x))?;
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -414,8 +343,8 @@ pub fn ringmaster_acked(p: &Params) -> Result<Outcome, String> {
 
 /// Redis's replica offset behind its primary's, in bytes.
 fn redis_offset_lag(primary: SocketAddr) -> Option<u64> {
-    let mut c = Conn::open(primary).ok()?;
-    let info = c.call("INFO replication").ok()?.first()?.clone();
+    let mut c = RespConn::open(primary).ok()?;
+    let info = c.call(&["INFO", "replication"]).ok()?.first()?.clone();
     let master: u64 = info
         .lines()
         .find_map(|l| l.strip_prefix("master_repl_offset:"))?
@@ -439,8 +368,8 @@ pub fn redis_replicated(p: &Params) -> Result<Outcome, String> {
     let replica = RedisServer::start_with("replica", &["--replicaof", "127.0.0.1", &port])?;
     let started = Instant::now();
     loop {
-        let up = Conn::open(replica.addr)
-            .and_then(|mut c| c.call("INFO replication").map(|r| r.join("\n")))
+        let up = RespConn::open(replica.addr)
+            .and_then(|mut c| c.call(&["INFO", "replication"]).map(|r| r.join("\n")))
             .is_ok_and(|info| info.contains("master_link_status:up"));
         if up {
             break;
