@@ -36,8 +36,8 @@ mod runtime;
 
 pub use domain::{
     tokenize, Catalog, Command, Completion, Name, Product, ProductEvent, Rejection, Reply,
-    SearchHit, SearchIndex, SnapshotDecodeError, ValidationError, MAX_LIST_LIMIT, MAX_NAME_LEN,
-    MAX_SEARCH_LIMIT,
+    SearchHit, SearchIndex, SnapshotDecodeError, TxnAssembler, TxnMark, ValidationError,
+    MAX_LIST_LIMIT, MAX_NAME_LEN, MAX_SEARCH_LIMIT,
 };
 pub(crate) use runtime::LiveStages;
 #[cfg(all(feature = "replication", not(loom)))]

@@ -97,4 +97,12 @@ pub enum Rejection {
         /// The id.
         id: u64,
     },
+    /// A write of a transaction that was cut short (the primary stopped
+    /// between two of its writes): not applied, as none of the
+    /// transaction's writes are. Seen only by a standby's applier.
+    #[error("part of transaction {tag} that did not complete: not applied")]
+    IncompleteTransaction {
+        /// The transaction's tag.
+        tag: u32,
+    },
 }

@@ -17,17 +17,21 @@
 //! | 46 | 1 | `name_len` | bytes of `name` used: `Add`, `Update` with the name bit, `Search` |
 //! | 47 | 1 | reserved | zero |
 //! | 48 | 8 | `published_ns` | when a client published it (the shop's clock, ns); 0 in the journal; any value decodes |
-//! | 56 | 8 | reserved | zero |
+//! | 56 | 4 | `txn_tag` | a write inside a transaction: its transaction's tag (non-zero); else 0 |
+//! | 60 | 4 | `txn_remaining` | writes of the same transaction after this one; 0 without a tag |
 //! | 64 | 64 | `name` | UTF-8 name or query, zero-padded |
 //!
 //! Decoding is strict: every field a command does not use must be zero, so
 //! one command has exactly one encoding and a journal record that passed
-//! its checksum but came from elsewhere is refused.
+//! its checksum but came from elsewhere is refused. Only writes carry a
+//! transaction mark ([`TxnMark`]); records written before marks existed
+//! hold zeros there and read as writes outside any transaction.
 
 use super::command::{Command, MAX_LIST_LIMIT, MAX_SEARCH_LIMIT};
 use super::error::ValidationError;
 use super::name::{Name, MAX_NAME_LEN};
 use super::search::has_words;
+use super::transaction::TxnMark;
 
 const ADD: u8 = 1;
 const UPDATE: u8 = 2;
@@ -75,7 +79,8 @@ pub struct ProductEvent {
     name_len: u8,
     reserved: u8,
     published_ns: u64,
-    reserved_tail: [u8; 8],
+    txn_tag: u32,
+    txn_remaining: u32,
     name: [u8; MAX_NAME_LEN],
 }
 
@@ -272,6 +277,22 @@ impl ProductEvent {
         }
     }
 
+    /// Where this write stands in a transaction ([`TxnMark::NONE`] outside
+    /// one). Any value reads; [`decode`](Self::decode) checks it.
+    #[inline]
+    pub fn txn_mark(&self) -> TxnMark {
+        TxnMark {
+            tag: self.txn_tag,
+            remaining: self.txn_remaining,
+        }
+    }
+
+    /// Mark this event (a write) as part of a transaction.
+    pub fn set_txn_mark(&mut self, mark: TxnMark) {
+        self.txn_tag = mark.tag;
+        self.txn_remaining = mark.remaining;
+    }
+
     /// When the client published it, in the shop's clock (0: not stamped).
     pub fn published_ns(&self) -> u64 {
         self.published_ns
@@ -325,12 +346,9 @@ impl ProductEvent {
     /// that is not zero or a value out of range, and the name errors.
     pub fn decode(&self) -> Result<Command, ValidationError> {
         must_be_zero("reserved", u64::from(self.reserved))?;
-        if !all_zero(&self.reserved_tail) {
-            let i = self.reserved_tail.iter().position(|&b| b != 0).unwrap_or(0);
-            return Err(ValidationError::BadField {
-                field: "reserved",
-                value: 56 + i as u64,
-            });
+        if !self.is_write() || self.txn_tag == 0 {
+            must_be_zero("txn_tag", u64::from(self.txn_tag))?;
+            must_be_zero("txn_remaining", u64::from(self.txn_remaining))?;
         }
         let uses_id = matches!(self.command, ADD | UPDATE | DELETE | GET);
         if uses_id && self.product_id == 0 {
@@ -502,16 +520,42 @@ mod tests {
             "any publish time decodes"
         );
         assert_eq!(stamped.for_journal().published_ns(), 0);
-        let mut e = ProductEvent::default();
-        e.reserved_tail[3] = 1;
-        e.command = 7;
-        assert!(matches!(
-            e.decode(),
-            Err(ValidationError::BadField {
-                field: "reserved",
-                value: 59
-            })
-        ));
+        let e = ProductEvent {
+            txn_remaining: 1,
+            command: 7,
+            ..ProductEvent::default()
+        };
+        assert!(
+            matches!(
+                e.decode(),
+                Err(ValidationError::BadField {
+                    field: "txn_tag",
+                    ..
+                } | ValidationError::BadField {
+                    field: "txn_remaining",
+                    ..
+                })
+            ),
+            "a read carries no transaction mark"
+        );
+        let mut add = ProductEvent::encode(&Command::add(5, "x", 1, 1).unwrap(), 1, 1);
+        add.set_txn_mark(TxnMark {
+            tag: 0,
+            remaining: 2,
+        });
+        assert!(add.decode().is_err(), "a count without a tag");
+        add.set_txn_mark(TxnMark {
+            tag: 9,
+            remaining: 2,
+        });
+        assert_eq!(add.decode(), Ok(Command::add(5, "x", 1, 1).unwrap()));
+        assert_eq!(
+            add.for_journal().txn_mark(),
+            TxnMark {
+                tag: 9,
+                remaining: 2
+            }
+        );
         let mut e = ProductEvent::default();
         assert_eq!(e.decode(), Err(ValidationError::UnknownCommand(0)));
         e.command = 77;

@@ -14,6 +14,7 @@ mod posting;
 mod product;
 mod reply;
 mod search;
+mod transaction;
 
 pub use catalog::{Catalog, SnapshotDecodeError};
 pub use command::{Command, MAX_LIST_LIMIT, MAX_SEARCH_LIMIT};
@@ -23,3 +24,4 @@ pub use name::{Name, MAX_NAME_LEN};
 pub use product::{Product, SearchHit};
 pub use reply::{Completion, Reply};
 pub use search::{tokenize, SearchIndex};
+pub use transaction::{TxnAssembler, TxnMark};

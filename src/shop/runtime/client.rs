@@ -4,7 +4,7 @@
 use super::error::ShopError;
 use super::registry::{Delivery, Registry, Wake};
 use crate::clock;
-use crate::shop::domain::{Command, Completion, Product, ProductEvent, Reply, SearchHit};
+use crate::shop::domain::{Command, Completion, Product, ProductEvent, Reply, SearchHit, TxnMark};
 use crate::wait::Waiter;
 use crate::{ClaimError, MultiProducer};
 use crossbeam_channel::{Receiver, TryRecvError};
@@ -164,16 +164,101 @@ impl Client {
     ///
     /// [`ShopError::InFlightLimit`], [`ShopError::Closed`].
     pub fn submit_batch(&mut self, commands: &[Command]) -> Result<u64, ShopError> {
+        self.submit_marked(commands, &[])
+    }
+
+    /// Publish `commands` as a transaction: one contiguous claim, so the
+    /// stages apply them with nothing in between, and journaled so that
+    /// recovery (and a standby) applies all of its writes or, if a crash cut
+    /// it short, none. None of its replies is delivered before every one of
+    /// its writes is committed. Returns the first request id.
+    ///
+    /// Business outcomes do not roll a transaction back (as in Redis): an
+    /// `ADD` of a taken id inside one is answered with its rejection and the
+    /// others still apply.
+    ///
+    /// # Errors
+    ///
+    /// [`ShopError::InFlightLimit`], [`ShopError::Closed`], and
+    /// [`ShopError::Config`] for a transaction larger than the ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::shop::{Command, Reply, Shop, ShopConfig};
+    /// # let dir = std::env::temp_dir().join(format!("rm-doc-txn-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let shop = Shop::open(ShopConfig::new(&dir))?;
+    /// let mut client = shop.client()?;
+    /// client.submit_transaction(&[
+    ///     Command::add(1, "Mug", 900, 4)?,
+    ///     Command::update(1, None, Some(3), None)?,
+    ///     Command::Count,
+    /// ])?;
+    /// let replies: Vec<Reply> = std::iter::from_fn(|| client.next_completion().unwrap())
+    ///     .map(|c| c.reply)
+    ///     .collect();
+    /// assert!(matches!(replies[..], [Reply::Added(_), Reply::Updated(_), Reply::Count(1)]));
+    /// # drop(client);
+    /// # shop.close()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_transaction(&mut self, commands: &[Command]) -> Result<u64, ShopError> {
+        if commands.len() as u64 > self.producer.ring().capacity() {
+            return Err(ShopError::Config {
+                what: "transaction size",
+                value: commands.len() as u64,
+                rule: "a transaction fits in the ring",
+            });
+        }
+        let marks = self.transaction_marks(commands);
+        self.submit_marked(commands, &marks)
+    }
+
+    /// The marks of `commands` as one transaction: each write's place among
+    /// its writes under a fresh tag, reads unmarked.
+    pub(crate) fn transaction_marks(&self, commands: &[Command]) -> Vec<TxnMark> {
+        let writes = commands.iter().filter(|c| c.is_write()).count() as u32;
+        let tag = if writes > 1 {
+            self.registry.txn_tag()
+        } else {
+            0
+        };
+        let mut marks = TxnMark::for_writes(tag, writes);
+        commands
+            .iter()
+            .map(|c| {
+                if c.is_write() {
+                    marks.next().unwrap_or(TxnMark::NONE)
+                } else {
+                    TxnMark::NONE
+                }
+            })
+            .collect()
+    }
+
+    /// Publish `commands` as one batch, each write with its mark from
+    /// `marks` (none when `marks` is empty), in claims of at most the
+    /// ring's capacity (a batch that fits is one claim).
+    pub(crate) fn submit_marked(
+        &mut self,
+        commands: &[Command],
+        marks: &[TxnMark],
+    ) -> Result<u64, ShopError> {
         self.check_window(commands.len() as u64)?;
+        let capacity = self.producer.ring().capacity() as usize;
         let first = self.next_request;
         let client = self.id;
-        let capacity = self.producer.ring().capacity() as usize;
-        for chunk in commands.chunks(capacity) {
+        for (at, chunk) in (0..).step_by(capacity).zip(commands.chunks(capacity)) {
             let base = self.next_request;
             let now = clock::now_ns();
             self.producer
                 .publish_batch_with(chunk.len() as u64, |i, slot| {
                     slot.set(&chunk[i as usize], base + i, client);
+                    if let Some(&mark) = marks.get(at + i as usize) {
+                        slot.set_txn_mark(mark);
+                    }
                     slot.stamp(now);
                 })
                 .map_err(closed)?;

@@ -4,7 +4,7 @@
 use super::config::ShopConfig;
 use super::error::ShopError;
 use crate::journal::{JournalReader, JournalWriter, RecoveryReport, SnapshotStore};
-use crate::shop::domain::{Catalog, Command, ProductEvent, SearchIndex};
+use crate::shop::domain::{Catalog, Command, ProductEvent, SearchIndex, TxnAssembler};
 use std::time::{Duration, Instant};
 
 /// What opening a shop found and did.
@@ -27,6 +27,10 @@ pub struct OpenReport {
     pub snapshot: Option<u64>,
     /// Journal records replayed after the snapshot.
     pub replayed: u64,
+    /// Of those, writes of transactions cut short by a crash (their
+    /// transaction never completed, so was never acknowledged): read and
+    /// not applied.
+    pub discarded: u64,
     /// Journal records in total (the next write's journal sequence).
     pub journal_end: u64,
     /// Products in the rebuilt catalog.
@@ -100,6 +104,7 @@ pub(crate) fn recover(config: &ShopConfig) -> Result<Recovered, ShopError> {
         });
     }
     let mut replayed = 0;
+    let mut txn = TxnAssembler::default();
     if from < journal_end {
         let mut reader = JournalReader::open(&journal_dir, from)?;
         while let Some((sequence, event)) = reader.next_event::<ProductEvent>()? {
@@ -109,10 +114,15 @@ pub(crate) fn recover(config: &ShopConfig) -> Result<Recovered, ShopError> {
             let command = event
                 .decode()
                 .map_err(|error| ShopError::CorruptRecord { sequence, error })?;
-            catalog.apply(&command);
-            index.apply(&command);
+            txn.feed_write(event.txn_mark(), 0, command, |command, apply| {
+                if apply {
+                    catalog.apply(&command);
+                    index.apply(&command);
+                }
+            });
             replayed += 1;
         }
+        txn.end(|_, _| {});
         if from + replayed != journal_end {
             return Err(ShopError::Journal(
                 crate::journal::JournalError::SequenceUnavailable {
@@ -126,6 +136,7 @@ pub(crate) fn recover(config: &ShopConfig) -> Result<Recovered, ShopError> {
     let report = OpenReport {
         snapshot,
         replayed,
+        discarded: txn.discarded(),
         journal_end,
         products: catalog.len(),
         digest: catalog.digest(),

@@ -38,6 +38,10 @@ impl std::fmt::Debug for Registration {
 #[derive(Debug)]
 pub(crate) struct Registry {
     next_id: AtomicU32,
+    /// The next transaction tag (never 0), started at a value that depends
+    /// on the time and the process, so a transaction a crash cut short in
+    /// the journal is not continued by one of this run's.
+    next_txn_tag: AtomicU32,
     tx: Sender<Registration>,
 }
 
@@ -48,10 +52,23 @@ impl Registry {
             Self {
                 // Client 0 is never handed out.
                 next_id: AtomicU32::new(1),
+                next_txn_tag: AtomicU32::new(txn_tag_seed()),
                 tx,
             },
             rx,
         )
+    }
+
+    /// A transaction tag unique in this run (and, with near certainty, not
+    /// the tag of a transaction an earlier run left cut short).
+    pub(crate) fn txn_tag(&self) -> u32 {
+        loop {
+            // Relaxed: a unique-tag counter; nothing is published through it.
+            let tag = self.next_txn_tag.fetch_add(1, Ordering::Relaxed);
+            if tag != 0 {
+                return tag;
+            }
+        }
     }
 
     /// A fresh client id and the receiver of its replies; `None` when the
@@ -66,4 +83,14 @@ impl Registry {
         self.tx.send(Registration { id, tx, wake }).ok()?;
         Some((id, rx))
     }
+}
+
+/// A start for the transaction tags: the clock's nanoseconds mixed with the
+/// process id.
+fn txn_tag_seed() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed = (nanos ^ (u64::from(std::process::id()) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((mixed >> 32) as u32).max(1)
 }

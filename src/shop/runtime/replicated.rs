@@ -11,7 +11,7 @@ use crate::replication::{
     fetch_newest_snapshot, AckGate, Applier, Follower, FollowerConfig, FollowerStatus, Nudge,
     Replicator, ReplicatorConfig, ReplicatorStatus,
 };
-use crate::shop::domain::{Command, ProductEvent};
+use crate::shop::domain::{Command, ProductEvent, TxnMark};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -438,6 +438,7 @@ impl ReplicatedShop {
             client: shop.client()?,
             gate: Arc::clone(&shared.gate),
             pending: Vec::with_capacity(APPLY_CHUNK),
+            marks: Vec::with_capacity(APPLY_CHUNK),
             next: from,
         };
         let follower_config = FollowerConfig::new(&shared.config.url)
@@ -566,6 +567,9 @@ struct ShopApplier {
     client: Client,
     gate: Arc<AckGate>,
     pending: Vec<Command>,
+    /// Each pending command's transaction mark, kept so the standby's
+    /// stages and journal apply transactions by the same rule.
+    marks: Vec<TxnMark>,
     /// The journal sequence the next record must have.
     next: u64,
 }
@@ -583,9 +587,10 @@ impl ShopApplier {
         // after a promotion) lets them through.
         self.gate.advance(self.next);
         self.client
-            .submit_batch(&self.pending)
+            .submit_marked(&self.pending, &self.marks)
             .map_err(|e| e.to_string())?;
         self.pending.clear();
+        self.marks.clear();
         Ok(())
     }
 }
@@ -608,6 +613,7 @@ impl Applier for ShopApplier {
             return Err(format!("not a write: {command:?}"));
         }
         self.pending.push(command);
+        self.marks.push(event.txn_mark());
         self.next += 1;
         if self.pending.len() >= APPLY_CHUNK {
             self.submit()?;

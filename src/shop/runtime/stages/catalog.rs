@@ -1,7 +1,7 @@
 //! The catalog stage: applies every command to the [`Catalog`], answers
 //! all but `Search`, and takes snapshots.
 
-use crate::shop::domain::{Catalog, Command, ProductEvent, Reply};
+use crate::shop::domain::{Catalog, Command, ProductEvent, Rejection, Reply, TxnAssembler};
 use crate::shop::runtime::outcome::Outbox;
 use crate::shop::runtime::snapshotter::{SnapshotJob, SnapshotQueue};
 use crate::shop::runtime::stage_latency::StageRecorder;
@@ -20,6 +20,8 @@ pub(crate) struct CatalogStage {
     outbox: Outbox,
     batch: u64,
     latency: StageRecorder,
+    /// Events held while a transaction is open (the transaction rule).
+    txn: TxnAssembler<(u64, ProductEvent)>,
     /// The ids looked ahead at, by sequence modulo [`LOOK_AHEAD`], with
     /// their sequence: for the second step of the prefetch.
     ahead: [(u64, u64); LOOK_AHEAD as usize],
@@ -47,6 +49,7 @@ impl CatalogStage {
             outbox,
             batch: 0,
             latency,
+            txn: TxnAssembler::default(),
             ahead: [(u64::MAX, 0); LOOK_AHEAD as usize],
         }
     }
@@ -61,6 +64,57 @@ impl CatalogStage {
             });
             self.snapshot_at = self.position;
         }
+    }
+
+    /// The catalog's reply to a command other than `Search`.
+    fn answer(&mut self, event: &ProductEvent) -> Reply {
+        match event.decode() {
+            Ok(Command::Snapshot) => {
+                self.snapshot();
+                Reply::SnapshotQueued {
+                    sequence: self.position,
+                }
+            }
+            Ok(command) => {
+                // Search never reaches here (`is_search`) and Snapshot
+                // is matched above: the catalog answers everything else.
+                self.catalog
+                    .apply(&command)
+                    .unwrap_or_else(|| unreachable!("catalog answers {command:?}"))
+            }
+            Err(e) => Reply::Invalid(e),
+        }
+    }
+
+    /// An event while a transaction is open, or a write that opens one:
+    /// held until the transaction's last write, then answered in order.
+    #[cold]
+    fn transactional(&mut self, event: &ProductEvent, sequence: u64) {
+        let mut txn = std::mem::take(&mut self.txn);
+        let mut release = |(sequence, event): (u64, ProductEvent), apply: bool| {
+            if event.is_search() {
+                return;
+            }
+            let reply = if apply {
+                self.answer(&event)
+            } else {
+                Reply::Rejected(Rejection::IncompleteTransaction {
+                    tag: event.txn_mark().tag,
+                })
+            };
+            self.outbox.push(sequence, reply);
+        };
+        if event.is_write() {
+            txn.feed_write(
+                event.txn_mark(),
+                event.client(),
+                (sequence, *event),
+                &mut release,
+            );
+        } else {
+            txn.feed_read(event.client(), (sequence, *event), &mut release);
+        }
+        self.txn = txn;
     }
 }
 
@@ -105,23 +159,10 @@ impl EventHandler<ProductEvent> for CatalogStage {
             // Counted as the journal stage appends: by the command byte.
             self.position += 1;
         }
-        if !event.is_search() {
-            let reply = match event.decode() {
-                Ok(Command::Snapshot) => {
-                    self.snapshot();
-                    Reply::SnapshotQueued {
-                        sequence: self.position,
-                    }
-                }
-                Ok(command) => {
-                    // Search never reaches here (`is_search`) and Snapshot
-                    // is matched above: the catalog answers everything else.
-                    self.catalog
-                        .apply(&command)
-                        .unwrap_or_else(|| unreachable!("catalog answers {command:?}"))
-                }
-                Err(e) => Reply::Invalid(e),
-            };
+        if self.txn.is_open() || (event.is_write() && event.txn_mark().tag != 0) {
+            self.transactional(event, sequence);
+        } else if !event.is_search() {
+            let reply = self.answer(event);
             self.outbox.push(sequence, reply);
         }
         if end_of_batch {
@@ -129,7 +170,10 @@ impl EventHandler<ProductEvent> for CatalogStage {
             self.latency.end_batch(self.batch);
             let due =
                 self.snapshot_every > 0 && self.position - self.snapshot_at >= self.snapshot_every;
-            if due && !self.snapshots.as_ref().is_some_and(SnapshotQueue::is_busy) {
+            // Never inside a transaction: its held writes are counted in
+            // `position` and not applied yet.
+            let busy = self.snapshots.as_ref().is_some_and(SnapshotQueue::is_busy);
+            if due && !busy && !self.txn.is_open() {
                 self.snapshot();
             }
         }

@@ -1,7 +1,8 @@
 //! The responder: the diamond's last stage, joining the catalog's and the
-//! index's outcomes and delivering each client's replies once per batch.
+//! index's outcomes and delivering each client's replies once per batch
+//! (a transaction's replies once its last write has come).
 
-use crate::shop::domain::{Completion, ProductEvent};
+use crate::shop::domain::{Completion, ProductEvent, TxnAssembler};
 use crate::shop::runtime::outcome::Inbox;
 use crate::shop::runtime::registry::{Delivery, Registration, Wake};
 use crate::shop::runtime::stage_latency::StageRecorder;
@@ -27,6 +28,15 @@ impl std::fmt::Debug for ClientOutbox {
     }
 }
 
+/// What the responder needs of an event held in a transaction.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    sequence: u64,
+    client: u32,
+    request_id: u64,
+    search: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct Responder {
     catalog: Inbox,
@@ -41,6 +51,10 @@ pub(crate) struct Responder {
     last: Option<(u32, usize)>,
     /// Indices of the outboxes with pending completions in this batch.
     touched: Vec<usize>,
+    /// Events held while a transaction is open: their replies are taken
+    /// when the stages release them, and none is delivered before all of
+    /// the transaction's writes are committed.
+    txn: TxnAssembler<Held>,
     batch: u64,
     latency: StageRecorder,
 }
@@ -60,6 +74,7 @@ impl Responder {
             slots: HashMap::default(),
             last: None,
             touched: Vec::new(),
+            txn: TxnAssembler::default(),
             batch: 0,
             latency,
         }
@@ -80,6 +95,27 @@ impl Responder {
         self.touched.clear();
         if gone {
             self.forget_dropped();
+        }
+    }
+
+    /// Take the reply for `held` from the stage that answered it and queue
+    /// it for its client.
+    #[inline]
+    fn deliver(&mut self, held: Held) {
+        let reply = if held.search {
+            self.search.take(held.sequence)
+        } else {
+            self.catalog.take(held.sequence)
+        };
+        if let Some(index) = self.outbox_of(held.client) {
+            let out = &mut self.outboxes[index];
+            if out.pending.is_empty() {
+                self.touched.push(index);
+            }
+            out.pending.push(Completion {
+                request_id: held.request_id,
+                reply,
+            });
         }
     }
 
@@ -140,20 +176,22 @@ impl EventHandler<ProductEvent> for Responder {
     #[inline]
     fn on_event(&mut self, event: &ProductEvent, sequence: u64, end_of_batch: bool) {
         self.latency.event(event);
-        let reply = if event.is_search() {
-            self.search.take(sequence)
-        } else {
-            self.catalog.take(sequence)
+        let held = Held {
+            sequence,
+            client: event.client(),
+            request_id: event.request_id(),
+            search: event.is_search(),
         };
-        if let Some(index) = self.outbox_of(event.client()) {
-            let out = &mut self.outboxes[index];
-            if out.pending.is_empty() {
-                self.touched.push(index);
+        if self.txn.is_open() || (event.is_write() && event.txn_mark().tag != 0) {
+            let mut txn = std::mem::take(&mut self.txn);
+            if event.is_write() {
+                txn.feed_write(event.txn_mark(), held.client, held, |h, _| self.deliver(h));
+            } else {
+                txn.feed_read(held.client, held, |h, _| self.deliver(h));
             }
-            out.pending.push(Completion {
-                request_id: event.request_id(),
-                reply,
-            });
+            self.txn = txn;
+        } else {
+            self.deliver(held);
         }
         if end_of_batch {
             self.flush();

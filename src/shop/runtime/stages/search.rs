@@ -1,7 +1,7 @@
 //! The search stage: keeps the [`SearchIndex`] in step with the writes and
 //! answers `Search`.
 
-use crate::shop::domain::{Command, ProductEvent, Reply, SearchIndex};
+use crate::shop::domain::{Command, ProductEvent, Reply, SearchIndex, TxnAssembler};
 use crate::shop::runtime::outcome::Outbox;
 use crate::shop::runtime::stage_latency::StageRecorder;
 use crate::EventHandler;
@@ -12,6 +12,8 @@ pub(crate) struct SearchStage {
     outbox: Outbox,
     batch: u64,
     latency: StageRecorder,
+    /// Events held while a transaction is open (the transaction rule).
+    txn: TxnAssembler<(u64, ProductEvent)>,
 }
 
 impl SearchStage {
@@ -21,7 +23,46 @@ impl SearchStage {
             outbox,
             batch: 0,
             latency,
+            txn: TxnAssembler::default(),
         }
+    }
+
+    fn search(&mut self, event: &ProductEvent) -> Reply {
+        match event.decode() {
+            Ok(Command::Search { query, limit }) => {
+                Reply::Hits(self.index.search(query.as_str(), limit as usize))
+            }
+            Ok(_) => unreachable!("is_search() implies a Search command"),
+            Err(e) => Reply::Invalid(e),
+        }
+    }
+
+    /// An event while a transaction is open, or a write that opens one:
+    /// held until the transaction's last write, then handled in order.
+    #[cold]
+    fn transactional(&mut self, event: &ProductEvent, sequence: u64) {
+        let mut txn = std::mem::take(&mut self.txn);
+        let mut release = |(sequence, event): (u64, ProductEvent), apply: bool| {
+            if event.is_search() {
+                let reply = self.search(&event);
+                self.outbox.push(sequence, reply);
+            } else if apply && event.concerns_index() {
+                if let Ok(command) = event.decode() {
+                    self.index.apply(&command);
+                }
+            }
+        };
+        if event.is_write() {
+            txn.feed_write(
+                event.txn_mark(),
+                event.client(),
+                (sequence, *event),
+                &mut release,
+            );
+        } else {
+            txn.feed_read(event.client(), (sequence, *event), &mut release);
+        }
+        self.txn = txn;
     }
 }
 
@@ -33,14 +74,10 @@ impl EventHandler<ProductEvent> for SearchStage {
     #[inline]
     fn on_event(&mut self, event: &ProductEvent, sequence: u64, end_of_batch: bool) {
         self.latency.event(event);
-        if event.is_search() {
-            let reply = match event.decode() {
-                Ok(Command::Search { query, limit }) => {
-                    Reply::Hits(self.index.search(query.as_str(), limit as usize))
-                }
-                Ok(_) => unreachable!("is_search() implies a Search command"),
-                Err(e) => Reply::Invalid(e),
-            };
+        if self.txn.is_open() || (event.is_write() && event.txn_mark().tag != 0) {
+            self.transactional(event, sequence);
+        } else if event.is_search() {
+            let reply = self.search(event);
             self.outbox.push(sequence, reply);
         } else if event.concerns_index() {
             if let Ok(command) = event.decode() {
