@@ -15,6 +15,7 @@
 //! half, not a read chunk; [`Connection::footprint`] is what the server's
 //! memory limit counts.
 
+use super::session::Session;
 use mio::net::TcpStream;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -83,10 +84,14 @@ pub(crate) struct Connection {
     pub(crate) counted: usize,
     /// Capacity of the `Ready` replies in `owed`.
     ready_bytes: usize,
+    /// Protocol, authentication, name, open transaction.
+    pub(crate) session: Session,
+    /// Failed `AUTH` attempts (counted into the server's report).
+    pub(crate) failed_auth: u64,
 }
 
 impl Connection {
-    pub(crate) fn new(stream: TcpStream, now: Instant) -> Self {
+    pub(crate) fn new(stream: TcpStream, now: Instant, session: Session) -> Self {
         Self {
             stream,
             input: Vec::new(),
@@ -100,6 +105,8 @@ impl Connection {
             queued: false,
             counted: 0,
             ready_bytes: 0,
+            session,
+            failed_auth: 0,
         }
     }
 
@@ -110,6 +117,7 @@ impl Connection {
             + self.output.capacity()
             + self.owed.capacity() * std::mem::size_of::<Slot>()
             + self.ready_bytes
+            + self.session.footprint()
     }
 
     /// Drop the first `parsed` bytes of the input (what a turn parsed of
@@ -233,7 +241,12 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         server.set_nonblocking(true).unwrap();
-        let c = Connection::new(TcpStream::from_std(server), Instant::now());
+        let now = Instant::now();
+        let c = Connection::new(
+            TcpStream::from_std(server),
+            now,
+            Session::new(1, None, true, now),
+        );
         (c, client)
     }
 

@@ -1,16 +1,21 @@
-//! The network edge of the shop: the RESP2 codec, request parsing, and the
-//! `mio` TCP [`Server`] (`ringmaster serve`). The codec and the parser are
+//! The network edge of the shop: the RESP codec (RESP2 and RESP3), request
+//! parsing, sessions (authentication, transactions) and the `mio` TCP
+//! [`Server`] (`ringmaster serve`). The codec and the parser are
 //! pure, safe code on untrusted bytes (fuzz target `resp_codec`).
 
+mod auth;
 mod connection;
+mod dispatch;
 mod protocol;
 mod request;
 mod role;
 mod server;
+mod session;
 mod shop_reply;
 
-pub use protocol::{decode_request, encode_request, FrameError, Limits, Reply};
-pub use request::{parse_request, Request, RequestError};
+pub use auth::{Password, PasswordError};
+pub use protocol::{decode_request, encode_request, FrameError, Limits, Protocol, Reply};
+pub use request::{parse_request, ClientRequest, Credentials, Request, RequestError};
 pub use role::ServerRole;
 pub use server::{
     default_max_client_memory, ServeReport, Server, ServerConfig, ServerError, ServerHandle,

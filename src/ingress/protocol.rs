@@ -1,5 +1,6 @@
-//! RESP2 request framing: what a client sends, decoded incrementally from a
-//! connection's read buffer, and the reply encoders.
+//! RESP request framing: what a client sends, decoded incrementally from a
+//! connection's read buffer, and the reply encoders for both protocols
+//! (RESP2, and RESP3 after `HELLO 3`).
 //!
 //! # Requests
 //!
@@ -8,17 +9,29 @@
 //! | array of bulk strings | `*<n>\r\n` then n times `$<len>\r\n<len bytes>\r\n` | what Redis clients send; `n <= max_args`, `len <= max_bulk` |
 //! | inline | `<word> <word> ...\r\n` (or `\n`) | what `nc`/`telnet` send; words split on spaces and tabs; a line `<= max_inline` bytes |
 //!
+//! Requests have this form in both protocols: RESP3 changes replies only.
 //! `*0\r\n`, `*-1\r\n` and empty inline lines are requests with no
-//! arguments, which the server skips. Anything else (a non-`$` element, a
-//! bad or oversized length, a missing `\r\n`) is a framing error: the
+//! arguments, which the server skips. Anything else (a request that starts
+//! with another RESP type byte, such as a RESP3 map `%` or attribute `|`; a
+//! non-`$` element; a bad or oversized length; a missing `\r\n`) is a
+//! framing error: the
 //! stream cannot be resynchronised, so the server answers with an error and
 //! closes. Lengths are checked before anything is buffered for them, so a
 //! client cannot make the server hold more than the limits.
 //!
 //! # Replies
 //!
-//! `+OK\r\n` (simple string), `-ERR text\r\n` (error), `:42\r\n` (integer),
-//! `$5\r\nhello\r\n` (bulk), `$-1\r\n` (null), `*3\r\n...` (array).
+//! | type | RESP2 | RESP3 |
+//! |---|---|---|
+//! | simple string | `+OK\r\n` | same |
+//! | error | `-ERR text\r\n` | same |
+//! | integer | `:42\r\n` | same |
+//! | bulk string | `$5\r\nhello\r\n` | same |
+//! | null | `$-1\r\n` | `_\r\n` |
+//! | array | `*3\r\n...` | same |
+//! | map of n pairs | array of 2n (`*2n\r\n` key value ...) | `%n\r\n` key value ... |
+//! | double | bulk string of its decimal text | `,1.5\r\n` |
+//! | text (`INFO`, `CLIENT INFO`) | bulk string | verbatim `=len\r\ntxt:...\r\n` |
 //!
 //! Decoding is safe code on untrusted bytes: no indexing that can panic, no
 //! allocation sized by the input beyond the limits (fuzz target
@@ -107,6 +120,18 @@ pub enum FrameError {
         /// Where `\r\n` was expected.
         offset: usize,
     },
+    /// A request that starts with a RESP type byte other than `*` (a
+    /// RESP3 map, set, push, attribute, or a reply type): requests are
+    /// arrays of bulk strings in both protocols.
+    #[error(
+        "a request must be an array of bulk strings; found a {found:?} frame at byte {offset}"
+    )]
+    NotARequest {
+        /// The type byte found.
+        found: char,
+        /// Where.
+        offset: usize,
+    },
     /// An inline line (or a header line) over the limit with no end in
     /// sight.
     #[error("request line longer than {max} bytes")]
@@ -193,8 +218,34 @@ pub fn decode_request(
     match buf.first() {
         None => Ok(None),
         Some(b'*') => decode_array(buf, limits, args),
+        Some(&b) if is_type_byte(b) => Err(FrameError::NotARequest {
+            found: char::from(b),
+            offset: 0,
+        }),
         Some(_) => decode_inline(buf, limits, args),
     }
+}
+
+/// RESP2 and RESP3 type bytes other than `*`: no command name starts with
+/// one, so a request starting with one is a frame sent by mistake (a reply
+/// echoed back, or a RESP3 aggregate), not an inline command.
+fn is_type_byte(b: u8) -> bool {
+    matches!(
+        b,
+        b'$' | b'+'
+            | b'-'
+            | b':'
+            | b'%'
+            | b'~'
+            | b'>'
+            | b'|'
+            | b'_'
+            | b','
+            | b'#'
+            | b'('
+            | b'!'
+            | b'='
+    )
 }
 
 /// Longest `*<n>` or `$<len>` header line accepted.
@@ -398,6 +449,95 @@ impl Reply {
         out.push(b'*');
         decimal(out, n as i64);
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The reply protocol a connection speaks: RESP2 until `HELLO 3`, and back
+/// with `HELLO 2`. Encoders for the types whose form differs.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::ingress::{Protocol, Reply};
+/// let (mut two, mut three) = (Vec::new(), Vec::new());
+/// for (out, proto) in [(&mut two, Protocol::Resp2), (&mut three, Protocol::Resp3)] {
+///     proto.map(out, 1);
+///     Reply::bulk(out, b"proto");
+///     Reply::integer(out, proto.version());
+///     proto.null(out);
+/// }
+/// assert_eq!(two, b"*2\r\n$5\r\nproto\r\n:2\r\n$-1\r\n");
+/// assert_eq!(three, b"%1\r\n$5\r\nproto\r\n:3\r\n_\r\n");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// RESP2: what every connection starts with.
+    #[default]
+    Resp2,
+    /// RESP3: maps, nulls, doubles and verbatim text have their own types.
+    Resp3,
+}
+
+impl Protocol {
+    /// The number `HELLO` takes and reports (2 or 3).
+    pub fn version(self) -> i64 {
+        match self {
+            Self::Resp2 => 2,
+            Self::Resp3 => 3,
+        }
+    }
+
+    /// The null reply: `$-1` in RESP2, `_` in RESP3.
+    pub fn null(self, out: &mut Vec<u8>) {
+        match self {
+            Self::Resp2 => Reply::null(out),
+            Self::Resp3 => out.extend_from_slice(b"_\r\n"),
+        }
+    }
+
+    /// A map of `pairs` key/value pairs that follow: `%n` in RESP3, a flat
+    /// array of `2n` in RESP2 (as Redis writes `HELLO` there).
+    pub fn map(self, out: &mut Vec<u8>, pairs: usize) {
+        match self {
+            Self::Resp2 => Reply::array(out, pairs * 2),
+            Self::Resp3 => {
+                out.push(b'%');
+                decimal(out, pairs as i64);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
+    /// A double: `,x` in RESP3, its text as a bulk string in RESP2.
+    pub fn double(self, out: &mut Vec<u8>, x: f64) {
+        let text = if x.is_finite() {
+            format!("{x}")
+        } else if x.is_nan() {
+            "nan".to_owned()
+        } else if x > 0.0 {
+            "inf".to_owned()
+        } else {
+            "-inf".to_owned()
+        };
+        match self {
+            Self::Resp2 => Reply::bulk(out, text.as_bytes()),
+            Self::Resp3 => line(out, b',', &text),
+        }
+    }
+
+    /// Human-readable text (`INFO`, `CLIENT INFO`): a verbatim string of
+    /// format `txt` in RESP3, a bulk string in RESP2.
+    pub fn text(self, out: &mut Vec<u8>, text: &[u8]) {
+        match self {
+            Self::Resp2 => Reply::bulk(out, text),
+            Self::Resp3 => {
+                out.push(b'=');
+                decimal(out, text.len() as i64 + 4);
+                out.extend_from_slice(b"\r\ntxt:");
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! From a decoded request's arguments to what the server does: a shop
 //! [`Command`] or a connection-level request (`PING`, `INFO`, `QUIT`,
-//! `HELLO`, `COMMAND`). Every argument is validated here, at the edge.
+//! `HELLO`, `AUTH`, `MULTI`, ...). Every argument is validated here, at the
+//! edge. The replies of each, in both protocols, are in docs/protocol.md.
 //!
 //! | request | reply |
 //! |---|---|
@@ -12,10 +13,16 @@
 //! | `LIST offset count` | an array of products |
 //! | `SEARCH words... [LIMIT n]` | an array of `[id, name]` pairs (default limit 10) |
 //! | `COUNT` | `:n` |
-//! | `INFO` | a bulk string of engine figures |
+//! | `DBSIZE` | `:n`, as `COUNT` |
+//! | `INFO` | text of engine figures |
 //! | `QUIT` | `+OK`, then close |
-//! | `HELLO [2]`, `COMMAND ...` | what Redis clients expect on connect |
-//! | `CLIENT SETNAME/SETINFO ...`, `SELECT 0` | `+OK` |
+//! | `ECHO msg` | `msg` |
+//! | `HELLO [2\|3 [AUTH user pass] [SETNAME name]]` | the server's map; switches the protocol |
+//! | `AUTH [user] password` | `+OK`, or `-WRONGPASS` |
+//! | `MULTI`, `EXEC`, `DISCARD` | `+OK`; the queued commands' replies as an array; `+OK` |
+//! | `CLIENT ID\|GETNAME\|SETNAME\|INFO\|LIST\|SETINFO\|NO-EVICT\|NO-TOUCH` | as Redis |
+//! | `COMMAND ...` | an empty array (clients probe it on connect) |
+//! | `SELECT 0`, `UNWATCH` | `+OK` |
 //! | `CONFIG GET ...` | an empty array |
 //!
 //! Command names and options are case-insensitive.
@@ -36,30 +43,93 @@ use crate::shop::{Command, ValidationError, MAX_SEARCH_LIMIT};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Request {
     /// A shop command, for the ring.
     Shop(Command),
     /// `PING [message]`.
     Ping(Option<Vec<u8>>),
+    /// `ECHO message`.
+    Echo(Vec<u8>),
     /// `INFO`.
     Info,
     /// `QUIT`.
     Quit,
-    /// `HELLO [protover ...]`: only protocol 2 is spoken.
+    /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
     Hello {
-        /// The protocol version asked for, if any.
+        /// The protocol version asked for, if any (2 or 3 are spoken).
         version: Option<i64>,
+        /// Credentials to authenticate with first.
+        auth: Option<Credentials>,
+        /// A connection name to set.
+        name: Option<Vec<u8>>,
     },
+    /// `AUTH [username] password`.
+    Auth(Credentials),
+    /// `MULTI`: queue the commands that follow until `EXEC`.
+    Multi,
+    /// `EXEC`: publish the queued commands as one transaction.
+    Exec,
+    /// `DISCARD`: drop the queued commands.
+    Discard,
+    /// `CLIENT ...`: about this connection.
+    Client(ClientRequest),
     /// `COMMAND [...]` (clients probe it on connect).
     CommandInfo,
-    /// `CLIENT SETNAME|SETINFO ...` and `SELECT 0`: connection settings
-    /// that clients send on connect; acknowledged, nothing to do.
+    /// `CLIENT SETINFO|NO-EVICT|NO-TOUCH ...`, `SELECT 0` and `UNWATCH`:
+    /// settings clients send on connect; acknowledged, nothing to do.
     Acknowledge,
     /// `CONFIG GET ...` (`redis-benchmark` asks on start): no settings are
     /// exposed, so an empty array.
     ConfigGet,
     /// `PROMOTE` or `REPLICAOF NO ONE`: make this standby the primary.
     Promote,
+}
+
+/// `AUTH`'s or `HELLO ... AUTH`'s user name and password. `Debug` does not
+/// show the password.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::ingress::{parse_request, Credentials, Request};
+/// let req = parse_request(&[b"AUTH", b"s3cret"])?.unwrap();
+/// let Request::Auth(creds) = req else { unreachable!() };
+/// assert_eq!((creds.user.as_deref(), &creds.password[..]), (None, &b"s3cret"[..]));
+/// assert!(!format!("{creds:?}").contains("s3cret"));
+/// # Ok::<(), ringmaster::ingress::RequestError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name, if given (only `default` exists).
+    pub user: Option<Vec<u8>>,
+    /// The password.
+    pub password: Vec<u8>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user.as_deref().map(String::from_utf8_lossy))
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
+/// `CLIENT` subcommands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientRequest {
+    /// `CLIENT ID`: this connection's id.
+    Id,
+    /// `CLIENT GETNAME`: its name, or null.
+    GetName,
+    /// `CLIENT SETNAME name` (no spaces or newlines).
+    SetName(Vec<u8>),
+    /// `CLIENT INFO`: one line about this connection.
+    Info,
+    /// `CLIENT LIST`: the same line (only this connection is listed).
+    List,
 }
 
 /// A request that is well framed but wrong: answered with `-ERR ...`, and
@@ -114,6 +184,19 @@ pub enum RequestError {
         what: &'static str,
         /// What was sent.
         value: i64,
+    },
+    /// A client name with a space, a newline or another character below
+    /// `!` or above `~`.
+    #[error("Client names cannot contain spaces, newlines or special characters.")]
+    BadClientName,
+    /// A command that is not offered (`WATCH`: transactions here are not
+    /// optimistic).
+    #[error("{command} is not supported: {why}")]
+    Unsupported {
+        /// The command.
+        command: &'static str,
+        /// Why, and what to do instead.
+        why: &'static str,
     },
     /// A value the shop refuses (negative price, zero id, bad name, ...).
     #[error("{command}: {error}")]
@@ -324,28 +407,57 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
             arity("DIGEST", "DIGEST", rest.is_empty())?;
             Request::Shop(Command::Digest)
         }
+        b"DBSIZE" => {
+            arity("DBSIZE", "DBSIZE", rest.is_empty())?;
+            Request::Shop(Command::Count)
+        }
         b"INFO" => Request::Info,
         b"QUIT" => Request::Quit,
-        b"HELLO" => Request::Hello {
-            version: match rest.first() {
-                Some(v) => Some(number("HELLO", "protocol version", v)?),
-                None => None,
-            },
-        },
-        b"COMMAND" => Request::CommandInfo,
-        b"CLIENT" => {
-            const USAGE: &str = "CLIENT SETNAME|SETINFO ...";
-            arity("CLIENT", USAGE, !rest.is_empty())?;
-            if !(rest[0].eq_ignore_ascii_case(b"SETNAME")
-                || rest[0].eq_ignore_ascii_case(b"SETINFO"))
-            {
-                return Err(RequestError::Syntax {
-                    command: "CLIENT",
-                    value: shown(rest[0]),
-                });
-            }
-            Request::Acknowledge
+        b"ECHO" => {
+            arity("ECHO", "ECHO message", rest.len() == 1)?;
+            Request::Echo(rest[0].to_vec())
         }
+        b"HELLO" => hello(rest)?,
+        b"AUTH" => {
+            arity(
+                "AUTH",
+                "AUTH [username] password",
+                matches!(rest.len(), 1 | 2),
+            )?;
+            Request::Auth(match rest {
+                [password] => Credentials {
+                    user: None,
+                    password: password.to_vec(),
+                },
+                [user, password] => Credentials {
+                    user: Some(user.to_vec()),
+                    password: password.to_vec(),
+                },
+                _ => unreachable!("arity checked"),
+            })
+        }
+        b"MULTI" => {
+            arity("MULTI", "MULTI", rest.is_empty())?;
+            Request::Multi
+        }
+        b"EXEC" => {
+            arity("EXEC", "EXEC", rest.is_empty())?;
+            Request::Exec
+        }
+        b"DISCARD" => {
+            arity("DISCARD", "DISCARD", rest.is_empty())?;
+            Request::Discard
+        }
+        b"WATCH" => {
+            return Err(RequestError::Unsupported {
+                command: "WATCH",
+                why: "transactions are applied as one contiguous claim; \
+                      there is no optimistic check-and-set",
+            })
+        }
+        b"UNWATCH" => Request::Acknowledge,
+        b"COMMAND" => Request::CommandInfo,
+        b"CLIENT" => client(rest)?,
         b"SELECT" => {
             arity("SELECT", "SELECT 0", rest.len() == 1)?;
             if number("SELECT", "database", rest[0])? != 0 {
@@ -386,6 +498,90 @@ pub fn parse_request(args: &[&[u8]]) -> Result<Option<Request>, RequestError> {
         _ => return Err(RequestError::Unknown(shown(name))),
     };
     Ok(Some(request))
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
+fn hello(rest: &[&[u8]]) -> Result<Request, RequestError> {
+    const C: &str = "HELLO";
+    let Some((version, mut options)) = rest.split_first() else {
+        return Ok(Request::Hello {
+            version: None,
+            auth: None,
+            name: None,
+        });
+    };
+    let version = Some(number(C, "protocol version", version)?);
+    let (mut auth, mut name) = (None, None);
+    while let Some((option, after)) = options.split_first() {
+        let mut buf = [0u8; 16];
+        match (ascii_upper(option, &mut buf).unwrap_or_default(), after) {
+            (b"AUTH", [user, password, more @ ..]) if auth.is_none() => {
+                auth = Some(Credentials {
+                    user: Some(user.to_vec()),
+                    password: password.to_vec(),
+                });
+                options = more;
+            }
+            (b"SETNAME", [client_name, more @ ..]) if name.is_none() => {
+                name = Some(client_name_of(client_name)?);
+                options = more;
+            }
+            _ => {
+                return Err(RequestError::Syntax {
+                    command: C,
+                    value: shown(option),
+                })
+            }
+        }
+    }
+    Ok(Request::Hello {
+        version,
+        auth,
+        name,
+    })
+}
+
+/// A client name as Redis allows them: printable ASCII without spaces.
+fn client_name_of(bytes: &[u8]) -> Result<Vec<u8>, RequestError> {
+    if bytes.iter().all(|&b| (b'!'..=b'~').contains(&b)) {
+        Ok(bytes.to_vec())
+    } else {
+        Err(RequestError::BadClientName)
+    }
+}
+
+/// `CLIENT subcommand ...`.
+fn client(rest: &[&[u8]]) -> Result<Request, RequestError> {
+    const C: &str = "CLIENT";
+    const USAGE: &str = "CLIENT ID|GETNAME|SETNAME|INFO|LIST|SETINFO|NO-EVICT|NO-TOUCH ...";
+    let Some((sub, args)) = rest.split_first() else {
+        return Err(RequestError::Arity {
+            command: C,
+            usage: USAGE,
+        });
+    };
+    let mut buf = [0u8; 16];
+    let request = match (ascii_upper(sub, &mut buf).unwrap_or_default(), args) {
+        (b"ID", []) => ClientRequest::Id,
+        (b"GETNAME", []) => ClientRequest::GetName,
+        (b"SETNAME", [name]) => ClientRequest::SetName(client_name_of(name)?),
+        (b"INFO", []) => ClientRequest::Info,
+        (b"LIST", _) => ClientRequest::List,
+        (b"SETINFO", [_, _]) | (b"NO-EVICT" | b"NO-TOUCH", [_]) => return Ok(Request::Acknowledge),
+        (b"ID" | b"GETNAME" | b"SETNAME" | b"INFO" | b"SETINFO" | b"NO-EVICT" | b"NO-TOUCH", _) => {
+            return Err(RequestError::Arity {
+                command: C,
+                usage: USAGE,
+            })
+        }
+        _ => {
+            return Err(RequestError::Syntax {
+                command: C,
+                value: shown(sub),
+            })
+        }
+    };
+    Ok(Request::Client(request))
 }
 
 #[cfg(test)]
@@ -441,8 +637,61 @@ mod tests {
         assert_eq!(parse("COUNT").unwrap(), Some(Request::Shop(Command::Count)));
         assert_eq!(
             parse("hello 3").unwrap(),
-            Some(Request::Hello { version: Some(3) })
+            Some(Request::Hello {
+                version: Some(3),
+                auth: None,
+                name: None
+            })
         );
+        assert_eq!(
+            parse("HELLO 3 auth default pw SETNAME app").unwrap(),
+            Some(Request::Hello {
+                version: Some(3),
+                auth: Some(Credentials {
+                    user: Some(b"default".to_vec()),
+                    password: b"pw".to_vec()
+                }),
+                name: Some(b"app".to_vec())
+            })
+        );
+        assert!(parse("HELLO 3 AUTH default").is_err());
+        assert!(parse("HELLO 3 SETNAME a SETNAME b").is_err());
+        assert_eq!(
+            parse("AUTH u p").unwrap(),
+            Some(Request::Auth(Credentials {
+                user: Some(b"u".to_vec()),
+                password: b"p".to_vec()
+            }))
+        );
+        assert_eq!(parse("multi").unwrap(), Some(Request::Multi));
+        assert_eq!(parse("EXEC").unwrap(), Some(Request::Exec));
+        assert_eq!(parse("DISCARD").unwrap(), Some(Request::Discard));
+        assert_eq!(
+            parse("DBSIZE").unwrap(),
+            Some(Request::Shop(Command::Count))
+        );
+        assert_eq!(
+            parse("ECHO hi").unwrap(),
+            Some(Request::Echo(b"hi".to_vec()))
+        );
+        assert_eq!(
+            parse("CLIENT SETNAME app-1").unwrap(),
+            Some(Request::Client(ClientRequest::SetName(b"app-1".to_vec())))
+        );
+        assert_eq!(
+            parse_request(&[b"CLIENT", b"SETNAME", b"a b"]),
+            Err(RequestError::BadClientName)
+        );
+        assert_eq!(
+            parse("CLIENT SETINFO LIB-NAME redis-py").unwrap(),
+            Some(Request::Acknowledge)
+        );
+        assert_eq!(
+            parse("client id").unwrap(),
+            Some(Request::Client(ClientRequest::Id))
+        );
+        assert!(parse("CLIENT KILL 1").is_err());
+        assert!(parse("WATCH 1").is_err());
         assert_eq!(parse("COMMAND DOCS").unwrap(), Some(Request::CommandInfo));
         assert_eq!(parse("promote").unwrap(), Some(Request::Promote));
         assert_eq!(parse("REPLICAOF no one").unwrap(), Some(Request::Promote));

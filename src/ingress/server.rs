@@ -27,21 +27,20 @@
 //! So a connection holds at most about `max_request + max_output +
 //! max_pending` replies' worth of memory, whatever the client does.
 
-use super::connection::{Closing, Connection, ReadOutcome};
-use super::protocol::{decode_request, Limits, Reply as Resp};
-use super::request::{parse_request, Request};
+use super::auth::{protected_mode_refuses, Password, PROTECTED_MODE_REFUSAL};
+use super::connection::{Closing, Connection};
+use super::dispatch::{read_and_parse, InfoSource, Intake, Owed, ParseContext, Stop};
+use super::protocol::{Limits, Reply as Resp};
 use super::role::ServerRole;
+use super::session::Session;
 use super::shop_reply::encode_shop_reply;
-use crate::shop::LiveStages;
-use crate::shop::{Client, Command, Shop, ShopError};
+use crate::shop::{Client, Shop, ShopError};
 use crate::wait::WakeFlag;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,6 +94,12 @@ pub struct ServerConfig {
     pub max_client_memory: usize,
     /// The node's replication role (default none: a lone primary).
     pub role: Option<Arc<dyn ServerRole>>,
+    /// The password every client must give (`AUTH`) before any other
+    /// command (default none).
+    pub password: Option<Password>,
+    /// Without a password, accept clients on the loopback interface only
+    /// (default true, as Redis's protected mode).
+    pub protected_mode: bool,
 }
 
 /// The default [`ServerConfig::max_client_memory`]: an eighth of the
@@ -144,6 +149,8 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             max_client_memory: default_max_client_memory(),
             role: None,
+            password: None,
+            protected_mode: true,
         }
     }
 }
@@ -192,8 +199,10 @@ pub enum ServerError {
 pub struct ServeReport {
     /// Connections accepted.
     pub accepted: u64,
-    /// Connections refused (over `max_connections`).
+    /// Connections refused (over `max_connections`, or by protected mode).
     pub refused: u64,
+    /// `AUTH` (or `HELLO ... AUTH`) attempts that failed.
+    pub failed_auth: u64,
     /// Requests parsed (every command, including `PING` and bad ones).
     pub requests: u64,
     /// Shop commands published into the ring.
@@ -226,46 +235,6 @@ impl ServerHandle {
             tracing::warn!(error = %e, "cannot wake the server to stop it");
         }
     }
-}
-
-/// Figures for `INFO` that do not change while serving.
-#[derive(Debug)]
-struct InfoSource {
-    live: Arc<LiveStages>,
-    engine: String,
-    started: Instant,
-}
-
-/// State the request parser updates, split from the connections so both
-/// can be borrowed at once.
-#[derive(Debug)]
-struct Intake {
-    batch: Vec<Command>,
-    /// Who each published command's reply goes to, in request order.
-    owed: VecDeque<Owed>,
-    args: Vec<Range<usize>>,
-    report: ServeReport,
-}
-
-/// A published command's reply, owed to a connection.
-#[derive(Debug, Clone, Copy)]
-struct Owed {
-    token: usize,
-    /// `DEL` answers "not found" with `:0`, the others with null.
-    delete: bool,
-}
-
-/// Why a connection's parsing stopped.
-#[derive(Debug, PartialEq, Eq)]
-enum Stop {
-    /// No complete request left in the buffer.
-    Incomplete,
-    /// This connection's limits (owed replies, unwritten output).
-    Paused,
-    /// The server's window is full.
-    Window,
-    /// The connection is closing.
-    Closing,
 }
 
 /// The shop's TCP server.
@@ -328,9 +297,9 @@ pub struct Server {
 
 /// What the client buffers hold, for the memory limit and `INFO`.
 #[derive(Debug, Default, Clone, Copy)]
-struct ClientMemory {
-    total: usize,
-    largest: usize,
+pub(super) struct ClientMemory {
+    pub(super) total: usize,
+    pub(super) largest: usize,
     next_scan: Option<Instant>,
 }
 
@@ -427,6 +396,7 @@ impl Server {
             starved: Vec::new(),
             intake: Intake {
                 batch: Vec::new(),
+                transactions: Vec::new(),
                 owed: VecDeque::new(),
                 args: Vec::new(),
                 report: ServeReport::default(),
@@ -569,10 +539,17 @@ impl Server {
         };
         loop {
             match listener.accept() {
-                Ok((mut stream, _)) => {
+                Ok((mut stream, peer)) => {
                     if self.connections.len() >= self.config.max_connections {
                         let _ = stream.write(b"-ERR max number of clients reached\r\n");
                         self.intake.report.refused += 1;
+                        continue;
+                    }
+                    let password = self.config.password.as_ref();
+                    if protected_mode_refuses(self.config.protected_mode, password, &peer) {
+                        let _ = stream.write(format!("-{PROTECTED_MODE_REFUSAL}\r\n").as_bytes());
+                        self.intake.report.refused += 1;
+                        tracing::warn!(%peer, "protected mode: refused a client that is not on loopback");
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
@@ -587,7 +564,8 @@ impl Server {
                         continue;
                     }
                     self.intake.report.accepted += 1;
-                    let mut c = Connection::new(stream, now);
+                    let session = Session::new(token as u64, Some(peer), password.is_none(), now);
+                    let mut c = Connection::new(stream, now, session);
                     enqueue(&mut self.work, &mut c, token);
                     self.connections.insert(token, c);
                 }
@@ -611,7 +589,12 @@ impl Server {
         let mut any = false;
         while let Some(done) = self.client.try_completion() {
             any = true;
-            let Some(Owed { token, delete }) = self.intake.owed.pop_front() else {
+            let Some(Owed {
+                token,
+                delete,
+                protocol,
+            }) = self.intake.owed.pop_front()
+            else {
                 return Err(ServerError::Shop(ShopError::UnexpectedReply {
                     request_id: done.request_id,
                     reply: format!("{:?}", done.reply),
@@ -619,7 +602,7 @@ impl Server {
             };
             match self.connections.get_mut(&token) {
                 Some(c) => {
-                    c.engine_replied(|out| encode_shop_reply(out, &done.reply, delete));
+                    c.engine_replied(|out| encode_shop_reply(out, &done.reply, delete, protocol));
                     enqueue(&mut self.work, c, token);
                     // Count the reply now: a client that pipelines large
                     // replies and never reads them is closed before the
@@ -710,6 +693,8 @@ impl Server {
                     connections,
                     in_flight,
                     memory: self.memory,
+                    window: self.window,
+                    now,
                 };
                 stop = read_and_parse(
                     c,
@@ -721,6 +706,7 @@ impl Server {
                     &mut self.scratch,
                 );
                 failed = c.write().is_err();
+                self.intake.report.failed_auth += std::mem::take(&mut c.failed_auth);
             }
             let footprint = c.footprint();
             self.memory.total = self.memory.total - c.counted + footprint;
@@ -804,7 +790,19 @@ impl Server {
         if self.intake.batch.is_empty() || self.engine_stopped {
             return Ok(());
         }
-        match self.client.submit_batch(&self.intake.batch) {
+        let submitted = if self.intake.transactions.is_empty() {
+            self.client.submit_batch(&self.intake.batch)
+        } else {
+            let mut marks = vec![crate::shop::TxnMark::NONE; self.intake.batch.len()];
+            for range in self.intake.transactions.drain(..) {
+                let txn = self
+                    .client
+                    .transaction_marks(&self.intake.batch[range.clone()]);
+                marks[range].copy_from_slice(&txn);
+            }
+            self.client.submit_marked(&self.intake.batch, &marks)
+        };
+        match submitted {
             Ok(_) => {}
             Err(ShopError::Closed) if self.client.is_halted() => {
                 self.fail_owed();
@@ -824,290 +822,4 @@ fn enqueue(work: &mut Vec<usize>, c: &mut Connection, token: usize) {
         c.queued = true;
         work.push(token);
     }
-}
-
-/// What parsing needs besides the connection and the intake.
-struct ParseContext<'a> {
-    config: &'a ServerConfig,
-    info: &'a InfoSource,
-    connections: usize,
-    in_flight: usize,
-    memory: ClientMemory,
-}
-
-/// Parse every complete request the connection holds, then read once more
-/// (into the shared `scratch`) and parse what came, until a limit says
-/// stop. What a turn reads and does not parse is kept in the connection.
-fn read_and_parse(
-    c: &mut Connection,
-    token: usize,
-    intake: &mut Intake,
-    context: &ParseContext<'_>,
-    now: Instant,
-    window_left: &mut usize,
-    scratch: &mut [u8],
-) -> Stop {
-    let stop = parse_held(c, token, intake, context, window_left);
-    if stop != Stop::Incomplete {
-        return stop;
-    }
-    if let Some(stop) = refuse_oversized(c, intake, context.config) {
-        return stop;
-    }
-    if !c.readable {
-        return Stop::Incomplete;
-    }
-    let stop = match c.read(scratch) {
-        ReadOutcome::Data(n) => {
-            c.last_active = now;
-            let bytes = &scratch[..n];
-            if c.input.is_empty() {
-                // The common case: nothing held, parse straight from the
-                // scratch buffer and keep only the rest.
-                let (stop, used) = parse_buffered(c, bytes, token, intake, context, window_left);
-                c.keep_unparsed(0, bytes, used);
-                stop
-            } else {
-                c.input.extend_from_slice(bytes);
-                parse_held(c, token, intake, context, window_left)
-            }
-        }
-        ReadOutcome::Drained => return Stop::Incomplete,
-        ReadOutcome::Closed => {
-            c.readable = false;
-            c.closing = Some(Closing::PeerClosed);
-            return Stop::Closing;
-        }
-    };
-    if stop != Stop::Incomplete {
-        return stop;
-    }
-    refuse_oversized(c, intake, context.config).unwrap_or(Stop::Incomplete)
-}
-
-/// Parse what the connection holds from earlier reads.
-fn parse_held(
-    c: &mut Connection,
-    token: usize,
-    intake: &mut Intake,
-    context: &ParseContext<'_>,
-    window_left: &mut usize,
-) -> Stop {
-    if c.input.is_empty() {
-        return Stop::Incomplete;
-    }
-    let held = std::mem::take(&mut c.input);
-    let (stop, used) = parse_buffered(c, &held, token, intake, context, window_left);
-    c.input = held;
-    c.keep_unparsed(used, &[], 0);
-    stop
-}
-
-/// An incomplete request over `max_request` bytes: answer with an error
-/// and close.
-fn refuse_oversized(
-    c: &mut Connection,
-    intake: &mut Intake,
-    config: &ServerConfig,
-) -> Option<Stop> {
-    let len = c.input.len();
-    if len <= config.max_request {
-        return None;
-    }
-    c.reply_now(|out| {
-        Resp::error(
-            out,
-            &format!(
-                "ERR Protocol error: request over {len} bytes; the limit is {}",
-                config.max_request
-            ),
-        );
-    });
-    c.input = Vec::new();
-    c.closing = Some(Closing::Framing);
-    intake.report.bad_requests += 1;
-    Some(Stop::Closing)
-}
-
-/// Most arguments looked at without allocating.
-const INLINE_ARGS: usize = 16;
-
-/// Parse the requests in `bytes` (read for `c`, not held by it) until one
-/// is incomplete or a limit says stop; returns why, and how many bytes the
-/// parsed requests took.
-fn parse_buffered(
-    c: &mut Connection,
-    bytes: &[u8],
-    token: usize,
-    intake: &mut Intake,
-    context: &ParseContext<'_>,
-    window_left: &mut usize,
-) -> (Stop, usize) {
-    let config = context.config;
-    let mut parsed = 0;
-    loop {
-        if c.awaiting >= config.max_pending || c.unwritten() >= config.max_output {
-            return (Stop::Paused, parsed);
-        }
-        if *window_left == 0 {
-            return (Stop::Window, parsed);
-        }
-        let buf = &bytes[parsed..];
-        let (used, request) = match decode_request(buf, &config.limits, &mut intake.args) {
-            Ok(None) => return (Stop::Incomplete, parsed),
-            Ok(Some(used)) => {
-                let request = if intake.args.len() <= INLINE_ARGS {
-                    let mut words: [&[u8]; INLINE_ARGS] = [&[]; INLINE_ARGS];
-                    for (word, range) in words.iter_mut().zip(&intake.args) {
-                        *word = buf.get(range.clone()).unwrap_or_default();
-                    }
-                    parse_request(&words[..intake.args.len()])
-                } else {
-                    let words: Vec<&[u8]> = intake
-                        .args
-                        .iter()
-                        .map(|r| buf.get(r.clone()).unwrap_or_default())
-                        .collect();
-                    parse_request(&words)
-                };
-                (used, request)
-            }
-            Err(e) => {
-                c.reply_now(|out| Resp::error(out, &format!("ERR Protocol error: {e}")));
-                c.closing = Some(Closing::Framing);
-                intake.report.bad_requests += 1;
-                return (Stop::Closing, bytes.len());
-            }
-        };
-        parsed += used;
-        let request = match request {
-            Ok(Some(request)) => request,
-            Ok(None) => continue,
-            Err(e) => {
-                intake.report.requests += 1;
-                intake.report.bad_requests += 1;
-                c.reply_now(|out| Resp::error(out, &format!("ERR {e}")));
-                continue;
-            }
-        };
-        intake.report.requests += 1;
-        match request {
-            Request::Shop(command) => {
-                if command.is_write() {
-                    if let Some(refusal) = config.role.as_ref().and_then(|r| r.refuse_writes()) {
-                        intake.report.bad_requests += 1;
-                        c.reply_now(|out| Resp::error(out, &refusal));
-                        continue;
-                    }
-                }
-                let delete = matches!(command, Command::Delete { .. });
-                intake.batch.push(command);
-                intake.owed.push_back(Owed { token, delete });
-                c.owe_engine_reply();
-                *window_left -= 1;
-            }
-            Request::Ping(None) => c.reply_now(|out| Resp::simple(out, "PONG")),
-            Request::Ping(Some(message)) => c.reply_now(|out| Resp::bulk(out, &message)),
-            Request::Info => {
-                let text = info_text(context, &intake.report);
-                c.reply_now(|out| Resp::bulk(out, text.as_bytes()));
-            }
-            Request::Quit => {
-                c.reply_now(|out| Resp::simple(out, "OK"));
-                c.closing = Some(Closing::Quit);
-                return (Stop::Closing, parsed);
-            }
-            Request::Hello { version } => match version {
-                None | Some(2) => {
-                    let standby = config
-                        .role
-                        .as_ref()
-                        .is_some_and(|r| r.refuse_writes().is_some());
-                    c.reply_now(|out| hello(out, if standby { "slave" } else { "master" }));
-                }
-                Some(_) => c.reply_now(|out| {
-                    Resp::error(out, "NOPROTO sorry, this protocol version is not supported");
-                }),
-            },
-            Request::CommandInfo | Request::ConfigGet => c.reply_now(|out| Resp::array(out, 0)),
-            Request::Acknowledge => c.reply_now(|out| Resp::simple(out, "OK")),
-            Request::Promote => match config.role.as_ref().map(|r| r.promote()) {
-                Some(Ok(status)) => c.reply_now(|out| Resp::simple(out, &status)),
-                Some(Err(error)) => c.reply_now(|out| Resp::error(out, &error)),
-                None => c.reply_now(|out| {
-                    Resp::error(out, "ERR not a standby: this server is the primary")
-                }),
-            },
-        }
-    }
-}
-
-/// `HELLO`'s reply, as Redis gives it in RESP2: a flat array of pairs.
-fn hello(out: &mut Vec<u8>, role: &str) {
-    Resp::array(out, 14);
-    Resp::bulk(out, b"server");
-    Resp::bulk(out, b"ringmaster");
-    Resp::bulk(out, b"version");
-    Resp::bulk(out, env!("CARGO_PKG_VERSION").as_bytes());
-    Resp::bulk(out, b"proto");
-    Resp::integer(out, 2);
-    Resp::bulk(out, b"id");
-    Resp::integer(out, 0);
-    Resp::bulk(out, b"mode");
-    Resp::bulk(out, b"standalone");
-    Resp::bulk(out, b"role");
-    Resp::bulk(out, role.as_bytes());
-    Resp::bulk(out, b"modules");
-    Resp::array(out, 0);
-}
-
-/// `INFO`'s text: `key:value` lines in sections, as Redis writes it.
-fn info_text(context: &ParseContext<'_>, report: &ServeReport) -> String {
-    let info = context.info;
-    let mut text = String::with_capacity(1024);
-    let _ = write!(
-        text,
-        "# Server\r\nringmaster_version:{}\r\nuptime_in_seconds:{}\r\n\r\n\
-         # Clients\r\nconnected_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\n\
-         client_buffers_bytes:{}\r\nclient_buffers_largest_bytes:{}\r\nmaxmemory_clients:{}\r\n\r\n\
-         # Stats\r\ntotal_commands_processed:{}\r\ncommands_published:{}\r\nbad_requests:{}\r\ncommands_in_flight:{}\r\n\
-         evicted_clients:{}\r\n\r\n\
-         # Engine\r\n{}\r\n",
-        env!("CARGO_PKG_VERSION"),
-        info.started.elapsed().as_secs(),
-        context.connections,
-        report.accepted,
-        report.refused,
-        context.memory.total,
-        context.memory.largest,
-        context.config.max_client_memory,
-        report.requests,
-        report.published,
-        report.bad_requests,
-        context.in_flight,
-        report.evicted_for_memory,
-        info.engine,
-    );
-    text.push_str("# Replication\r\n");
-    match &context.config.role {
-        Some(role) => role.info(&mut text),
-        None => text.push_str("role:master\r\n"),
-    }
-    text.push_str("\r\n# Latency\r\n");
-    for stage in info.live.snapshot() {
-        let h = &stage.latency_ns;
-        let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-        let _ = write!(
-            text,
-            "stage_{}:count={},mean_batch={:.1},p50_us={:.1},p99_us={:.1},p999_us={:.1},max_us={:.1}\r\n",
-            stage.name,
-            h.len(),
-            stage.batch_sizes.mean(),
-            us(0.5),
-            us(0.99),
-            us(0.999),
-            h.max() as f64 / 1000.0,
-        );
-    }
-    text
 }

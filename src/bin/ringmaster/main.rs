@@ -254,6 +254,20 @@ struct ServeArgs {
     /// journal commit (local), or once JetStream holds it (replicated).
     #[arg(long, value_enum, default_value_t = AckArg::Local)]
     ack: AckArg,
+    /// A file whose first line is the password clients must give (AUTH)
+    /// before any other command. The recommended form: keep the file
+    /// readable by the server's user only.
+    #[arg(long, conflicts_with = "requirepass")]
+    requirepass_file: Option<PathBuf>,
+    /// The password clients must give (AUTH). Visible to every user of the
+    /// machine in `ps`: prefer --requirepass-file.
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// Accept clients from other machines without a password. By default
+    /// (protected mode), a server with no password accepts only clients on
+    /// the loopback interface.
+    #[arg(long)]
+    no_protected_mode: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -494,6 +508,18 @@ fn serve_options(
         max_client_memory: a
             .max_client_memory
             .unwrap_or_else(ringmaster::ingress::default_max_client_memory),
+        password: match (a.requirepass_file, a.requirepass) {
+            (Some(file), _) => Some(ringmaster::ingress::Password::from_file(&file)?),
+            (None, Some(password)) => {
+                eprintln!(
+                    "ringmaster: warning: a password given with --requirepass is visible to \
+                     every user of this machine (ps); prefer --requirepass-file"
+                );
+                Some(ringmaster::ingress::Password::new(password.into_bytes())?)
+            }
+            (None, None) => None,
+        },
+        protected_mode: !a.no_protected_mode,
     })
 }
 

@@ -1,4 +1,4 @@
-//! `ringmaster serve` and `ringmaster standby`: the shop over TCP (RESP2)
+//! `ringmaster serve` and `ringmaster standby`: the shop over TCP (RESP2/3)
 //! until SIGINT or SIGTERM, alone, as a replicating primary, or as a
 //! standby; and `ringmaster promote`.
 
@@ -32,6 +32,9 @@ pub(crate) struct ServeOptions {
     pub(crate) max_connections: usize,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) max_client_memory: usize,
+    /// `--requirepass-file` / `--requirepass`.
+    pub(crate) password: Option<ringmaster::ingress::Password>,
+    pub(crate) protected_mode: bool,
     pub(crate) ring_file: Option<PathBuf>,
     /// `--replicate`: the NATS server to stream the journal to.
     pub(crate) replicate: Option<String>,
@@ -101,10 +104,19 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
         opened.snapshot,
         opened.replayed,
     );
+    if opened.discarded > 0 {
+        eprintln!(
+            "ringmaster: {} writes of a transaction cut short by a crash were not applied \
+             (it was never acknowledged)",
+            opened.discarded
+        );
+    }
     let mut server_config = ServerConfig::new(o.addr);
     server_config.max_connections = o.max_connections;
     server_config.idle_timeout = o.idle_timeout;
     server_config.max_client_memory = o.max_client_memory;
+    server_config.password = o.password.clone();
+    server_config.protected_mode = o.protected_mode;
     server_config.role = handle.clone().map(|h| Arc::new(h) as Arc<dyn ServerRole>);
     let server = Server::bind(node.shop(), server_config)?;
     let stopper = server.handle();
