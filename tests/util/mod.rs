@@ -3,6 +3,8 @@
 
 #[cfg(feature = "cli")]
 pub mod nats;
+pub mod python;
+pub mod server;
 
 use ringmaster::EventHandler;
 use std::path::PathBuf;

@@ -1,0 +1,95 @@
+//! A Python with redis-py (the most used Redis client) for the client
+//! tests: a virtual environment under Cargo's target directory, made and
+//! filled from PyPI on first use (`python3-venv` and `redis-tools` come
+//! from Debian packages when missing).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+fn apt_install(package: &str) {
+    super::say("clients", &format!("installing {package} with apt-get"));
+    let _ = Command::new("apt-get")
+        .args(["install", "-y", "-qq", package])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The virtual environment's python, with redis-py 8 installed.
+pub fn redis_py() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("redis-py-venv");
+            let python = venv.join("bin/python");
+            let ready = |p: &PathBuf| {
+                runs(
+                    p.to_str().unwrap_or_default(),
+                    &["-c", "import redis, sys; sys.exit(int(redis.__version__.split('.')[0]) < 8)"],
+                )
+            };
+            if ready(&python) {
+                return python;
+            }
+            if !runs("python3", &["-m", "venv", "--help"]) {
+                apt_install("python3-venv");
+            }
+            let venv_arg = venv.to_str().expect("utf-8 path");
+            assert!(
+                runs("python3", &["-m", "venv", venv_arg]),
+                "cannot make a Python virtual environment at {venv_arg} (apt-get install python3-venv)"
+            );
+            let pip = venv.join("bin/pip");
+            assert!(
+                runs(pip.to_str().expect("utf-8 path"), &["install", "-q", "redis>=8,<9"]),
+                "cannot install redis-py from PyPI into {venv_arg}"
+            );
+            assert!(ready(&python), "redis-py 8 missing after pip install");
+            python
+        })
+        .clone()
+}
+
+/// Run `script` with the redis-py python, `args` as `sys.argv[1:]`; its
+/// standard output, or a panic with its error output.
+pub fn run(script: &str, args: &[&str]) -> String {
+    let out = Command::new(redis_py())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `redis-cli`, installed from Debian's redis-tools when missing.
+pub fn redis_cli() -> &'static str {
+    static CLI: OnceLock<()> = OnceLock::new();
+    CLI.get_or_init(|| {
+        if !runs("redis-cli", &["--version"]) {
+            apt_install("redis-tools");
+        }
+        assert!(
+            runs("redis-cli", &["--version"]),
+            "redis-cli is needed (apt-get install redis-tools)"
+        );
+    });
+    "redis-cli"
+}
