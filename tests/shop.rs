@@ -782,3 +782,52 @@ fn a_shop_ring_in_a_file_is_watchable_from_outside() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- files: the owner's only, unless configured -------------------------
+
+/// The process's umask (it may take permission bits away, never add).
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+        .unwrap_or(0o022)
+}
+
+#[test]
+fn data_and_ring_files_are_the_owners_only_unless_configured() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mask = !umask();
+    for (file_mode, dir_mode) in [(None, 0o700), (Some(0o640), 0o750)] {
+        let dir = tempdir("modes");
+        let data = dir.path().join("data");
+        let ring = dir.path().join("ring");
+        let mut shop_config = config(&data).ring_file(&ring).snapshot_on_close(true);
+        if let Some(m) = file_mode {
+            shop_config = shop_config.file_mode(m);
+        }
+        let expected_file = file_mode.unwrap_or(0o600) & mask;
+        let shop = Shop::open(shop_config.clone()).unwrap();
+        shop.client().unwrap().add(1, "Mug", 1, 1).unwrap();
+        assert_eq!(mode(&ring), expected_file, "ring file");
+        shop.close().unwrap();
+        for d in [
+            &data,
+            &shop_config.journal_dir(),
+            &shop_config.snapshot_dir(),
+        ] {
+            assert_eq!(mode(d), dir_mode & mask, "{}", d.display());
+        }
+        let mut files = 0;
+        for d in [shop_config.journal_dir(), shop_config.snapshot_dir()] {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                assert_eq!(mode(&path), expected_file, "{}", path.display());
+                files += 1;
+            }
+        }
+        assert!(files >= 3, "a segment, the lock and a snapshot: {files}");
+    }
+}

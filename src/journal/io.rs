@@ -10,6 +10,7 @@
 use super::error::JournalError;
 use std::fmt;
 use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -104,9 +105,22 @@ pub trait IoHook: Send + Sync + fmt::Debug {
 }
 
 /// The journal's file operations, each passed by the hook (if any).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct FileOps {
     hook: Option<Arc<dyn IoHook>>,
+    /// Permissions of the files created (directories get the matching
+    /// search bits), before the process's umask.
+    file_mode: u32,
+}
+
+/// Files the journal and snapshots create: readable and writable by their
+/// owner only.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// The mode of a directory holding files of `file_mode`: search (`x`)
+/// wherever reading is allowed.
+pub(crate) fn dir_mode(file_mode: u32) -> u32 {
+    file_mode | ((file_mode & 0o444) >> 2)
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
@@ -116,9 +130,15 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> JournalErr
     }
 }
 
+impl Default for FileOps {
+    fn default() -> Self {
+        Self::new(None, DEFAULT_FILE_MODE)
+    }
+}
+
 impl FileOps {
-    pub(crate) fn new(hook: Option<Arc<dyn IoHook>>) -> Self {
-        Self { hook }
+    pub(crate) fn new(hook: Option<Arc<dyn IoHook>>, file_mode: u32) -> Self {
+        Self { hook, file_mode }
     }
 
     /// Run `f` as the operation `info`: the hook's `before` first (its
@@ -156,6 +176,7 @@ impl FileOps {
                 .write(true)
                 .create(true)
                 .truncate(true)
+                .mode(self.file_mode)
                 .open(path)
         })
     }
@@ -220,7 +241,10 @@ impl FileOps {
             self.create_dir_all(parent)?;
         }
         let created = self.run(Self::info(FileOp::CreateDir, dir), || {
-            match std::fs::create_dir(dir) {
+            match std::fs::DirBuilder::new()
+                .mode(dir_mode(self.file_mode))
+                .create(dir)
+            {
                 Ok(()) => Ok(true),
                 // Another thread or process created it meanwhile.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {

@@ -24,7 +24,7 @@ mod writer;
 pub use error::{JournalError, SegmentId};
 pub use format::CorruptKind;
 pub use handler::JournalHandler;
-pub use io::{FileOp, FileOpInfo, IoHook};
+pub use io::{FileOp, FileOpInfo, IoHook, DEFAULT_FILE_MODE};
 pub use legacy::{migrate, Migration};
 pub use reader::JournalReader;
 pub use recovery::{RecoveryMode, RecoveryReport, Truncation};

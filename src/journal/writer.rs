@@ -8,7 +8,7 @@ use super::format::{
     claim_code, record_size, segment_file_name, SegmentHeader, MARK_AREA_LEN, MAX_GROUP,
     MAX_JOURNAL_EVENT, SEGMENT_HEADER_LEN,
 };
-use super::io::{FileOps, IoHook};
+use super::io::{FileOps, IoHook, DEFAULT_FILE_MODE};
 use super::recovery::{open_segment, scan, RecoveryMode, RecoveryReport};
 use super::retention::take_spare;
 use super::segment::Segment;
@@ -58,6 +58,7 @@ pub struct JournalConfig {
     mode: RecoveryMode,
     spares: usize,
     hook: Option<Arc<dyn IoHook>>,
+    file_mode: u32,
 }
 
 /// How long `open` waits for a lock held by a just-forked child to go.
@@ -81,7 +82,28 @@ impl JournalConfig {
             mode: RecoveryMode::TruncateTornTail,
             spares: DEFAULT_SPARE_SEGMENTS,
             hook: None,
+            file_mode: DEFAULT_FILE_MODE,
         }
+    }
+
+    /// Permissions of the files the journal creates (segments, its lock;
+    /// and the snapshot store opened with it), before the umask; its
+    /// directories get the matching search bits. Default
+    /// [`DEFAULT_FILE_MODE`] (`0o600`, directories `0o700`): only the
+    /// owner reads the data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::journal::JournalConfig;
+    /// // Group members may read (a backup user, say): 0640, dirs 0750.
+    /// let config = JournalConfig::new("/var/lib/shop/journal").file_mode(0o640);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode & 0o777;
+        self
     }
 
     /// Segment file size in bytes (a multiple of 4096, at least 8 KiB).
@@ -150,7 +172,7 @@ impl JournalConfig {
     }
 
     pub(crate) fn ops(&self) -> FileOps {
-        FileOps::new(self.hook.clone())
+        FileOps::new(self.hook.clone(), self.file_mode)
     }
 }
 
@@ -336,7 +358,7 @@ impl JournalWriter {
         let dir = config.dir.clone();
         let ops = config.ops();
         ops.create_dir_all(&dir)?;
-        let lock = lock_dir(&dir)?;
+        let lock = lock_dir(&dir, config.file_mode)?;
         // Leftovers of a crash while preparing a segment.
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
@@ -878,12 +900,14 @@ fn poisoned(p: &(std::io::ErrorKind, String)) -> JournalError {
 }
 
 /// Take the directory's writer lock (exclusive `flock` on `DIR/LOCK`).
-fn lock_dir(dir: &Path) -> Result<File, JournalError> {
+fn lock_dir(dir: &Path, file_mode: u32) -> Result<File, JournalError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let lock_path = dir.join("LOCK");
     let lock = File::options()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(file_mode)
         .open(&lock_path)
         .map_err(io(&lock_path))?;
     // A lock can outlive its writer briefly: a process forked by any

@@ -28,6 +28,7 @@ pub struct SharedOptions {
     pub(super) liveness_timeout: Duration,
     pub(super) dead_consumer: DeadConsumerPolicy,
     pub(super) replace_stale: bool,
+    pub(super) file_mode: u32,
 }
 
 impl Default for SharedOptions {
@@ -37,11 +38,21 @@ impl Default for SharedOptions {
             liveness_timeout: DEFAULT_LIVENESS_TIMEOUT,
             dead_consumer: DeadConsumerPolicy::Evict,
             replace_stale: false,
+            file_mode: 0o600,
         }
     }
 }
 
 impl SharedOptions {
+    /// Permissions of a ring file this creates, before the umask (default
+    /// `0o600`: only the owner's processes attach). Processes of other
+    /// users that should attach need their bits here (`0o660` for a group).
+    #[must_use]
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode & 0o777;
+        self
+    }
+
     /// Create a multi-producer ring (several producer processes or
     /// threads); when attaching, expect one. Default: single producer.
     #[must_use]

@@ -14,6 +14,7 @@ use crate::sequencer::{MultiSequencer, Sequencer, SingleSequencer};
 use crate::sync::{Arc, Ordering};
 use crate::wait::WaitStrategy;
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,7 @@ impl<E: bytemuck::Pod + Send> SharedRing<E> {
                 .read(true)
                 .write(true)
                 .create_new(true)
+                .mode(options.file_mode)
                 .open(&tmp)
                 .map_err(|e| io("create", &tmp, e))?;
             // Blocks allocated now: a full filesystem is an error here,

@@ -113,6 +113,7 @@ pub struct ShopConfig {
     pub(crate) max_batch: u64,
     pub(crate) journal_hook: Option<Arc<dyn IoHook>>,
     pub(crate) journal_start: u64,
+    pub(crate) file_mode: u32,
     #[cfg(all(feature = "replication", not(loom)))]
     pub(crate) replication: Option<super::replicated::Hooks>,
 }
@@ -139,6 +140,7 @@ impl ShopConfig {
             max_batch: u64::MAX,
             journal_hook: None,
             journal_start: 0,
+            file_mode: crate::journal::DEFAULT_FILE_MODE,
             #[cfg(all(feature = "replication", not(loom)))]
             replication: None,
         }
@@ -170,11 +172,30 @@ impl ShopConfig {
         let config = JournalConfig::new(self.journal_dir())
             .segment_size(self.segment_size)
             .durability(self.durability)
-            .recovery_mode(self.recovery_mode);
+            .recovery_mode(self.recovery_mode)
+            .file_mode(self.file_mode);
         match &self.journal_hook {
             Some(hook) => config.io_hook(Arc::clone(hook)),
             None => config,
         }
+    }
+
+    /// Permissions of the files the shop creates (journal segments,
+    /// snapshots, the ring file), before the umask; directories get the
+    /// matching search bits. Default `0o600` (directories `0o700`): only
+    /// the owner reads the shop's data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::shop::ShopConfig;
+    /// let config = ShopConfig::new("/var/lib/shop").file_mode(0o640);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode & 0o777;
+        self
     }
 
     /// Let each stage take at most `commands` commands per batch (default:

@@ -28,7 +28,8 @@ pub(crate) fn create(
         };
         let options = crate::shm::SharedOptions::default()
             .multi_producer(true)
-            .replace_stale(true);
+            .replace_stale(true)
+            .file_mode(config.file_mode);
         Ok(Some(RingFile::create(path, ring, &options)?))
     }
     #[cfg(loom)]
