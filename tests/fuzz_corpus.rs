@@ -25,6 +25,18 @@ mod region_header_check;
 #[path = "../fuzz/checks/journal_recovery.rs"]
 mod journal_recovery_check;
 
+#[path = "../fuzz/checks/server_session.rs"]
+mod server_session_check;
+
+/// The `server_session` target's check on every corpus file: well-formed
+/// replies, and the server still serves.
+#[test]
+fn server_session_corpus_replays() {
+    for (_, data) in corpus("server_session") {
+        server_session_check::check(&data);
+    }
+}
+
 /// The `region_header` target's check on every corpus file: decoding and
 /// attaching give a typed error or a ring inside the file, and an attached
 /// ring can take a consumer slot and be polled.
@@ -57,8 +69,9 @@ fn shop_event_corpus_replays() {
         bytes[..n].copy_from_slice(&data[..n]);
         let event: ProductEvent = bytemuck::pod_read_unaligned(&bytes);
         if let Ok(command) = event.decode() {
-            let again = ProductEvent::encode(&command, event.request_id(), event.client())
+            let mut again = ProductEvent::encode(&command, event.request_id(), event.client())
                 .stamped(event.published_ns());
+            again.set_txn_mark(event.txn_mark());
             assert_eq!(bytemuck::bytes_of(&again), &bytes[..], "{name}");
             decoded += 1;
         }

@@ -467,6 +467,25 @@ fn a_client_that_does_not_read_is_bounded_and_does_not_stall_others() {
     writer.join().unwrap();
 }
 
+/// A client that sends its requests and closes its writing side (as
+/// `printf ... | nc -N` does) gets every reply, then the server closes the
+/// connection: the end of its input came with its last data, in the same
+/// readiness event, and a short read must not hide it.
+#[test]
+fn a_half_closed_client_gets_its_replies_then_the_close() {
+    let server = Running::start("half-close", |_| {});
+    for requests in [&b"GET 1\r\n"[..], b"ADD 1 1 1 Mug\r\nCOUNT\r\nPING\r\n"] {
+        let tcp = server.connect();
+        (&tcp).write_all(requests).unwrap();
+        tcp.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut (&tcp), &mut got)
+            .expect("the server closes once its replies are written");
+        assert!(got.ends_with(b"\r\n") && !got.is_empty(), "{got:?}");
+    }
+    drop(server);
+}
+
 #[test]
 fn connection_limit_and_idle_timeout() {
     let server = Running::start("limits", |c| {

@@ -76,6 +76,9 @@ pub(crate) struct Connection {
     pub(crate) awaiting: usize,
     /// The socket may have unread bytes (readiness is edge-triggered).
     pub(crate) readable: bool,
+    /// The poller said the peer closed its side: read until the end is
+    /// seen, even after a short read (no later event will come for it).
+    pub(crate) read_closed: bool,
     pub(crate) closing: Option<Closing>,
     pub(crate) last_active: Instant,
     /// On the server's list of connections with work to do.
@@ -100,6 +103,7 @@ impl Connection {
             owed: VecDeque::new(),
             awaiting: 0,
             readable: true,
+            read_closed: false,
             closing: None,
             last_active: now,
             queued: false,
@@ -148,10 +152,12 @@ impl Connection {
             match self.stream.read(scratch) {
                 Ok(0) => return ReadOutcome::Closed,
                 Ok(n) => {
-                    if n < chunk {
+                    if n < chunk && !self.read_closed {
                         // A short read emptied the socket's buffer; bytes
                         // that arrive later raise a new (edge-triggered)
                         // readiness event, so no read to see WouldBlock.
+                        // Not after the peer closed: its end came with the
+                        // last event, and only a read returning 0 sees it.
                         self.readable = false;
                     }
                     return ReadOutcome::Data(n);

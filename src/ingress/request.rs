@@ -92,7 +92,7 @@ pub enum Request {
 /// # Examples
 ///
 /// ```
-/// use ringmaster::ingress::{parse_request, Credentials, Request};
+/// use ringmaster::ingress::{parse_request, Request};
 /// let req = parse_request(&[b"AUTH", b"s3cret"])?.unwrap();
 /// let Request::Auth(creds) = req else { unreachable!() };
 /// assert_eq!((creds.user.as_deref(), &creds.password[..]), (None, &b"s3cret"[..]));

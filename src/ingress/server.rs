@@ -454,6 +454,9 @@ impl Server {
                             if event.is_readable() || event.is_read_closed() || event.is_error() {
                                 c.readable = true;
                             }
+                            if event.is_read_closed() || event.is_error() {
+                                c.read_closed = true;
+                            }
                             enqueue(&mut self.work, c, token);
                         }
                     }
