@@ -1,8 +1,9 @@
 //! Real client libraries against the shop's server, each with its default
 //! settings: redis-py 8 (RESP3 by default), redis-rs (RESP2 and RESP3) and
-//! redis-cli. Every shop command, pipelining, a transaction, AUTH and
-//! protected mode; and the new surface under hostile input: AUTH brute
-//! force, malformed RESP3 frames, an `EXEC` larger than the limits.
+//! redis-cli. Every shop command, pipelining, a transaction, AUTH,
+//! protected mode and TLS; and the new surface under hostile input: AUTH
+//! brute force, malformed RESP3 frames, an `EXEC` larger than the limits,
+//! TLS handshakes that never finish.
 
 mod util;
 
@@ -25,8 +26,10 @@ fn with_password(password: &str) -> impl FnOnce(&mut ServerConfig) + '_ {
 /// `redis.Redis(port=...)` and nothing else (plus the password when given).
 const REDIS_PY_EVERYTHING: &str = r#"
 import sys, redis
-port, password = int(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else None)
-r = redis.Redis(port=port, password=password)
+port = int(sys.argv[1])
+password = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
+tls = dict(ssl=True, ssl_ca_certs=sys.argv[3]) if len(sys.argv) > 3 else {}
+r = redis.Redis(port=port, password=password, **tls)
 assert r.ping() is True
 hello = r.execute_command("HELLO")
 assert hello[b"proto"] == 3 and hello[b"server"] == b"ringmaster", hello
@@ -73,7 +76,7 @@ except redis.exceptions.ResponseError as e:
     assert "EXECABORT" in str(e) or "not an integer" in str(e), e
 assert r.execute_command("GET", 2000) is None
 # RESP2 on request, as older clients speak.
-r2 = redis.Redis(port=port, password=password, protocol=2)
+r2 = redis.Redis(port=port, password=password, protocol=2, **tls)
 assert r2.execute_command("GET", 7)[1] == b"Teal"
 print("ok")
 "#;
@@ -460,4 +463,152 @@ fn transactions_are_bounded_by_the_existing_limits() {
     assert_eq!(c.line(), ":200");
     assert_eq!(c.line(), "-ERR EXEC without MULTI");
     assert_eq!(c.line(), "-ERR DISCARD without MULTI");
+}
+
+// ---- TLS -----------------------------------------------------------------
+
+#[cfg(feature = "tls")]
+mod tls {
+    use super::*;
+
+    /// A CA, a server certificate for `localhost` and 127.0.0.1 and a client
+    /// certificate, both signed by it, as PEM files in `dir`.
+    struct Certificates {
+        ca: std::path::PathBuf,
+        cert: std::path::PathBuf,
+        key: std::path::PathBuf,
+        client_cert: std::path::PathBuf,
+        client_key: std::path::PathBuf,
+    }
+
+    fn certificates(dir: &std::path::Path) -> Certificates {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        std::fs::create_dir_all(dir).unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "ringmaster test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let signed = |names: Vec<String>| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(names.clone()).unwrap();
+            params
+                .distinguished_name
+                .push(DnType::CommonName, names[0].as_str());
+            let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server_cert, server_key) = signed(vec!["localhost".into(), "127.0.0.1".into()]);
+        let (client_cert, client_key) = signed(vec!["shop-client".into()]);
+        let write = |name: &str, pem: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path
+        };
+        Certificates {
+            ca: write("ca.pem", &ca.pem()),
+            cert: write("cert.pem", &server_cert),
+            key: write("key.pem", &server_key),
+            client_cert: write("client.pem", &client_cert),
+            client_key: write("client-key.pem", &client_key),
+        }
+    }
+
+    fn with_tls(certs: &Certificates, client_ca: bool) -> impl FnOnce(&mut ServerConfig) + '_ {
+        move |c| {
+            let mut tls = ringmaster::ingress::TlsConfig::new(&certs.cert, &certs.key);
+            if client_ca {
+                tls = tls.client_ca(&certs.ca);
+            }
+            c.tls = Some(tls.load().unwrap());
+        }
+    }
+
+    #[test]
+    fn redis_py_and_redis_cli_over_tls_with_a_password() {
+        let dir = util::tempdir("clients", "tls-certs");
+        let certs = certificates(dir.path());
+        let server = start("tls", |c| {
+            with_tls(&certs, false)(c);
+            with_password("pw")(c);
+        });
+        let port = server.addr.port();
+        let ca = certs.ca.to_str().unwrap();
+        let out = python::run(REDIS_PY_EVERYTHING, &[&port.to_string(), "pw", ca]);
+        assert_eq!(out.trim(), "ok");
+        let tls = ["--tls", "--cacert", ca, "--pass", "pw", "--no-auth-warning"];
+        let out = redis_cli(port, &tls, "MULTI\nUPDATE 7 STOCK 1\nEXEC\nDBSIZE\n");
+        assert!(out.starts_with("OK\nQUEUED\n"), "{out}");
+        assert!(out.trim_end().ends_with("502"), "{out}");
+        // A client that does not speak TLS gets nothing it can read as RESP.
+        let mut plain = Raw::connect(server.addr);
+        plain.send(b"PING\r\n");
+        assert!(!plain.rest().starts_with('+'));
+    }
+
+    #[test]
+    fn client_certificates_are_required_when_a_ca_is_given() {
+        let dir = util::tempdir("clients", "tls-mutual");
+        let certs = certificates(dir.path());
+        let server = start("tls-mutual", with_tls(&certs, true));
+        let port = server.addr.port();
+        let ca = certs.ca.to_str().unwrap();
+        let with_cert = [
+            "--tls",
+            "--cacert",
+            ca,
+            "--cert",
+            certs.client_cert.to_str().unwrap(),
+            "--key",
+            certs.client_key.to_str().unwrap(),
+        ];
+        assert_eq!(redis_cli(port, &with_cert, "PING\n").trim(), "PONG");
+        let out = std::process::Command::new(python::redis_cli())
+            .args(["-p", &port.to_string(), "--tls", "--cacert", ca, "PING"])
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !all.contains("PONG"),
+            "served without a client certificate: {all}"
+        );
+    }
+
+    #[test]
+    fn a_tls_handshake_that_never_finishes_is_closed_at_its_timeout() {
+        let dir = util::tempdir("clients", "tls-stall");
+        let certs = certificates(dir.path());
+        let server = start("tls-stall", |c| {
+            with_tls(&certs, false)(c);
+            c.tls_handshake_timeout = Duration::from_millis(300);
+        });
+        // One says nothing; one sends the first bytes of a ClientHello.
+        let mut silent = Raw::connect(server.addr);
+        let mut partial = Raw::connect(server.addr);
+        partial.send(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]);
+        let started = Instant::now();
+        assert_eq!(silent.rest(), "", "closed with nothing sent");
+        assert_eq!(partial.rest(), "");
+        util::say(
+            "clients",
+            &format!(
+                "stalled TLS handshakes closed after {:?} (timeout 300 ms)",
+                started.elapsed()
+            ),
+        );
+        // An ordinary TLS client meanwhile is served.
+        let ca = certs.ca.to_str().unwrap();
+        assert_eq!(
+            redis_cli(server.addr.port(), &["--tls", "--cacert", ca], "PING\n").trim(),
+            "PONG"
+        );
+        let (report, _) = server.stop();
+        assert_eq!(report.handshake_timeouts, 2);
+    }
 }

@@ -91,6 +91,10 @@ pub(crate) struct Connection {
     pub(crate) session: Session,
     /// Failed `AUTH` attempts (counted into the server's report).
     pub(crate) failed_auth: u64,
+    /// The TLS session, when the server speaks TLS: reads and writes go
+    /// through it.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Box<rustls::ServerConnection>>,
 }
 
 impl Connection {
@@ -111,6 +115,36 @@ impl Connection {
             ready_bytes: 0,
             session,
             failed_auth: 0,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// Whether a TLS handshake is still under way.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.is_handshaking();
+        }
+        false
+    }
+
+    /// Bytes rustls holds to send, beyond `output`.
+    fn tls_pending(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.wants_write();
+        }
+        false
+    }
+
+    /// Before closing: a TLS close_notify, sent if the socket takes it
+    /// (not to a client that never finished its handshake).
+    pub(crate) fn goodbye(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_mut().filter(|t| !t.is_handshaking()) {
+            tls.send_close_notify();
+            let _ = tls.write_tls(&mut self.stream);
         }
     }
 
@@ -122,6 +156,15 @@ impl Connection {
             + self.owed.capacity() * std::mem::size_of::<Slot>()
             + self.ready_bytes
             + self.session.footprint()
+            + self.tls_footprint()
+    }
+
+    fn tls_footprint(&self) -> usize {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return super::tls::TLS_STATE_BYTES;
+        }
+        0
     }
 
     /// Drop the first `parsed` bytes of the input (what a turn parsed of
@@ -147,6 +190,10 @@ impl Connection {
     /// Read into `scratch` (the server's, shared by every connection); the
     /// bytes are `scratch[..n]` on `Data(n)`.
     pub(crate) fn read(&mut self, scratch: &mut [u8]) -> ReadOutcome {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.read_tls(scratch);
+        }
         let chunk = scratch.len();
         loop {
             match self.stream.read(scratch) {
@@ -215,6 +262,10 @@ impl Connection {
     ///
     /// The socket failed (the peer is gone): close the connection.
     pub(crate) fn write(&mut self) -> io::Result<bool> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.write_tls();
+        }
         while self.written < self.output.len() {
             match self.stream.write(&self.output[self.written..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -234,7 +285,87 @@ impl Connection {
 
     /// Closing and nothing left to send: the socket can go.
     pub(crate) fn finished(&self) -> bool {
-        self.closing.is_some() && self.owed.is_empty() && self.unwritten() == 0
+        self.closing.is_some()
+            && self.owed.is_empty()
+            && self.unwritten() == 0
+            && !self.tls_pending()
+    }
+
+    /// [`read`](Self::read) through TLS: plaintext rustls has decrypted,
+    /// else the socket's records fed to it until it has some or the socket
+    /// is drained.
+    #[cfg(feature = "tls")]
+    fn read_tls(&mut self, scratch: &mut [u8]) -> ReadOutcome {
+        let Some(tls) = self.tls.as_mut() else {
+            return ReadOutcome::Closed;
+        };
+        loop {
+            match tls.reader().read(scratch) {
+                // The peer's close_notify.
+                Ok(0) => return ReadOutcome::Closed,
+                Ok(n) => return ReadOutcome::Data(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The peer's end without a close_notify.
+                Err(_) => return ReadOutcome::Closed,
+            }
+            match tls.read_tls(&mut self.stream) {
+                Ok(0) => return ReadOutcome::Closed,
+                Ok(_) => {
+                    if let Err(e) = tls.process_new_packets() {
+                        tracing::debug!(error = %e, "TLS: closing a connection");
+                        // The alert rustls queued for the peer, if it goes.
+                        let _ = tls.write_tls(&mut self.stream);
+                        return ReadOutcome::Closed;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return ReadOutcome::Drained;
+                }
+                Err(_) => return ReadOutcome::Closed,
+            }
+        }
+    }
+
+    /// [`write`](Self::write) through TLS: plaintext into rustls (up to its
+    /// buffer limit), records out to the socket.
+    #[cfg(feature = "tls")]
+    fn write_tls(&mut self) -> io::Result<bool> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        loop {
+            let mut moved = 0;
+            if self.written < self.output.len() {
+                moved = tls.writer().write(&self.output[self.written..])?;
+                self.written += moved;
+            }
+            let mut sent = false;
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.stream) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(_) => sent = true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.written >= self.output.len() {
+                break;
+            }
+            if moved == 0 && !sent {
+                // rustls holds plaintext until the handshake is done: the
+                // rest goes once the client has answered.
+                return Ok(false);
+            }
+        }
+        self.output.clear();
+        self.written = 0;
+        if self.output.capacity() > KEEP {
+            self.output = Vec::new();
+        }
+        Ok(true)
     }
 }
 

@@ -12,6 +12,8 @@ mod role;
 mod server;
 mod session;
 mod shop_reply;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use auth::{Password, PasswordError};
 pub use protocol::{decode_request, encode_request, FrameError, Limits, Protocol, Reply};
@@ -21,6 +23,8 @@ pub use server::{
     default_max_client_memory, ServeReport, Server, ServerConfig, ServerError, ServerHandle,
 };
 pub use shop_reply::encode_shop_reply;
+#[cfg(feature = "tls")]
+pub use tls::{TlsAcceptor, TlsConfig, TlsError};
 
 /// The batch limit for a shop behind a [`Server`]
 /// ([`ShopConfig::max_batch`](crate::shop::ShopConfig::max_batch); what

@@ -100,6 +100,12 @@ pub struct ServerConfig {
     /// Without a password, accept clients on the loopback interface only
     /// (default true, as Redis's protected mode).
     pub protected_mode: bool,
+    /// Speak TLS on every connection (default none: plain TCP).
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::tls::TlsAcceptor>,
+    /// Close a TLS connection whose handshake has not finished after this
+    /// long (default 10 s), whatever `idle_timeout` says.
+    pub tls_handshake_timeout: Duration,
 }
 
 /// The default [`ServerConfig::max_client_memory`]: an eighth of the
@@ -151,6 +157,9 @@ impl ServerConfig {
             role: None,
             password: None,
             protected_mode: true,
+            #[cfg(feature = "tls")]
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -203,6 +212,9 @@ pub struct ServeReport {
     pub refused: u64,
     /// `AUTH` (or `HELLO ... AUTH`) attempts that failed.
     pub failed_auth: u64,
+    /// TLS connections closed because their handshake did not finish in
+    /// time.
+    pub handshake_timeouts: u64,
     /// Requests parsed (every command, including `PING` and bad ones).
     pub requests: u64,
     /// Shop commands published into the ring.
@@ -485,11 +497,9 @@ impl Server {
                     break;
                 }
             }
-            if let Some(idle) = self.config.idle_timeout {
-                if now.duration_since(last_idle_check) >= Duration::from_millis(100) {
-                    last_idle_check = now;
-                    self.close_idle(now, idle);
-                }
+            if now.duration_since(last_idle_check) >= Duration::from_millis(100) {
+                last_idle_check = now;
+                self.close_idle(now);
             }
         }
         if self.engine_stopped {
@@ -520,10 +530,13 @@ impl Server {
     }
 
     fn timeout_without_owed(&self, draining_since: Option<Instant>) -> Option<Duration> {
-        let idle = self
-            .config
-            .idle_timeout
-            .map(|t| t.clamp(Duration::from_millis(100), Duration::from_secs(1)));
+        let clamp = |t: Duration| t.clamp(Duration::from_millis(100), Duration::from_secs(1));
+        let mut idle = self.config.idle_timeout.map(clamp);
+        if self.speaks_tls() {
+            // Wake to close handshakes that stall.
+            let handshake = clamp(self.config.tls_handshake_timeout);
+            idle = Some(idle.map_or(handshake, |i| i.min(handshake)));
+        }
         let grace = draining_since.map(|since| {
             self.config
                 .shutdown_grace
@@ -534,6 +547,13 @@ impl Server {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    fn speaks_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.config.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     fn accept(&mut self, now: Instant) {
@@ -568,7 +588,21 @@ impl Server {
                     }
                     self.intake.report.accepted += 1;
                     let session = Session::new(token as u64, Some(peer), password.is_none(), now);
+                    #[cfg(feature = "tls")]
+                    let tls = match self.config.tls.as_ref().map(|t| t.accept()) {
+                        None => None,
+                        Some(Ok(tls)) => Some(Box::new(tls)),
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "cannot start TLS for a connection");
+                            let _ = self.poll.registry().deregister(&mut stream);
+                            continue;
+                        }
+                    };
                     let mut c = Connection::new(stream, now, session);
+                    #[cfg(feature = "tls")]
+                    {
+                        c.tls = tls;
+                    }
                     enqueue(&mut self.work, &mut c, token);
                     self.connections.insert(token, c);
                 }
@@ -664,12 +698,29 @@ impl Server {
         }
     }
 
-    fn close_idle(&mut self, now: Instant, idle: Duration) {
+    /// Close connections idle past `idle_timeout`, and TLS connections
+    /// whose handshake has not finished within `tls_handshake_timeout` (a
+    /// client that opens a connection and never completes its handshake
+    /// holds rustls state; it is dropped at once, with nothing to write).
+    fn close_idle(&mut self, now: Instant) {
+        let idle = self.config.idle_timeout;
+        let handshake = self.config.tls_handshake_timeout;
+        let mut stalled = Vec::new();
         for (&token, c) in &mut self.connections {
+            if c.is_handshaking() && now.duration_since(c.session.since) >= handshake {
+                stalled.push(token);
+                continue;
+            }
+            let Some(idle) = idle else { continue };
             if c.closing.is_none() && c.awaiting == 0 && now.duration_since(c.last_active) >= idle {
                 c.closing = Some(Closing::Idle);
                 enqueue(&mut self.work, c, token);
             }
+        }
+        for token in stalled {
+            tracing::debug!(token, "TLS handshake not finished in time: closing");
+            self.intake.report.handshake_timeouts += 1;
+            self.close(token);
         }
     }
 
@@ -743,6 +794,7 @@ impl Server {
     /// Drop a connection now, and its buffers from the count.
     fn close(&mut self, token: usize) {
         if let Some(mut gone) = self.connections.remove(&token) {
+            gone.goodbye();
             self.memory.total -= gone.counted;
             let _ = self.poll.registry().deregister(&mut gone.stream);
         }

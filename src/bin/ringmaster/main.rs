@@ -268,6 +268,15 @@ struct ServeArgs {
     /// the loopback interface.
     #[arg(long)]
     no_protected_mode: bool,
+    /// Speak TLS: the server's certificate chain (PEM). Needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by the CA(s) in this PEM file.
+    #[arg(long, requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -520,6 +529,16 @@ fn serve_options(
             (None, None) => None,
         },
         protected_mode: !a.no_protected_mode,
+        tls: match (a.tls_cert, a.tls_key) {
+            (Some(cert), Some(key)) => {
+                let mut tls = ringmaster::ingress::TlsConfig::new(cert, key);
+                if let Some(ca) = a.tls_ca {
+                    tls = tls.client_ca(ca);
+                }
+                Some(tls.load()?)
+            }
+            _ => None,
+        },
     })
 }
 

@@ -35,6 +35,8 @@ pub(crate) struct ServeOptions {
     /// `--requirepass-file` / `--requirepass`.
     pub(crate) password: Option<ringmaster::ingress::Password>,
     pub(crate) protected_mode: bool,
+    /// `--tls-cert --tls-key [--tls-ca]`.
+    pub(crate) tls: Option<ringmaster::ingress::TlsAcceptor>,
     pub(crate) ring_file: Option<PathBuf>,
     /// `--replicate`: the NATS server to stream the journal to.
     pub(crate) replicate: Option<String>,
@@ -117,6 +119,7 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
     server_config.max_client_memory = o.max_client_memory;
     server_config.password = o.password.clone();
     server_config.protected_mode = o.protected_mode;
+    server_config.tls = o.tls.clone();
     server_config.role = handle.clone().map(|h| Arc::new(h) as Arc<dyn ServerRole>);
     let server = Server::bind(node.shop(), server_config)?;
     let stopper = server.handle();
@@ -152,8 +155,15 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
         ),
         (None, None) => "alone".into(),
     };
+    let security = match (o.tls.is_some(), o.password.is_some()) {
+        (true, true) => "TLS, password",
+        (true, false) => "TLS",
+        (false, true) => "password",
+        (false, false) if o.protected_mode => "no password: loopback clients only",
+        (false, false) => "no password, not protected",
+    };
     eprintln!(
-        "ringmaster: serving the shop on {} (durability {:?}; {role}); Ctrl-C stops",
+        "ringmaster: serving the shop on {} (durability {:?}; {role}; {security}); Ctrl-C stops",
         server.local_addr(),
         o.durability
     );
