@@ -2,7 +2,12 @@
 # ringmaster serve against redis-server, in one run, both measured by
 # redis-benchmark over loopback with the same connections and pipeline depth.
 #
-#   benches/tcp_vs_redis.sh [requests-per-run] [repetitions]
+#   benches/tcp_vs_redis.sh [requests-per-run] [repetitions] [--tls]
+#
+# --tls: both servers speak TLS only (one self-signed certificate made
+# with openssl for the run; redis-server --tls-port, ringmaster serve
+# --tls-cert), and redis-benchmark connects with --tls. The table goes to
+# docs/bench/tcp-tls.txt instead.
 #
 # - redis-server: appendonly yes, appendfsync everysec, no RDB snapshots.
 # - ringmaster serve: --durability periodic --flush-ms 1000 (the same
@@ -22,6 +27,7 @@ cd "$(dirname "$0")/.."
 
 REQUESTS="${1:-1000000}"
 REPS="${2:-3}"
+TLS="${3:-}"
 CLIENTS=50
 PIPELINE=16
 KEYSPACE=1000000
@@ -35,9 +41,27 @@ fi
 
 cargo build --release --quiet
 WORK="$(mktemp -d)"
+OUT=docs/bench/tcp.txt
+REDIS_LISTEN=(--port "$REDIS_PORT")
+RM_TLS=()
+CLI_TLS=()
+if [[ "$TLS" == "--tls" ]]; then
+    command -v openssl >/dev/null || apt-get install -y openssl >/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+    REDIS_LISTEN=(--port 0 --tls-port "$REDIS_PORT" --tls-cert-file "$WORK/cert.pem"
+        --tls-key-file "$WORK/key.pem" --tls-auth-clients no)
+    RM_TLS=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem")
+    CLI_TLS=(--tls --cacert "$WORK/cert.pem")
+    OUT=docs/bench/tcp-tls.txt
+elif [[ -n "$TLS" ]]; then
+    echo "unknown option $TLS (only --tls)" >&2
+    exit 2
+fi
 cleanup() {
     if [[ -n "${RM_PID:-}" ]]; then kill -INT "$RM_PID" 2>/dev/null; wait "$RM_PID" 2>/dev/null; fi
-    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    redis-cli -p "$REDIS_PORT" "${CLI_TLS[@]}" shutdown nosave >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -45,13 +69,14 @@ trap cleanup EXIT
 start_servers() {
     rm -rf "$WORK/redis" "$WORK/ringmaster"
     mkdir -p "$WORK/redis"
-    redis-server --port "$REDIS_PORT" --appendonly yes --appendfsync everysec --save "" \
+    redis-server "${REDIS_LISTEN[@]}" --appendonly yes --appendfsync everysec --save "" \
         --dir "$WORK/redis" --daemonize yes --logfile "$WORK/redis.log"
     target/release/ringmaster serve --addr "127.0.0.1:$RM_PORT" --data "$WORK/ringmaster" \
-        --durability periodic --flush-ms 1000 2>"$WORK/ringmaster.log" &
+        --durability periodic --flush-ms 1000 "${RM_TLS[@]}" 2>"$WORK/ringmaster.log" &
     RM_PID=$!
     for _ in $(seq 100); do
-        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && redis-cli -p "$RM_PORT" ping >/dev/null 2>&1 && return
+        redis-cli -p "$REDIS_PORT" "${CLI_TLS[@]}" ping >/dev/null 2>&1 &&
+            redis-cli -p "$RM_PORT" "${CLI_TLS[@]}" ping >/dev/null 2>&1 && return
         sleep 0.1
     done
     echo "servers did not start" >&2
@@ -61,7 +86,7 @@ start_servers() {
 stop_servers() {
     kill -INT "$RM_PID" && wait "$RM_PID" || true
     RM_PID=
-    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    redis-cli -p "$REDIS_PORT" "${CLI_TLS[@]}" shutdown nosave >/dev/null 2>&1 || true
     sleep 0.5
 }
 
@@ -69,7 +94,7 @@ stop_servers() {
 bench() {
     local port="$1"
     shift
-    redis-benchmark -p "$port" -c "$CLIENTS" -P "$PIPELINE" -n "$REQUESTS" -r "$KEYSPACE" --csv "$@" 2>/dev/null |
+    redis-benchmark -p "$port" "${CLI_TLS[@]}" -c "$CLIENTS" -P "$PIPELINE" -n "$REQUESTS" -r "$KEYSPACE" --csv "$@" 2>/dev/null |
         tail -1 | tr -d '"' | awk -F, '{ print $2, $5, $7 }'
 }
 
@@ -95,7 +120,7 @@ for rep in $(seq "$REPS"); do
 done
 
 {
-    echo "# tcp_vs_redis: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(redis-server --version | awk '{ print $3 }')"
+    echo "# tcp_vs_redis${TLS:+ $TLS}: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(redis-server --version | awk '{ print $3 }')"
     echo "# $REQUESTS requests per run, $REPS runs each, -c $CLIENTS -P $PIPELINE -r $KEYSPACE"
     printf '%-18s %-40s %12s %9s %9s\n' server runs-rps median-rps p50-ms p99-ms
     for name in redis-write ringmaster-write redis-read ringmaster-read; do
@@ -115,4 +140,4 @@ done
         awk -v m="$m" -v r="$r" -v mix="$mix" -v p="$(echo "$paired" | median)" -v all="$(echo $paired)" \
             'BEGIN { printf "ratio %s: ringmaster / redis: of medians %.2f, paired median %.2f (runs: %s)\n", mix, m / r, p, all }'
     done
-} | tee docs/bench/tcp.txt
+} | tee "$OUT"

@@ -1,7 +1,7 @@
 //! Real client libraries against the shop's server, each with its default
 //! settings: redis-py 8 (RESP3 by default), redis-rs (RESP2 and RESP3) and
 //! redis-cli. Every shop command, pipelining, a transaction, AUTH,
-//! protected mode and TLS; and the new surface under hostile input: AUTH
+//! protected mode, TLS and the Prometheus endpoint; and the new surface under hostile input: AUTH
 //! brute force, malformed RESP3 frames, an `EXEC` larger than the limits,
 //! TLS handshakes that never finish.
 
@@ -11,8 +11,8 @@ use ringmaster::ingress::{Password, ServerConfig};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-use util::python;
 use util::server::Running;
+use util::tools;
 
 fn start(tag: &str, tune: impl FnOnce(&mut ServerConfig)) -> Running {
     Running::start("clients", tag, tune)
@@ -84,7 +84,7 @@ print("ok")
 #[test]
 fn redis_py_with_defaults_runs_every_command_a_pipeline_and_a_transaction() {
     let server = start("redis-py", |_| {});
-    let out = python::run(REDIS_PY_EVERYTHING, &[&server.addr.port().to_string()]);
+    let out = tools::python(REDIS_PY_EVERYTHING, &[&server.addr.port().to_string()]);
     assert_eq!(out.trim(), "ok");
 }
 
@@ -92,9 +92,9 @@ fn redis_py_with_defaults_runs_every_command_a_pipeline_and_a_transaction() {
 fn redis_py_with_a_password() {
     let server = start("redis-py-auth", with_password("correct horse"));
     let port = server.addr.port().to_string();
-    let out = python::run(REDIS_PY_EVERYTHING, &[&port, "correct horse"]);
+    let out = tools::python(REDIS_PY_EVERYTHING, &[&port, "correct horse"]);
     assert_eq!(out.trim(), "ok");
-    let refused = python::run(
+    let refused = tools::python(
         r#"
 import sys, redis
 port = int(sys.argv[1])
@@ -150,7 +150,7 @@ fn redis_rs_speaks_both_protocols() {
 }
 
 fn redis_cli(port: u16, args: &[&str], stdin: &str) -> String {
-    let mut child = std::process::Command::new(python::redis_cli())
+    let mut child = std::process::Command::new(tools::redis_cli())
         .args(["-p", &port.to_string()])
         .args(args)
         .stdin(std::process::Stdio::piped())
@@ -536,7 +536,7 @@ mod tls {
         });
         let port = server.addr.port();
         let ca = certs.ca.to_str().unwrap();
-        let out = python::run(REDIS_PY_EVERYTHING, &[&port.to_string(), "pw", ca]);
+        let out = tools::python(REDIS_PY_EVERYTHING, &[&port.to_string(), "pw", ca]);
         assert_eq!(out.trim(), "ok");
         let tls = ["--tls", "--cacert", ca, "--pass", "pw", "--no-auth-warning"];
         let out = redis_cli(port, &tls, "MULTI\nUPDATE 7 STOCK 1\nEXEC\nDBSIZE\n");
@@ -565,7 +565,7 @@ mod tls {
             certs.client_key.to_str().unwrap(),
         ];
         assert_eq!(redis_cli(port, &with_cert, "PING\n").trim(), "PONG");
-        let out = std::process::Command::new(python::redis_cli())
+        let out = std::process::Command::new(tools::redis_cli())
             .args(["-p", &port.to_string(), "--tls", "--cacert", ca, "PING"])
             .output()
             .unwrap();
@@ -610,5 +610,95 @@ mod tls {
         );
         let (report, _) = server.stop();
         assert_eq!(report.handshake_timeouts, 2);
+    }
+}
+
+// ---- Prometheus ----------------------------------------------------------
+
+#[cfg(feature = "prometheus")]
+mod prometheus {
+    use super::*;
+
+    /// `GET path` on the metrics endpoint: the status line and the body.
+    fn http_get(addr: SocketAddr, request: &str) -> (String, String) {
+        let mut tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        tcp.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_owned(), body.to_owned())
+    }
+
+    fn value(body: &str, series: &str) -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in\n{body}"))
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_metrics_endpoint_passes_promtool_and_counts_what_happened() {
+        let server = start("metrics", |c| {
+            c.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+            with_password("pw")(c);
+        });
+        let metrics = server.metrics_addr.expect("metrics endpoint");
+        let mut c = Raw::connect(server.addr);
+        c.send(
+            b"AUTH wrong\r\nAUTH pw\r\nADD 1 100 1 Mug\r\nUPDATE 1 STOCK 5\r\nGET 1\r\nFROB\r\n",
+        );
+        for _ in 0..6 {
+            c.skip_reply();
+        }
+        let (status, body) = http_get(metrics, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        let mut check = std::process::Command::new(tools::promtool())
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}{}\n{body}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(value(&body, "ringmaster_connected_clients"), 1.0);
+        assert_eq!(value(&body, "ringmaster_auth_failures_total"), 1.0);
+        assert_eq!(value(&body, "ringmaster_commands_published_total"), 3.0);
+        assert_eq!(value(&body, "ringmaster_bad_requests_total"), 1.0);
+        assert_eq!(value(&body, "ringmaster_journal_records_total"), 2.0);
+        assert_eq!(value(&body, "ringmaster_journal_next_sequence"), 2.0);
+        assert!(
+            value(
+                &body,
+                "ringmaster_stage_latency_seconds_count{stage=\"responder\"}"
+            ) >= 0.0
+        );
+        // Anything but GET /metrics is refused; an oversized request too.
+        assert!(http_get(metrics, "GET / HTTP/1.1\r\n\r\n")
+            .0
+            .contains("404"));
+        assert!(http_get(metrics, "POST /metrics HTTP/1.1\r\n\r\n")
+            .0
+            .contains("405"));
+        let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+        assert!(http_get(metrics, &huge).0.contains("431"));
+        // A scraper that connects and says nothing delays other scrapes by
+        // at most its timeout, and the shop not at all.
+        let _silent = TcpStream::connect(metrics).unwrap();
+        c.send(b"PING\r\n");
+        assert_eq!(c.line(), "+PONG");
     }
 }

@@ -13,7 +13,7 @@ use super::request::{parse_request, ClientRequest, Credentials, Request};
 use super::server::{ClientMemory, ServeReport, ServerConfig};
 use super::session::Multi;
 use crate::shop::Command;
-use crate::shop::LiveStages;
+use crate::shop::{LiveJournal, LiveStages};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -24,6 +24,7 @@ use std::time::Instant;
 #[derive(Debug)]
 pub(super) struct InfoSource {
     pub(super) live: Arc<LiveStages>,
+    pub(super) journal: Arc<LiveJournal>,
     pub(super) engine: String,
     pub(super) started: Instant,
 }
@@ -654,6 +655,14 @@ fn info_text(context: &ParseContext<'_>, report: &ServeReport) -> String {
         report.evicted_for_memory,
         report.failed_auth,
         info.engine,
+    );
+    let j = info.journal.snapshot();
+    let _ = write!(
+        text,
+        "# Journal\r\njournal_records:{}\r\njournal_commits:{}\r\njournal_syncs:{}\r\n\
+         journal_segment_rolls:{}\r\njournal_recycled_segments:{}\r\njournal_next_sequence:{}\r\n\
+         journal_durable_sequence:{}\r\n\r\n",
+        j.records, j.commits, j.syncs, j.rolls, j.recycled, j.next_sequence, j.durable_sequence,
     );
     text.push_str("# Replication\r\n");
     match &context.config.role {

@@ -6,6 +6,10 @@
 mod auth;
 mod connection;
 mod dispatch;
+#[cfg(feature = "prometheus")]
+mod figures;
+#[cfg(feature = "prometheus")]
+mod metrics_endpoint;
 mod protocol;
 mod request;
 mod role;
@@ -18,7 +22,7 @@ mod tls;
 pub use auth::{Password, PasswordError};
 pub use protocol::{decode_request, encode_request, FrameError, Limits, Protocol, Reply};
 pub use request::{parse_request, ClientRequest, Credentials, Request, RequestError};
-pub use role::ServerRole;
+pub use role::{RoleFigure, ServerRole};
 pub use server::{
     default_max_client_memory, ServeReport, Server, ServerConfig, ServerError, ServerHandle,
 };

@@ -20,6 +20,26 @@ pub trait ServerRole: Send + Sync + std::fmt::Debug {
     ///
     /// The error reply's text.
     fn promote(&self) -> Result<String, String>;
+
+    /// Numeric figures for the Prometheus endpoint (each becomes
+    /// `ringmaster_replication_<name>`). None by default.
+    fn figures(&self) -> Vec<RoleFigure> {
+        Vec::new()
+    }
+}
+
+/// One numeric figure of a [`ServerRole`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoleFigure {
+    /// Its name, after `ringmaster_replication_` (`[a-z_]+`; a counter's
+    /// ends in `_total`).
+    pub name: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+    /// The value.
+    pub value: f64,
+    /// A counter (only grows) rather than a gauge.
+    pub counter: bool,
 }
 
 #[cfg(all(feature = "replication", not(loom)))]
@@ -80,6 +100,106 @@ impl ServerRole for crate::shop::ReplicationHandle {
                     one_line(last_error.as_deref()),
                 );
             }
+        }
+    }
+
+    fn figures(&self) -> Vec<RoleFigure> {
+        use crate::shop::ReplicationInfo;
+        let figure = |name, help, value: u64, counter| RoleFigure {
+            name,
+            help,
+            value: value as f64,
+            counter,
+        };
+        match crate::shop::ReplicationHandle::info(self) {
+            ReplicationInfo::Primary {
+                published,
+                acked,
+                resyncs,
+                messages,
+                snapshots,
+                running,
+                ..
+            } => vec![
+                figure("primary", "1 on a primary, 0 on a standby.", 1, false),
+                figure(
+                    "running",
+                    "1 while the replicator runs.",
+                    u64::from(running),
+                    false,
+                ),
+                figure(
+                    "published_records_total",
+                    "Journal records published to the stream.",
+                    published,
+                    true,
+                ),
+                figure(
+                    "acked_records_total",
+                    "Journal records the stream acknowledged.",
+                    acked,
+                    true,
+                ),
+                figure(
+                    "unacked_records",
+                    "Records published and not yet acknowledged.",
+                    published.saturating_sub(acked),
+                    false,
+                ),
+                figure("messages_total", "Messages published.", messages, true),
+                figure(
+                    "resyncs_total",
+                    "Times the replicator resynchronised with the stream.",
+                    resyncs,
+                    true,
+                ),
+                figure(
+                    "snapshots_uploaded_total",
+                    "Snapshots uploaded to the object store.",
+                    snapshots,
+                    true,
+                ),
+            ],
+            ReplicationInfo::Standby {
+                applied,
+                lag_records,
+                lag_ms,
+                running,
+                promoting,
+                ..
+            } => vec![
+                figure("primary", "1 on a primary, 0 on a standby.", 0, false),
+                figure(
+                    "running",
+                    "1 while the follower runs.",
+                    u64::from(running),
+                    false,
+                ),
+                figure(
+                    "promoting",
+                    "1 while a promotion is under way.",
+                    u64::from(promoting),
+                    false,
+                ),
+                figure(
+                    "applied_records_total",
+                    "Records applied from the stream.",
+                    applied,
+                    true,
+                ),
+                figure(
+                    "lag_records",
+                    "Records in the stream not yet applied.",
+                    lag_records,
+                    false,
+                ),
+                figure(
+                    "lag_milliseconds",
+                    "Age of the newest record not yet applied.",
+                    lag_ms,
+                    false,
+                ),
+            ],
         }
     }
 

@@ -30,6 +30,10 @@
 use super::auth::{protected_mode_refuses, Password, PROTECTED_MODE_REFUSAL};
 use super::connection::{Closing, Connection};
 use super::dispatch::{read_and_parse, InfoSource, Intake, Owed, ParseContext, Stop};
+#[cfg(feature = "prometheus")]
+use super::figures::ServerCounters;
+#[cfg(feature = "prometheus")]
+use super::metrics_endpoint::{MetricsEndpoint, MetricsSource};
 use super::protocol::{Limits, Reply as Resp};
 use super::role::ServerRole;
 use super::session::Session;
@@ -106,6 +110,10 @@ pub struct ServerConfig {
     /// Close a TLS connection whose handshake has not finished after this
     /// long (default 10 s), whatever `idle_timeout` says.
     pub tls_handshake_timeout: Duration,
+    /// Serve `GET /metrics` in the Prometheus text format here (default
+    /// none), on a thread of its own.
+    #[cfg(feature = "prometheus")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// The default [`ServerConfig::max_client_memory`]: an eighth of the
@@ -160,6 +168,8 @@ impl ServerConfig {
             #[cfg(feature = "tls")]
             tls: None,
             tls_handshake_timeout: Duration::from_secs(10),
+            #[cfg(feature = "prometheus")]
+            metrics_addr: None,
         }
     }
 }
@@ -305,6 +315,12 @@ pub struct Server {
     /// Client buffer memory: the sum of every connection's footprint as
     /// last counted, and the largest one at the last scan.
     memory: ClientMemory,
+    /// The figures the metrics endpoint reads, stored once per turn.
+    #[cfg(feature = "prometheus")]
+    counters: Arc<ServerCounters>,
+    /// `GET /metrics`, when asked for.
+    #[cfg(feature = "prometheus")]
+    metrics: Option<MetricsEndpoint>,
 }
 
 /// What the client buffers hold, for the memory limit and `INFO`.
@@ -387,6 +403,24 @@ impl Server {
             shop.config().wait_strategy,
             shop.config().data_dir().display(),
         );
+        #[cfg(feature = "prometheus")]
+        let counters = Arc::new(ServerCounters::default());
+        #[cfg(feature = "prometheus")]
+        let metrics = match config.metrics_addr {
+            None => None,
+            Some(addr) => {
+                let bind = |source| ServerError::Bind { addr, source };
+                let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
+                let source = MetricsSource {
+                    counters: Arc::clone(&counters),
+                    stages: shop.live_stages(),
+                    journal: shop.live_journal(),
+                    role: config.role.clone(),
+                    started: Instant::now(),
+                };
+                Some(MetricsEndpoint::start(listener, source).map_err(bind)?)
+            }
+        };
         Ok(Self {
             poll,
             listener: Some(listener),
@@ -397,6 +431,7 @@ impl Server {
             client,
             info: InfoSource {
                 live: shop.live_stages(),
+                journal: shop.live_journal(),
                 engine,
                 started: Instant::now(),
             },
@@ -416,7 +451,18 @@ impl Server {
             engine_stopped: false,
             scratch: vec![0; READ_CHUNK],
             memory: ClientMemory::default(),
+            #[cfg(feature = "prometheus")]
+            counters,
+            #[cfg(feature = "prometheus")]
+            metrics,
         })
+    }
+
+    /// Where `GET /metrics` is served (with the port chosen, for port 0),
+    /// if [`ServerConfig::metrics_addr`] asked for it.
+    #[cfg(feature = "prometheus")]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::local_addr)
     }
 
     /// The address it listens on (with the port chosen, for port 0).
@@ -487,6 +533,13 @@ impl Server {
             self.serve(now, draining_since.is_some());
             self.publish()?;
             self.bound_client_memory(now);
+            #[cfg(feature = "prometheus")]
+            self.counters.store(
+                &self.intake.report,
+                self.connections.len(),
+                self.memory.total,
+                self.client.in_flight(),
+            );
             if let Some(since) = draining_since {
                 let waiting = !self.intake.owed.is_empty() || !self.connections.is_empty();
                 if !waiting {

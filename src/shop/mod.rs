@@ -39,11 +39,12 @@ pub use domain::{
     SearchHit, SearchIndex, SnapshotDecodeError, TxnAssembler, TxnMark, ValidationError,
     MAX_LIST_LIMIT, MAX_NAME_LEN, MAX_SEARCH_LIMIT,
 };
-pub(crate) use runtime::LiveStages;
 #[cfg(all(feature = "replication", not(loom)))]
 pub use runtime::{
     AckMode, ReplicatedShop, ReplicationConfig, ReplicationHandle, ReplicationInfo, Role,
 };
 pub use runtime::{
-    Client, CloseReport, OpenReport, Shop, ShopConfig, ShopError, StageLatency, StageThreads,
+    Client, CloseReport, JournalFigures, OpenReport, Shop, ShopConfig, ShopError, StageLatency,
+    StageThreads,
 };
+pub(crate) use runtime::{LiveJournal, LiveStages};

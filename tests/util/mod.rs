@@ -3,8 +3,8 @@
 
 #[cfg(feature = "cli")]
 pub mod nats;
-pub mod python;
 pub mod server;
+pub mod tools;
 
 use ringmaster::EventHandler;
 use std::path::PathBuf;

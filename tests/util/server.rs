@@ -24,6 +24,8 @@ pub fn shop_config(dir: &Path) -> ShopConfig {
 pub struct Running {
     pub shop: Option<Shop>,
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served, if the config asked for it.
+    pub metrics_addr: Option<SocketAddr>,
     pub handle: ServerHandle,
     thread: Option<JoinHandle<Result<ServeReport, ringmaster::ingress::ServerError>>>,
     pub dir: PathBuf,
@@ -45,10 +47,15 @@ impl Running {
         tune(&mut config);
         let server = Server::bind(&shop, config).expect("bind");
         let (addr, handle) = (server.local_addr(), server.handle());
+        #[cfg(feature = "prometheus")]
+        let metrics_addr = server.metrics_addr();
+        #[cfg(not(feature = "prometheus"))]
+        let metrics_addr = None;
         let thread = Some(std::thread::spawn(move || server.run()));
         Self {
             shop: Some(shop),
             addr,
+            metrics_addr,
             handle,
             thread,
             dir: dir.to_path_buf(),

@@ -277,6 +277,10 @@ struct ServeArgs {
     /// Require client certificates signed by the CA(s) in this PEM file.
     #[arg(long, requires = "tls_cert")]
     tls_ca: Option<PathBuf>,
+    /// Serve the server's figures for Prometheus at http://ADDR/metrics
+    /// (e.g. 127.0.0.1:9121).
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -539,6 +543,7 @@ fn serve_options(
             }
             _ => None,
         },
+        metrics_addr: a.metrics_addr,
     })
 }
 

@@ -37,6 +37,8 @@ pub(crate) struct ServeOptions {
     pub(crate) protected_mode: bool,
     /// `--tls-cert --tls-key [--tls-ca]`.
     pub(crate) tls: Option<ringmaster::ingress::TlsAcceptor>,
+    /// `--metrics-addr`.
+    pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) ring_file: Option<PathBuf>,
     /// `--replicate`: the NATS server to stream the journal to.
     pub(crate) replicate: Option<String>,
@@ -120,6 +122,7 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
     server_config.password = o.password.clone();
     server_config.protected_mode = o.protected_mode;
     server_config.tls = o.tls.clone();
+    server_config.metrics_addr = o.metrics_addr;
     server_config.role = handle.clone().map(|h| Arc::new(h) as Arc<dyn ServerRole>);
     let server = Server::bind(node.shop(), server_config)?;
     let stopper = server.handle();
@@ -167,6 +170,9 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
         server.local_addr(),
         o.durability
     );
+    if let Some(addr) = server.metrics_addr() {
+        eprintln!("ringmaster: Prometheus metrics at http://{addr}/metrics");
+    }
     let served = server.run();
     signal_handle.close();
     let _ = watcher.join();

@@ -6,6 +6,7 @@
 mod client;
 mod config;
 mod error;
+mod journal_figures;
 mod outcome;
 mod recovery;
 mod registry;
@@ -20,6 +21,8 @@ mod stages;
 pub use client::Client;
 pub use config::{ShopConfig, StageThreads};
 pub use error::ShopError;
+pub use journal_figures::JournalFigures;
+pub(crate) use journal_figures::LiveJournal;
 pub use recovery::OpenReport;
 #[cfg(all(feature = "replication", not(loom)))]
 pub use replicated::{

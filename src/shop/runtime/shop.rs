@@ -3,6 +3,7 @@
 use super::client::Client;
 use super::config::{ShopConfig, StageThreads};
 use super::error::ShopError;
+use super::journal_figures::{JournalFigures, LiveJournal};
 use super::outcome::outcome_channel;
 use super::recovery::{recover, OpenReport};
 use super::registry::Registry;
@@ -74,6 +75,7 @@ pub struct Shop {
     control: Mutex<Option<Client>>,
     snapshotter: Option<Snapshotter>,
     latency: Arc<LiveStages>,
+    journal: Arc<LiveJournal>,
     report: OpenReport,
     config: ShopConfig,
     /// The ring's file, when `ShopConfig::ring_file` put it in one.
@@ -169,7 +171,12 @@ impl Shop {
         let recorder = |name| StageRecorder::new(name, Arc::clone(&latency));
         #[cfg(all(feature = "replication", not(loom)))]
         let hooks = config.replication.clone();
-        let journal_stage = JournalStage::new(recovered.writer, recorder("journal"));
+        let journal_figures = Arc::new(LiveJournal::default());
+        let journal_stage = JournalStage::new(
+            recovered.writer,
+            recorder("journal"),
+            Arc::clone(&journal_figures),
+        );
         #[cfg(all(feature = "replication", not(loom)))]
         let journal_stage = journal_stage.nudging(hooks.as_ref().and_then(|h| h.nudge.clone()));
         let journal = place(
@@ -240,6 +247,7 @@ impl Shop {
             control: Mutex::new(Some(control)),
             snapshotter: Some(snapshotter),
             latency,
+            journal: journal_figures,
             report,
             config,
             ring_file: shared,
@@ -322,6 +330,18 @@ impl Shop {
     /// ```
     pub fn stage_latency(&self) -> Vec<StageLatency> {
         self.latency.snapshot()
+    }
+
+    /// The journal's figures since open (records, commits, syncs, segment
+    /// rolls, the next and the durable sequence), as the journal stage last
+    /// stored them (after each commit).
+    pub fn journal_figures(&self) -> JournalFigures {
+        self.journal.snapshot()
+    }
+
+    /// The live journal figures, for the network server.
+    pub(crate) fn live_journal(&self) -> Arc<LiveJournal> {
+        Arc::clone(&self.journal)
     }
 
     /// The live figures themselves, for the network server's `INFO`.

@@ -2,8 +2,10 @@
 
 use crate::journal::{JournalError, JournalWriter};
 use crate::shop::domain::ProductEvent;
+use crate::shop::runtime::journal_figures::LiveJournal;
 use crate::shop::runtime::stage_latency::StageRecorder;
 use crate::{EventHandler, StageError};
+use std::sync::Arc;
 
 /// First stage of the shop's graph. Writes (`Add`, `Update`, `Delete`) are
 /// appended with their routing fields zeroed; reads are skipped. At the end
@@ -23,19 +25,27 @@ pub(crate) struct JournalStage {
     failed: Option<JournalError>,
     batch: u64,
     latency: StageRecorder,
+    /// The writer's figures, for readers.
+    figures: Arc<LiveJournal>,
     /// Wakes the replicator after each commit.
     #[cfg(all(feature = "replication", not(loom)))]
     nudge: Option<crate::replication::Nudge>,
 }
 
 impl JournalStage {
-    pub(crate) fn new(writer: JournalWriter, latency: StageRecorder) -> Self {
+    pub(crate) fn new(
+        writer: JournalWriter,
+        latency: StageRecorder,
+        figures: Arc<LiveJournal>,
+    ) -> Self {
+        figures.record(&writer);
         Self {
             writer: Some(writer),
             uncommitted: false,
             failed: None,
             batch: 0,
             latency,
+            figures,
             #[cfg(all(feature = "replication", not(loom)))]
             nudge: None,
         }
@@ -78,6 +88,7 @@ impl EventHandler<ProductEvent> for JournalStage {
         if self.uncommitted {
             if let Some(writer) = self.writer.as_mut() {
                 writer.commit().map_err(StageError::new)?;
+                self.figures.record(writer);
             }
             self.uncommitted = false;
             #[cfg(all(feature = "replication", not(loom)))]

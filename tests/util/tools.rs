@@ -1,7 +1,8 @@
-//! A Python with redis-py (the most used Redis client) for the client
-//! tests: a virtual environment under Cargo's target directory, made and
-//! filled from PyPI on first use (`python3-venv` and `redis-tools` come
-//! from Debian packages when missing).
+//! The outside tools the client tests drive: a Python with redis-py (the
+//! most used Redis client) in a virtual environment under Cargo's target
+//! directory, made and filled from PyPI on first use; `redis-cli` and
+//! `promtool`, from Debian packages (`redis-tools`, `prometheus`) when
+//! missing.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -62,7 +63,7 @@ pub fn redis_py() -> PathBuf {
 
 /// Run `script` with the redis-py python, `args` as `sys.argv[1:]`; its
 /// standard output, or a panic with its error output.
-pub fn run(script: &str, args: &[&str]) -> String {
+pub fn python(script: &str, args: &[&str]) -> String {
     let out = Command::new(redis_py())
         .arg("-c")
         .arg(script)
@@ -92,4 +93,20 @@ pub fn redis_cli() -> &'static str {
         );
     });
     "redis-cli"
+}
+
+/// `promtool` (Prometheus's checker), installed from Debian's prometheus
+/// package when missing.
+pub fn promtool() -> &'static str {
+    static PROMTOOL: OnceLock<()> = OnceLock::new();
+    PROMTOOL.get_or_init(|| {
+        if !runs("promtool", &["--version"]) {
+            apt_install("prometheus");
+        }
+        assert!(
+            runs("promtool", &["--version"]),
+            "promtool is needed (apt-get install prometheus)"
+        );
+    });
+    "promtool"
 }
