@@ -20,7 +20,8 @@
 #   (which finds the keys the write mix wrote). The table shows each run,
 #   the medians, and the ratio ringmaster / redis of the medians.
 #
-# Installs redis from Debian's packages if it is missing. Writes the table
+# Installs redis from Debian's packages if it is missing. RINGMASTER_BIN=PATH
+# measures that binary instead of building this tree's. Writes the table
 # to stdout and to docs/bench/tcp.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +40,9 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
     apt-get install -y redis-server redis-tools >/dev/null
 fi
 
-cargo build --release --quiet
+# RINGMASTER_BIN runs another build (an A/B against an older binary).
+RM_BIN="${RINGMASTER_BIN:-target/release/ringmaster}"
+[[ -n "${RINGMASTER_BIN:-}" ]] || cargo build --release --quiet
 WORK="$(mktemp -d)"
 OUT=docs/bench/tcp.txt
 REDIS_LISTEN=(--port "$REDIS_PORT")
@@ -71,7 +74,7 @@ start_servers() {
     mkdir -p "$WORK/redis"
     redis-server "${REDIS_LISTEN[@]}" --appendonly yes --appendfsync everysec --save "" \
         --dir "$WORK/redis" --daemonize yes --logfile "$WORK/redis.log"
-    target/release/ringmaster serve --addr "127.0.0.1:$RM_PORT" --data "$WORK/ringmaster" \
+    "$RM_BIN" serve --addr "127.0.0.1:$RM_PORT" --data "$WORK/ringmaster" \
         --durability periodic --flush-ms 1000 "${RM_TLS[@]}" 2>"$WORK/ringmaster.log" &
     RM_PID=$!
     for _ in $(seq 100); do

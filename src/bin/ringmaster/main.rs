@@ -51,6 +51,10 @@ enum Command {
         /// Give up waiting for `role:master` after this many seconds.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        /// The standby's password file (its --requirepass-file), if it has
+        /// one.
+        #[arg(long)]
+        requirepass_file: Option<PathBuf>,
     },
     /// Inspect a journal directory (never modifies it unless asked to repair).
     Journal {
@@ -450,9 +454,15 @@ fn main() -> ExitCode {
             }
         }
         #[cfg(not(loom))]
-        Command::Promote { addr, timeout } => {
-            serve::promote(addr, std::time::Duration::from_secs(timeout))
-        }
+        Command::Promote {
+            addr,
+            timeout,
+            requirepass_file,
+        } => serve::promote(
+            addr,
+            std::time::Duration::from_secs(timeout),
+            requirepass_file.as_deref(),
+        ),
         Command::Journal { action } => journal(action),
         Command::Stat { path, watch } => stat(&path, watch),
         Command::ShmProducer {

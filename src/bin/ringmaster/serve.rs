@@ -204,8 +204,16 @@ pub(crate) fn run(o: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
 pub(crate) fn promote(
     addr: SocketAddr,
     timeout: Duration,
+    password_file: Option<&std::path::Path>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut conn = RespConn::open(addr)?;
+    if let Some(file) = password_file {
+        // The first line, as the server reads it.
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let password = text.lines().next().unwrap_or_default();
+        conn.call(&["AUTH", password])
+            .map_err(|e| format!("{addr}: {e}"))?;
+    }
     conn.call(&["PROMOTE"])
         .map_err(|e| format!("{addr}: {e}"))?;
     let started = Instant::now();
