@@ -255,9 +255,9 @@ fn parse_buffered(
     }
 }
 
-/// Answer a request with an error. Before authentication every request
-/// but `AUTH`, `HELLO` and `QUIT` is answered `NOAUTH` instead, whatever
-/// was wrong with it; inside `MULTI` the error also aborts the transaction.
+/// Answer a request that could not be parsed with an error: `NOAUTH`
+/// instead before authentication (an unauthenticated client learns nothing
+/// about commands); inside `MULTI` the error also aborts the transaction.
 fn refuse(c: &mut Connection, error: &str, unauthenticated: bool) {
     if unauthenticated {
         c.reply_now(|out| Resp::error(out, NOAUTH));
@@ -273,6 +273,7 @@ const NOAUTH: &str = "NOAUTH Authentication required.";
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 /// Handle one parsed request.
+#[inline]
 fn handle(
     c: &mut Connection,
     request: Request,
@@ -369,6 +370,7 @@ fn handle(
 }
 
 /// A shop command into this turn's batch, its reply owed to `c`.
+#[inline]
 fn publish(c: &mut Connection, command: Command, token: usize, intake: &mut Intake) {
     let delete = matches!(command, Command::Delete { .. });
     intake.batch.push(command);

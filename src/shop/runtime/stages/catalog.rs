@@ -67,6 +67,7 @@ impl CatalogStage {
     }
 
     /// The catalog's reply to a command other than `Search`.
+    #[inline]
     fn answer(&mut self, event: &ProductEvent) -> Reply {
         match event.decode() {
             Ok(Command::Snapshot) => {
