@@ -120,8 +120,9 @@ pub use error::{
     WaitError,
 };
 pub use graph::{
-    handler_fn, pin_current_thread, EventHandler, EventPoller, FnHandler, Graph, GraphBuilder,
-    NoopHandler, PanicPolicy, PollState, PollerBuilder, StageBuilder, StageId, StageInfo,
+    handler_fn, partition_of, pin_current_thread, EventHandler, EventPoller, FnHandler, Graph,
+    GraphBuilder, NoopHandler, PanicPolicy, Partition, PartitionedBuilder, PartitionedStage,
+    PollState, PollerBuilder, StageBuilder, StageId, StageInfo,
 };
 pub use producer::{Claim, MultiProducer, Producer, SingleProducer};
 pub use publisher::Publisher;

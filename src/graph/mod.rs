@@ -4,6 +4,7 @@
 mod barrier;
 mod builder;
 mod handler;
+mod partition;
 mod pin;
 mod poller;
 mod processor;
@@ -11,6 +12,7 @@ mod thread_group;
 
 pub use builder::{GraphBuilder, PollerBuilder, StageBuilder, StageId};
 pub use handler::{handler_fn, EventHandler, FnHandler, NoopHandler};
+pub use partition::{partition_of, Partition, PartitionedBuilder, PartitionedStage};
 pub(crate) use pin::available_cores;
 pub use pin::pin_current_thread;
 pub use poller::{EventPoller, PollState};

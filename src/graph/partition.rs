@@ -1,0 +1,382 @@
+//! Partitioned stages: one stage's work spread over several threads without
+//! losing per-key order. Each partition is a stage of its own (own thread,
+//! own sequence, own metrics) after the same stages; every partition reads
+//! every event and handles those whose key maps to it, so events of one key
+//! are handled by one thread, in sequence order. Stages declared after a
+//! partitioned stage wait for all its partitions.
+//!
+//! ```text
+//!                 +--> part 0 (keys -> 0) --+
+//! producer -> ring+--> part 1 (keys -> 1) --+--> next stage
+//!                 +--> part 2 (keys -> 2) --+
+//! ```
+//!
+//! Why every partition reads every event, rather than a routing step or a
+//! split of each batch: reading an event a partition skips costs one key
+//! computation on a slot the others read too (a cache line shared for
+//! reading, never written), while a router is a thread and a hand-off per
+//! event, and split batches need a queue per partition. docs/architecture.md
+//! has the measurement.
+
+use super::builder::{GraphBuilder, StageId};
+use super::handler::EventHandler;
+use crate::StageError;
+
+/// The partition of `key` among `partitions`: the key mixed (so sequential
+/// ids spread), then mapped to `0..partitions` by a multiply-shift (no
+/// division).
+///
+/// # Panics
+///
+/// If `partitions` is 0.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::partition_of;
+/// let p = partition_of(42, 4);
+/// assert!(p < 4);
+/// assert_eq!(p, partition_of(42, 4), "a key always maps to one partition");
+/// assert_eq!(partition_of(42, 1), 0);
+/// ```
+#[inline]
+pub fn partition_of(key: u64, partitions: u32) -> u32 {
+    assert!(
+        partitions > 0,
+        "a partitioned stage has at least one partition"
+    );
+    // fmix64 from MurmurHash3: every input bit affects every output bit.
+    let mut h = key;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    ((u128::from(h) * u128::from(partitions)) >> 64) as u32
+}
+
+/// One partition's handler: the user's handler, given only the events whose
+/// key maps to this partition.
+///
+/// Each event is handed on when the next event of this partition comes or
+/// the batch ends, so the handler sees `end_of_batch` on the last event of
+/// its own share of each batch (where it commits or flushes), and
+/// `on_batch_start`/`on_batch_end` only around batches that held some of
+/// its events (`on_batch_start` gets the whole batch's size: an upper
+/// bound of its share).
+#[derive(Debug)]
+pub struct Partition<E, H, K> {
+    index: u32,
+    partitions: u32,
+    key: K,
+    handler: H,
+    /// The last event of ours in this batch, not handed on yet.
+    pending: Option<(E, u64)>,
+    batch_size: u64,
+    /// `on_batch_start` was called for this batch.
+    started: bool,
+}
+
+impl<E, H, K> Partition<E, H, K> {
+    /// Partition `index` of `partitions`, keyed by `key`, handled by
+    /// `handler`.
+    pub fn new(index: u32, partitions: u32, key: K, handler: H) -> Self {
+        assert!(index < partitions, "partition {index} of {partitions}");
+        Self {
+            index,
+            partitions,
+            key,
+            handler,
+            pending: None,
+            batch_size: 0,
+            started: false,
+        }
+    }
+
+    /// The wrapped handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The wrapped handler, back.
+    pub fn into_handler(self) -> H {
+        self.handler
+    }
+}
+
+impl<E, H, K> EventHandler<E> for Partition<E, H, K>
+where
+    E: Copy + Send + 'static,
+    H: EventHandler<E>,
+    K: Fn(&E) -> u64 + Send + 'static,
+{
+    fn on_batch_start(&mut self, batch_size: u64) {
+        self.batch_size = batch_size;
+        self.started = false;
+    }
+
+    #[inline]
+    fn on_event(&mut self, event: &E, sequence: u64, end_of_batch: bool) {
+        let ours = partition_of((self.key)(event), self.partitions) == self.index;
+        if ours {
+            if !self.started {
+                self.started = true;
+                self.handler.on_batch_start(self.batch_size);
+            }
+            if let Some((earlier, at)) = self.pending.replace((*event, sequence)) {
+                self.handler.on_event(&earlier, at, false);
+            }
+        }
+        if end_of_batch {
+            if let Some((last, at)) = self.pending.take() {
+                self.handler.on_event(&last, at, true);
+            }
+        }
+    }
+
+    fn on_batch_end(&mut self) -> Result<(), StageError> {
+        // A batch cut short (a panic under LogAndSkip) ends here without an
+        // `end_of_batch` event: hand on what is pending first.
+        if let Some((last, at)) = self.pending.take() {
+            self.handler.on_event(&last, at, true);
+        }
+        if std::mem::take(&mut self.started) {
+            self.handler.on_batch_end()
+        } else {
+            Ok(())
+        }
+    }
+
+    fn on_start(&mut self) {
+        self.handler.on_start();
+    }
+
+    fn on_shutdown(&mut self) {
+        self.handler.on_shutdown();
+    }
+}
+
+/// A partitioned stage being declared: see
+/// [`GraphBuilder::partitioned`].
+pub struct PartitionedBuilder<'a, E, K, M> {
+    builder: &'a mut GraphBuilder<E>,
+    name: String,
+    partitions: u32,
+    key: K,
+    make: M,
+    after: Vec<StageId>,
+    cores: Vec<usize>,
+    max_batch: u64,
+}
+
+impl<E, K, M> std::fmt::Debug for PartitionedBuilder<'_, E, K, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionedBuilder")
+            .field("name", &self.name)
+            .field("partitions", &self.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A partitioned stage's partitions, for the stages after it.
+///
+/// # Examples
+///
+/// ```
+/// use ringmaster::{handler_fn, GraphBuilder, RingConfig, WaitStrategy};
+///
+/// let mut b = GraphBuilder::<u64>::new(RingConfig::new(64).wait_strategy(WaitStrategy::Yielding));
+/// let parts = b.partitioned("work", 3, |e: &u64| *e, |_| handler_fn(|_: &u64, _, _| {})).add();
+/// assert_eq!(parts.ids().len(), 3);
+/// b.handler("after", handler_fn(|_: &u64, _, _| {})).after(parts.ids()).add();
+/// # let (mut producer, graph) = b.build_single_producer()?;
+/// # producer.publish(7)?;
+/// # graph.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionedStage {
+    ids: Vec<StageId>,
+}
+
+impl PartitionedStage {
+    /// Every partition's stage id: what a stage after it waits for.
+    pub fn ids(&self) -> &[StageId] {
+        &self.ids
+    }
+
+    /// Partition `index`'s stage id.
+    ///
+    /// # Panics
+    ///
+    /// If there is no such partition.
+    pub fn partition(&self, index: usize) -> StageId {
+        self.ids[index]
+    }
+}
+
+impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
+    /// Declare a stage of `partitions` handlers, one thread each (named
+    /// `name/0`, `name/1`, ...): each event is handled by exactly one of
+    /// them, partition [`partition_of`]`(key(event), partitions)`, so events
+    /// of one key are handled by one thread, in sequence order.
+    /// `make(index)` makes each partition's handler. Stages after it wait
+    /// for every partition ([`PartitionedStage::ids`]).
+    ///
+    /// # Panics
+    ///
+    /// If `partitions` is 0.
+    pub fn partitioned<H, K, M>(
+        &mut self,
+        name: impl Into<String>,
+        partitions: u32,
+        key: K,
+        make: M,
+    ) -> PartitionedBuilder<'_, E, K, M>
+    where
+        H: EventHandler<E>,
+        K: Fn(&E) -> u64 + Clone + Send + 'static,
+        M: FnMut(u32) -> H,
+    {
+        assert!(
+            partitions > 0,
+            "a partitioned stage has at least one partition"
+        );
+        PartitionedBuilder {
+            builder: self,
+            name: name.into(),
+            partitions,
+            key,
+            make,
+            after: Vec::new(),
+            cores: Vec::new(),
+            max_batch: u64::MAX,
+        }
+    }
+}
+
+impl<E, H, K, M> PartitionedBuilder<'_, E, K, M>
+where
+    E: bytemuck::Pod + Send,
+    H: EventHandler<E>,
+    K: Fn(&E) -> u64 + Clone + Send + 'static,
+    M: FnMut(u32) -> H,
+{
+    /// Run after `stages` (every partition waits for them).
+    #[must_use]
+    pub fn after(mut self, stages: &[StageId]) -> Self {
+        self.after.extend_from_slice(stages);
+        self
+    }
+
+    /// Pin partition `i` to `cores[i % cores.len()]`.
+    #[must_use]
+    pub fn pin(mut self, cores: &[usize]) -> Self {
+        self.cores = cores.to_vec();
+        self
+    }
+
+    /// Each partition takes at most `events` events per batch (see
+    /// [`StageBuilder::max_batch`](super::StageBuilder::max_batch)).
+    #[must_use]
+    pub fn max_batch(mut self, events: u64) -> Self {
+        self.max_batch = events;
+        self
+    }
+
+    /// Add the partitions.
+    pub fn add(mut self) -> PartitionedStage {
+        let mut ids = Vec::with_capacity(self.partitions as usize);
+        for index in 0..self.partitions {
+            let handler =
+                Partition::new(index, self.partitions, self.key.clone(), (self.make)(index));
+            let mut stage = self
+                .builder
+                .handler(format!("{}/{index}", self.name), handler)
+                .after(&self.after)
+                .max_batch(self.max_batch);
+            if !self.cores.is_empty() {
+                stage = stage.pin(self.cores[index as usize % self.cores.len()]);
+            }
+            ids.push(stage.add());
+        }
+        PartitionedStage { ids }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_spread_over_partitions() {
+        for n in 1..=8u32 {
+            let mut counts = vec![0u32; n as usize];
+            for key in 0..8_000u64 {
+                counts[partition_of(key, n) as usize] += 1;
+            }
+            let expected = 8_000 / n;
+            assert!(
+                counts
+                    .iter()
+                    .all(|&c| c > expected * 8 / 10 && c < expected * 12 / 10),
+                "{n} partitions: {counts:?}"
+            );
+        }
+    }
+
+    /// Records what the wrapped handler saw.
+    #[derive(Default)]
+    struct Seen {
+        events: Vec<(u64, u64, bool)>,
+        batches: Vec<u64>,
+        ends: u32,
+    }
+
+    impl EventHandler<u64> for Seen {
+        fn on_batch_start(&mut self, size: u64) {
+            self.batches.push(size);
+        }
+        fn on_event(&mut self, e: &u64, seq: u64, end: bool) {
+            self.events.push((*e, seq, end));
+        }
+        fn on_batch_end(&mut self) -> Result<(), StageError> {
+            self.ends += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_partition_sees_its_share_with_its_own_end_of_batch() {
+        // Key = the event; 2 partitions.
+        let mine: Vec<u64> = (0..20).filter(|&k| partition_of(k, 2) == 0).collect();
+        let mut p = Partition::new(0, 2, |e: &u64| *e, Seen::default());
+        // Batch 1: events 0..10; batch 2: 10..20; batch 3: only others'.
+        for (start, end) in [(0u64, 10u64), (10, 20)] {
+            p.on_batch_start(end - start);
+            for k in start..end {
+                p.on_event(&k, k, k == end - 1);
+            }
+            p.on_batch_end().unwrap();
+        }
+        let other = (100..).find(|&k| partition_of(k, 2) == 1).unwrap();
+        p.on_batch_start(1);
+        p.on_event(&other, 20, true);
+        p.on_batch_end().unwrap();
+        let seen = p.into_handler();
+        assert_eq!(seen.events.iter().map(|e| e.0).collect::<Vec<_>>(), mine);
+        let ends: Vec<u64> = seen.events.iter().filter(|e| e.2).map(|e| e.0).collect();
+        let last_of = |lo: u64, hi: u64| mine.iter().copied().filter(|&k| k >= lo && k < hi).max();
+        let expected: Vec<u64> = [last_of(0, 10), last_of(10, 20)]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(ends, expected, "end_of_batch on the last of its own share");
+        assert_eq!(
+            seen.batches,
+            vec![10, 10],
+            "no batch start for a batch without its events"
+        );
+        assert_eq!(seen.ends, 2);
+    }
+}
