@@ -76,18 +76,22 @@ fn run(keys: &[u64], partitions: u32, max_batch: u64, policy: PanicPolicy, capac
     let handled: Handled = Arc::new((0..keys.len()).map(|_| AtomicU8::new(0)).collect());
     let log = Arc::new(Mutex::new(vec![Vec::new(); partitions as usize]));
     let seen = Arc::new(Mutex::new(0));
-    let mut b = GraphBuilder::<Event>::new(
-        RingConfig::new(capacity).wait_strategy(WaitStrategy::Yielding),
-    )
-    .panic_policy(policy);
+    let mut b =
+        GraphBuilder::<Event>::new(RingConfig::new(capacity).wait_strategy(WaitStrategy::Yielding))
+            .panic_policy(policy);
     let parts = b
-        .partitioned("part", partitions, |e: &Event| e[0], |index| Part {
-            index,
-            handled: Arc::clone(&handled),
-            log: Arc::clone(&log),
-            mine: Vec::new(),
-            batches: 0,
-        })
+        .partitioned(
+            "part",
+            partitions,
+            |e: &Event| e[0],
+            |index| Part {
+                index,
+                handled: Arc::clone(&handled),
+                log: Arc::clone(&log),
+                mine: Vec::new(),
+                batches: 0,
+            },
+        )
         .max_batch(max_batch)
         .add();
     b.handler(
@@ -111,7 +115,11 @@ fn run(keys: &[u64], partitions: u32, max_batch: u64, policy: PanicPolicy, capac
     let mut total = 0;
     for (index, events) in log.iter().enumerate() {
         for e in events {
-            assert_eq!(partition_of(e[0], partitions), index as u32, "wrong partition");
+            assert_eq!(
+                partition_of(e[0], partitions),
+                index as u32,
+                "wrong partition"
+            );
         }
         // Per key (all of a key's events are in this partition): ids rise.
         let mut last = std::collections::HashMap::new();
@@ -143,6 +151,8 @@ proptest! {
 #[test]
 fn many_events_over_eight_partitions() {
     let mut rng = 7u64;
-    let keys: Vec<u64> = (0..50_000).map(|_| util::xorshift(&mut rng) % 1000).collect();
+    let keys: Vec<u64> = (0..50_000)
+        .map(|_| util::xorshift(&mut rng) % 1000)
+        .collect();
     run(&keys, 8, u64::MAX, PanicPolicy::Halt, 256);
 }

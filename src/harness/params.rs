@@ -33,6 +33,8 @@ pub struct Params {
     ///
     /// [`Counter::with_work`]: super::event::Counter::with_work
     pub handler_work: u32,
+    /// Partitions (and work-queue workers) in `partitioned`.
+    pub partitions: u32,
 }
 
 /// How a paced latency run keeps a stalled consumer from hiding behind a
@@ -120,6 +122,7 @@ mod tests {
             stall: Duration::from_secs(1),
             co,
             handler_work: 0,
+            partitions: 1,
         };
         let mut h = super::super::event::new_histogram();
         h.record(10_000_000).unwrap();

@@ -47,6 +47,8 @@ pub struct BenchOptions {
     /// Extra dependent operations per event in every contender's counting
     /// handler (see `Params::handler_work`).
     pub handler_work: u32,
+    /// Partitions in `partitioned` (and workers of its work-queue peer).
+    pub partitions: u32,
 }
 
 impl BenchOptions {
@@ -69,6 +71,7 @@ impl BenchOptions {
             peers: Vec::new(),
             co: super::params::CoCorrection::IntendedTime,
             handler_work: 0,
+            partitions: 2,
         }
     }
 
@@ -85,13 +88,22 @@ impl BenchOptions {
         }
     }
 
+    /// Threads `scenario` uses with these options (`partitioned`: the
+    /// producer and its partitions).
+    pub fn threads(&self, scenario: Scenario) -> usize {
+        match scenario {
+            Scenario::Partitioned => 1 + self.partitions.max(1) as usize,
+            _ => scenario.threads(),
+        }
+    }
+
     fn params(&self, scenario: Scenario, cores: &[usize]) -> Params {
         let pinned: Vec<usize> = if self.pin && cores.len() >= 2 {
             cores.to_vec()
         } else {
             Vec::new()
         };
-        let spin = scenario.threads() <= cores.len();
+        let spin = self.threads(scenario) <= cores.len();
         let (events, warmup) = match scenario {
             Scenario::Latency | Scenario::Shm => {
                 let warm = (self.rate as f64 * self.warmup_secs) as u64;
@@ -137,6 +149,7 @@ impl BenchOptions {
                 super::params::CoCorrection::IntendedTime
             },
             handler_work: self.handler_work,
+            partitions: self.partitions.max(1),
         }
     }
 }
@@ -451,8 +464,8 @@ fn summarise(
             scenario: scenario.name(),
             peer: c.peer,
             event_size: scenario.event_size(opts.event_size),
-            threads: scenario.threads(),
-            oversubscribed: scenario.threads() > cores.len(),
+            threads: opts.threads(scenario),
+            oversubscribed: opts.threads(scenario) > cores.len(),
             valid: reps.iter().all(|r| r.error.is_none()),
             repetitions: reps.len(),
             events_per_sec: median(&rates),
@@ -493,11 +506,11 @@ pub fn run(opts: &BenchOptions, mut tick: impl FnMut(&str)) -> Report {
             })
             .map(|(_, c)| c)
             .collect();
-        if scenario.threads() > machine.cores {
+        if opts.threads(scenario) > machine.cores {
             warnings.push(format!(
                 "{}: {} threads on {} cores: oversubscribed, threads time-slice (ringmaster yields or backs off; disruptor can only spin)",
                 scenario.name(),
-                scenario.threads(),
+                opts.threads(scenario),
                 machine.cores
             ));
         }

@@ -25,6 +25,10 @@ pub enum Scenario {
     Diamond,
     /// 3 producers -> 1 consumer.
     Sequencer,
+    /// 1 producer -> a stage of `--partitions` partitions (per-key order,
+    /// 1,024 keys), against one thread doing the same work and a crossbeam
+    /// work queue with as many workers (no order).
+    Partitioned,
     /// Round trips between two threads over two queues.
     Pingpong,
     /// One-way latency at a paced rate (coordinated-omission aware).
@@ -101,7 +105,7 @@ impl std::fmt::Debug for Contender {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 19] = [
+    pub const ALL: [Scenario; 20] = [
         Self::Unicast,
         Self::UnicastBatch,
         Self::MetricsOverhead,
@@ -109,6 +113,7 @@ impl Scenario {
         Self::Multicast,
         Self::Diamond,
         Self::Sequencer,
+        Self::Partitioned,
         Self::Pingpong,
         Self::Latency,
         Self::Journal,
@@ -133,6 +138,7 @@ impl Scenario {
             Self::Multicast => "multicast",
             Self::Diamond => "diamond",
             Self::Sequencer => "sequencer",
+            Self::Partitioned => "partitioned",
             Self::Pingpong => "pingpong",
             Self::Latency => "latency",
             Self::Journal => "journal",
@@ -163,6 +169,9 @@ impl Scenario {
             | Self::Shm
             | Self::ShmThroughput => 2,
             Self::Pipeline | Self::Multicast | Self::Diamond | Self::Sequencer => 4,
+            // The producer and two partitions (the default; see
+            // `Params::partitions` for the count a run uses).
+            Self::Partitioned => 3,
             // The shop's stage threads and two clients, or one.
             Self::Shop | Self::ShopSync => {
                 crate::shop::StageThreads::for_this_machine().threads() + 2
@@ -275,6 +284,11 @@ impl Scenario {
             ],
             // Round trips and paced latency carry a timestamp: 64-byte
             // events whatever --event-size says.
+            Self::Partitioned => vec![
+                c("ringmaster", ringmaster::partitioned::<E>),
+                c("one-thread", ringmaster::unicast::<E>),
+                c("crossbeam", channels::crossbeam_work_queue::<E>),
+            ],
             Self::Pingpong => vec![
                 c("ringmaster", ringmaster::pingpong::<Event64>),
                 c("disruptor", disruptor::pingpong::<Event64>),

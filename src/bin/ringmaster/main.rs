@@ -365,6 +365,10 @@ struct BenchArgs {
     /// throughput ratio depends on the consumer's cost per event.
     #[arg(long, default_value_t = 0)]
     handler_work: u32,
+    /// Partitions in `partitioned` (and workers of its work-queue peer); a
+    /// list runs the scenario once per count (e.g. 1,2,4,8). Default 2.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=64))]
+    partitions: Vec<u32>,
     /// Do not pin threads to cores.
     #[arg(long)]
     no_pin: bool,
@@ -557,7 +561,19 @@ fn serve_options(
     })
 }
 
+/// Where a bench run writes its files.
+struct BenchOutputs {
+    json: Option<PathBuf>,
+    hgrm: Option<PathBuf>,
+    plot: Option<PathBuf>,
+}
+
 fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let outputs = BenchOutputs {
+        json: a.json.clone(),
+        hgrm: a.hgrm.clone(),
+        plot: a.plot.clone(),
+    };
     let mut o = if a.quick {
         BenchOptions::quick()
     } else {
@@ -600,6 +616,49 @@ fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     o.pin = !a.no_pin;
     o.peers = a.peers;
     o.handler_work = a.handler_work;
+    let counts = if a.partitions.is_empty() {
+        vec![o.partitions]
+    } else {
+        a.partitions.clone()
+    };
+    let several = counts.len() > 1;
+    for (i, &count) in counts.iter().enumerate() {
+        o.partitions = count;
+        if i > 0 {
+            // Only the scenario the list is for runs again.
+            o.scenarios.retain(|s| *s == harness::Scenario::Partitioned);
+            if o.scenarios.is_empty() {
+                break;
+            }
+        }
+        if several {
+            println!("partitions: {count}");
+        }
+        let suffix = several.then(|| format!("-p{count}"));
+        bench_once(&o, &outputs, suffix.as_deref())?;
+    }
+    Ok(())
+}
+
+/// One harness run with `o`, its table printed and its files written (with
+/// `suffix` before each file's extension).
+fn bench_once(
+    o: &BenchOptions,
+    a: &BenchOutputs,
+    suffix: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let with_suffix = |path: &std::path::Path| match suffix {
+        None => path.to_path_buf(),
+        Some(s) => {
+            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+            let ext = path
+                .extension()
+                .map(|e| format!(".{}", e.to_string_lossy()))
+                .unwrap_or_default();
+            path.with_file_name(format!("{stem}{s}{ext}"))
+        }
+    };
+    let o = o.clone();
     let total = harness::total_runs(&o);
     let bar = ProgressBar::new(total);
     bar.set_style(
@@ -614,14 +673,17 @@ fn bench(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     bar.finish_and_clear();
     print!("{}", report::table(&report));
     if let Some(path) = &a.json {
+        let path = &with_suffix(path);
         report::write_json(&report, path)?;
         println!("json:  {}", path.display());
     }
     if let Some(dir) = &a.hgrm {
+        let dir = &with_suffix(dir);
         let files = report::write_hgrm(&report, dir)?;
         println!("hgrm:  {} files in {}", files.len(), dir.display());
     }
     if let Some(path) = &a.plot {
+        let path = &with_suffix(path);
         report::write_svg(&report, path)?;
         println!("plot:  {}", path.display());
     }

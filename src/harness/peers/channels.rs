@@ -160,6 +160,27 @@ fn three_to_one<E: BenchEvent, C: Channel<E>>(p: &Params) -> Result<Outcome, Str
     outcome(p, &tally, start, &[prog], vec![h])
 }
 
+/// 1P -> `p.partitions` workers taking events from one crossbeam channel,
+/// whichever is free (a work queue: each event once, no order).
+pub fn crossbeam_work_queue<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    let workers = p.partitions.max(1) as usize;
+    let (tx, rx) = crossbeam_channel::bounded::<E>(p.capacity as usize);
+    let tally = Tally::new(workers as u64);
+    let mut handles = Vec::new();
+    let mut progress = Vec::new();
+    for w in 0..workers {
+        let rx = rx.clone();
+        // Each counts until the channel closes: its share is not known.
+        let (h, prog) = spawn_sink(p, w + 1, u64::MAX, false, &tally, move || rx.recv().ok());
+        handles.push(h);
+        progress.push(prog);
+    }
+    drop(rx);
+    let start = produce(p, false, |e| tx.send(e).expect("workers alive"));
+    drop(tx);
+    outcome(p, &tally, start, &progress, handles)
+}
+
 /// crossbeam 1P-1C, blocking send/recv.
 pub fn crossbeam_unicast<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
     single::<E, Crossbeam>(p, false)

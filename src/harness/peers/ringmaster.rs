@@ -195,6 +195,56 @@ fn single_sampled<E: BenchEvent>(
     finish(p, &tally, start, &progress, graph)
 }
 
+/// 1P -> a partitioned stage of `p.partitions` partitions, each event's
+/// key its value modulo [`PARTITION_KEYS`]: each partition counts (and
+/// works on) its share.
+pub fn partitioned<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    let n = p.partitions.max(1);
+    let key = |e: &E| e.value() % PARTITION_KEYS;
+    let mut shares = vec![0u64; n as usize];
+    for i in 0..p.events {
+        shares[crate::partition_of(i % PARTITION_KEYS, n) as usize] += 1;
+    }
+    let tally = Tally::new(u64::from(n));
+    let mut b = GraphBuilder::<E>::new(config(p));
+    let mut progress = Vec::new();
+    let mut sinks = Vec::new();
+    for &share in &shares {
+        let (s, prog) = sink(p, &tally, share, false);
+        progress.push(prog);
+        sinks.push(Some(s));
+    }
+    let cores: Vec<usize> = (0..n as usize).filter_map(|i| p.core(i + 1)).collect();
+    let mut stage = b.partitioned("part", n, key, |i| {
+        sinks[i as usize].take().expect("one sink per partition")
+    });
+    if cores.len() == n as usize {
+        stage = stage.pin(&cores);
+    }
+    stage.add();
+    // A partition with no events has nothing to wait for.
+    for (i, &share) in shares.iter().enumerate() {
+        if share == 0 {
+            tally.finish(0, 0, 0, None);
+            progress[i].store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let (mut producer, graph) = b.build_single_producer().map_err(|e| e.to_string())?;
+    p.pin(0);
+    let start = now_ns();
+    let mut publisher = producer.publisher();
+    for i in 0..p.events {
+        publisher
+            .publish_with(|s| *s = E::new(i, 0))
+            .map_err(|e| e.to_string())?;
+    }
+    finish(p, &tally, start, &progress, graph)
+}
+
+/// Keys in `partitioned`: events with equal values modulo this share a key
+/// (and so a partition, in order).
+pub const PARTITION_KEYS: u64 = 1024;
+
 /// 1P-1C.
 pub fn unicast<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
     single::<E>(p, &[&[]], false)

@@ -153,6 +153,7 @@ pub fn producer_main(
         // The producer process stamps intended times only.
         co: CoCorrection::IntendedTime,
         handler_work: 0,
+        partitions: 1,
     };
     for i in 0..events {
         let stamp = if rate > 0 {
