@@ -396,7 +396,8 @@ pub fn encode_request(out: &mut Vec<u8>, args: &[&[u8]]) {
     }
 }
 
-/// RESP2 reply encoders, appending to a connection's output buffer.
+/// Reply encoders for the types RESP2 and RESP3 share (see [`Protocol`] for
+/// those that differ), appending to a connection's output buffer.
 ///
 /// # Examples
 ///

@@ -1,7 +1,7 @@
 //! [`Server`]: the shop over TCP. One `mio` event loop thread accepts
-//! connections, reads and parses RESP2, publishes shop commands into the
-//! ring (one batch per loop turn) and writes replies back in request
-//! order per connection.
+//! connections (over TLS when asked), reads and parses RESP requests,
+//! publishes shop commands into the ring (one batch per loop turn) and
+//! writes replies back in request order per connection.
 //!
 //! # Reply path
 //!

@@ -34,8 +34,8 @@ enum Command {
     Demo(DemoArgs),
     /// Benchmark ringmaster against its peers, side by side in one run.
     Bench(Box<BenchArgs>),
-    /// Serve the shop over TCP (RESP2, so redis-cli and Redis clients work)
-    /// until SIGINT or SIGTERM.
+    /// Serve the shop over TCP (RESP2 and RESP3, so redis-cli and Redis
+    /// clients work) until SIGINT or SIGTERM.
     Serve(ServeArgs),
     /// Serve the shop read-only as a standby: build its journal, catalog
     /// and search index from a NATS JetStream stream that a primary

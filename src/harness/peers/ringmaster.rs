@@ -183,14 +183,7 @@ fn single_sampled<E: BenchEvent>(
             i += n;
         }
     } else {
-        // The loop owns the producer's state (see `Publisher`), as in the
-        // latency loop above.
-        let mut publisher = producer.publisher();
-        for i in 0..p.events {
-            publisher
-                .publish_with(|s| *s = E::new(i, 0))
-                .map_err(|e| e.to_string())?;
-        }
+        publish_each(&mut producer, p.events)?;
     }
     finish(p, &tally, start, &progress, graph)
 }
@@ -232,13 +225,23 @@ pub fn partitioned<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
     let (mut producer, graph) = b.build_single_producer().map_err(|e| e.to_string())?;
     p.pin(0);
     let start = now_ns();
+    publish_each(&mut producer, p.events)?;
+    finish(p, &tally, start, &progress, graph)
+}
+
+/// Publish events `0..events`, one publish each, through a
+/// [`Publisher`](crate::Publisher): the loop owns the producer's state.
+fn publish_each<E: BenchEvent>(
+    producer: &mut crate::SingleProducer<E>,
+    events: u64,
+) -> Result<(), String> {
     let mut publisher = producer.publisher();
-    for i in 0..p.events {
+    for i in 0..events {
         publisher
             .publish_with(|s| *s = E::new(i, 0))
             .map_err(|e| e.to_string())?;
     }
-    finish(p, &tally, start, &progress, graph)
+    Ok(())
 }
 
 /// Keys in `partitioned`: events with equal values modulo this share a key

@@ -152,6 +152,24 @@ impl<T> TxnAssembler<T> {
         }
     }
 
+    /// Whether `event` is the rule's business: a transaction is open, or
+    /// it is a write that opens one. Everything else is handled at once,
+    /// without the assembler (the common case: one load of the mark).
+    #[inline]
+    pub fn involves(&self, event: &ProductEvent) -> bool {
+        self.open.is_some() || (event.is_write() && event.txn_mark().tag != 0)
+    }
+
+    /// The next event from the ring, with `item` for it: a write with its
+    /// mark, anything else as a read, owned by the event's client.
+    pub fn feed_event(&mut self, event: &ProductEvent, item: T, release: impl FnMut(T, bool)) {
+        if event.is_write() {
+            self.feed_write(event.txn_mark(), event.client(), item, release);
+        } else {
+            self.feed_read(event.client(), item, release);
+        }
+    }
+
     /// The next read (or any event that is not a write) of `owner`: held
     /// while `owner`'s transaction is open, so it is answered after the
     /// writes before it; released at once otherwise.
@@ -192,6 +210,8 @@ impl<T> TxnAssembler<T> {
         self.discarded
     }
 }
+
+use super::event::ProductEvent;
 
 #[cfg(test)]
 mod tests {

@@ -105,16 +105,7 @@ impl CatalogStage {
             };
             self.outbox.push(sequence, reply);
         };
-        if event.is_write() {
-            txn.feed_write(
-                event.txn_mark(),
-                event.client(),
-                (sequence, *event),
-                &mut release,
-            );
-        } else {
-            txn.feed_read(event.client(), (sequence, *event), &mut release);
-        }
+        txn.feed_event(event, (sequence, *event), &mut release);
         self.txn = txn;
     }
 }
@@ -160,7 +151,7 @@ impl EventHandler<ProductEvent> for CatalogStage {
             // Counted as the journal stage appends: by the command byte.
             self.position += 1;
         }
-        if self.txn.is_open() || (event.is_write() && event.txn_mark().tag != 0) {
+        if self.txn.involves(event) {
             self.transactional(event, sequence);
         } else if !event.is_search() {
             let reply = self.answer(event);

@@ -182,13 +182,9 @@ impl EventHandler<ProductEvent> for Responder {
             request_id: event.request_id(),
             search: event.is_search(),
         };
-        if self.txn.is_open() || (event.is_write() && event.txn_mark().tag != 0) {
+        if self.txn.involves(event) {
             let mut txn = std::mem::take(&mut self.txn);
-            if event.is_write() {
-                txn.feed_write(event.txn_mark(), held.client, held, |h, _| self.deliver(h));
-            } else {
-                txn.feed_read(held.client, held, |h, _| self.deliver(h));
-            }
+            txn.feed_event(event, held, |h, _| self.deliver(h));
             self.txn = txn;
         } else {
             self.deliver(held);

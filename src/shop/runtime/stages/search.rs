@@ -52,16 +52,7 @@ impl SearchStage {
                 }
             }
         };
-        if event.is_write() {
-            txn.feed_write(
-                event.txn_mark(),
-                event.client(),
-                (sequence, *event),
-                &mut release,
-            );
-        } else {
-            txn.feed_read(event.client(), (sequence, *event), &mut release);
-        }
+        txn.feed_event(event, (sequence, *event), &mut release);
         self.txn = txn;
     }
 }
@@ -74,7 +65,7 @@ impl EventHandler<ProductEvent> for SearchStage {
     #[inline]
     fn on_event(&mut self, event: &ProductEvent, sequence: u64, end_of_batch: bool) {
         self.latency.event(event);
-        if self.txn.is_open() || (event.is_write() && event.txn_mark().tag != 0) {
+        if self.txn.involves(event) {
             self.transactional(event, sequence);
         } else if event.is_search() {
             let reply = self.search(event);
