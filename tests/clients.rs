@@ -463,6 +463,10 @@ fn transactions_are_bounded_by_the_existing_limits() {
     assert_eq!(c.line(), ":200");
     assert_eq!(c.line(), "-ERR EXEC without MULTI");
     assert_eq!(c.line(), "-ERR DISCARD without MULTI");
+    // Every request counted once, an EXEC that waited for room included:
+    // 10,003 + 303 + 206 sent.
+    let (report, _) = server.stop();
+    assert_eq!(report.requests, 10_512);
 }
 
 // ---- TLS -----------------------------------------------------------------

@@ -197,7 +197,8 @@ impl RespConn {
     ///
     /// # Errors
     ///
-    /// I/O, or an error reply (its text in the error).
+    /// I/O, or an error reply (its text in the error, after the command's
+    /// name: never its arguments, which may be a password).
     pub fn call(&mut self, args: &[&str]) -> io::Result<&[String]> {
         let mut request = Vec::new();
         let words: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
@@ -208,7 +209,7 @@ impl RespConn {
             let error = self.reply.iter().find(|r| r.starts_with('-'));
             return Err(io::Error::other(format!(
                 "{}: {}",
-                args.join(" "),
+                args.first().copied().unwrap_or_default(),
                 error.map_or("an error reply", String::as_str)
             )));
         }
@@ -310,7 +311,25 @@ pub fn run(load: &TcpLoad) -> io::Result<TcpLoadReport> {
 
 #[cfg(test)]
 mod reply_tests {
-    use super::read_reply;
+    use super::{read_reply, RespConn};
+    use std::io::{Read as _, Write as _};
+
+    #[test]
+    fn an_error_reply_names_the_command_and_never_its_arguments() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(b"-WRONGPASS nope\r\n").unwrap();
+        });
+        let mut conn = RespConn::open(addr).unwrap();
+        let error = conn.call(&["AUTH", "hunter2"]).unwrap_err().to_string();
+        server.join().unwrap();
+        assert_eq!(error, "AUTH: -WRONGPASS nope");
+        assert!(!error.contains("hunter2"));
+    }
 
     #[test]
     fn a_reply_is_read_whole_and_flattened_or_skipped() {

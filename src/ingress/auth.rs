@@ -93,6 +93,13 @@ impl Password {
         Self::new(line.to_vec())
     }
 
+    /// The password itself, for a client that must send it (`ringmaster
+    /// promote` reads the server's file with [`Password::from_file`], so
+    /// both read it by the same rule).
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
     /// Whether `candidate` is the password, in time that does not depend
     /// on where the two differ.
     pub fn matches(&self, candidate: &[u8]) -> bool {

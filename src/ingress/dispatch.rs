@@ -247,9 +247,17 @@ fn parse_buffered(
                 continue;
             }
         };
+        // A request is counted once it is taken: an `EXEC` waiting for
+        // room in the window (`Retry`) is handled again later.
         match handle(c, request, token, intake, context, window_left) {
-            Next::Continue => parsed += used,
-            Next::Stop(stop) => return (stop, parsed + used),
+            Next::Continue => {
+                intake.report.requests += 1;
+                parsed += used;
+            }
+            Next::Stop(stop) => {
+                intake.report.requests += 1;
+                return (stop, parsed + used);
+            }
             Next::Retry(stop) => return (stop, parsed),
         }
     }
@@ -283,11 +291,6 @@ fn handle(
     window_left: &mut usize,
 ) -> Next {
     let config = context.config;
-    // `EXEC` needs room in the window for the whole transaction before it
-    // is taken, so it is counted when handled.
-    if !matches!(request, Request::Exec) {
-        intake.report.requests += 1;
-    }
     let allowed = matches!(
         request,
         Request::Auth(_) | Request::Hello { .. } | Request::Quit
@@ -411,10 +414,7 @@ fn queue(c: &mut Connection, request: Request, intake: &mut Intake, config: &Ser
             c.reply_now(|out| Resp::error(out, &error));
         }
         None => {
-            if matches!(request, Request::Shop(_)) {
-                multi.shop_commands += 1;
-            }
-            multi.queued.push(request);
+            multi.push(request);
             c.reply_now(|out| Resp::simple(out, "QUEUED"));
         }
     }
@@ -431,13 +431,11 @@ fn exec(
     window_left: &mut usize,
 ) -> Next {
     let Some(multi) = c.session.multi.as_ref() else {
-        intake.report.requests += 1;
         c.reply_now(|out| Resp::error(out, "ERR EXEC without MULTI"));
         return Next::Continue;
     };
     let needed = multi.shop_commands;
     if !multi.failed && needed > context.window {
-        intake.report.requests += 1;
         c.session.multi = None;
         c.reply_now(|out| {
             Resp::error(
@@ -454,7 +452,6 @@ fn exec(
     if !multi.failed && needed > *window_left {
         return Next::Retry(Stop::Window);
     }
-    intake.report.requests += 1;
     let Some(multi) = c.session.multi.take() else {
         return Next::Continue;
     };

@@ -757,6 +757,10 @@ impl Server {
     /// holds rustls state; it is dropped at once, with nothing to write).
     fn close_idle(&mut self, now: Instant) {
         let idle = self.config.idle_timeout;
+        if idle.is_none() && !self.speaks_tls() {
+            // Nothing to look for: no pass over every connection.
+            return;
+        }
         let handshake = self.config.tls_handshake_timeout;
         let mut stalled = Vec::new();
         for (&token, c) in &mut self.connections {

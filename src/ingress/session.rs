@@ -31,6 +31,22 @@ pub(crate) struct Multi {
     pub(crate) failed: bool,
     /// Of `queued`, the shop commands (for the ring).
     pub(crate) shop_commands: usize,
+    /// Heap bytes the queued requests hold besides their slots (`PING` and
+    /// `ECHO` messages), kept as they are queued: the footprint is read on
+    /// every turn and every reply, so it must not walk the queue.
+    message_bytes: usize,
+}
+
+impl Multi {
+    /// Queue `request`.
+    pub(crate) fn push(&mut self, request: Request) {
+        match &request {
+            Request::Shop(_) => self.shop_commands += 1,
+            Request::Ping(Some(m)) | Request::Echo(m) => self.message_bytes += m.capacity(),
+            _ => {}
+        }
+        self.queued.push(request);
+    }
 }
 
 impl Session {
@@ -55,14 +71,7 @@ impl Session {
     pub(crate) fn footprint(&self) -> usize {
         self.name.capacity()
             + self.multi.as_ref().map_or(0, |m| {
-                m.queued.capacity() * std::mem::size_of::<Request>()
-                    + m.queued
-                        .iter()
-                        .map(|r| match r {
-                            Request::Ping(Some(m)) | Request::Echo(m) => m.capacity(),
-                            _ => 0,
-                        })
-                        .sum::<usize>()
+                m.queued.capacity() * std::mem::size_of::<Request>() + m.message_bytes
             })
     }
 

@@ -80,33 +80,30 @@ pub fn python(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `program`, installed from the Debian package `package` the first time
+/// it is missing (`once` remembers that it was looked for).
+fn debian_tool(once: &OnceLock<()>, program: &'static str, package: &str) -> &'static str {
+    once.get_or_init(|| {
+        if !runs(program, &["--version"]) {
+            apt_install(package);
+        }
+        assert!(
+            runs(program, &["--version"]),
+            "{program} is needed (apt-get install {package})"
+        );
+    });
+    program
+}
+
 /// `redis-cli`, installed from Debian's redis-tools when missing.
 pub fn redis_cli() -> &'static str {
     static CLI: OnceLock<()> = OnceLock::new();
-    CLI.get_or_init(|| {
-        if !runs("redis-cli", &["--version"]) {
-            apt_install("redis-tools");
-        }
-        assert!(
-            runs("redis-cli", &["--version"]),
-            "redis-cli is needed (apt-get install redis-tools)"
-        );
-    });
-    "redis-cli"
+    debian_tool(&CLI, "redis-cli", "redis-tools")
 }
 
 /// `promtool` (Prometheus's checker), installed from Debian's prometheus
 /// package when missing.
 pub fn promtool() -> &'static str {
     static PROMTOOL: OnceLock<()> = OnceLock::new();
-    PROMTOOL.get_or_init(|| {
-        if !runs("promtool", &["--version"]) {
-            apt_install("prometheus");
-        }
-        assert!(
-            runs("promtool", &["--version"]),
-            "promtool is needed (apt-get install prometheus)"
-        );
-    });
-    "promtool"
+    debian_tool(&PROMTOOL, "promtool", "prometheus")
 }

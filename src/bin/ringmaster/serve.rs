@@ -208,9 +208,9 @@ pub(crate) fn promote(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut conn = RespConn::open(addr)?;
     if let Some(file) = password_file {
-        // The first line, as the server reads it.
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let password = text.lines().next().unwrap_or_default();
+        let password = ringmaster::ingress::Password::from_file(file)?;
+        let password = std::str::from_utf8(password.expose())
+            .map_err(|_| format!("{}: the password is not UTF-8", file.display()))?;
         conn.call(&["AUTH", password])
             .map_err(|e| format!("{addr}: {e}"))?;
     }
