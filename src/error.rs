@@ -187,6 +187,98 @@ pub enum BuildError {
     },
 }
 
+/// Why a stage could not join a running graph
+/// ([`Graph::attach`](crate::Graph::attach),
+/// [`Graph::attach_poller`](crate::Graph::attach_poller)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttachError {
+    /// The graph was halted (a handler failed, or it is stopping).
+    #[error("stage `{stage}` cannot join: the graph was halted")]
+    Halted {
+        /// The stage.
+        stage: String,
+    },
+    /// A dependency is not a stage of this graph.
+    #[error("stage `{stage}` depends on stage #{dependency}, which is not in this graph")]
+    UnknownStage {
+        /// The stage.
+        stage: String,
+        /// The index of the unknown dependency.
+        dependency: usize,
+    },
+    /// A dependency left the graph.
+    #[error("stage `{stage}` depends on stage `{dependency}`, which was detached")]
+    DependencyDetached {
+        /// The stage.
+        stage: String,
+        /// The detached dependency.
+        dependency: String,
+    },
+    /// Every consumer slot of the ring's region is taken.
+    #[error("no free consumer slot for stage `{stage}`: all {max} slots of the region are taken")]
+    NoFreeSlot {
+        /// The stage.
+        stage: String,
+        /// Slots in the region header.
+        max: usize,
+    },
+    /// The sequence to start from is no longer (or not yet) in the ring.
+    #[error("stage `{stage}` cannot start at sequence {from}: the ring holds {oldest}..{cursor} (older events may be overwritten at any time)")]
+    NotInRing {
+        /// The stage.
+        stage: String,
+        /// The sequence asked for.
+        from: u64,
+        /// The oldest sequence no producer may overwrite yet (the slowest
+        /// gating stage's).
+        oldest: u64,
+        /// The producer cursor.
+        cursor: u64,
+    },
+    /// The stage's `max_batch` was 0.
+    #[error("stage `{stage}` has max_batch 0; a batch must hold at least one event")]
+    ZeroMaxBatch {
+        /// The stage.
+        stage: String,
+    },
+    /// The core to pin to does not exist, or the OS refused the thread.
+    #[error(transparent)]
+    Thread(#[from] BuildError),
+}
+
+/// Why a stage could not leave a running graph
+/// ([`Graph::detach`](crate::Graph::detach),
+/// [`Graph::detach_poller`](crate::Graph::detach_poller)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DetachError {
+    /// The stage is not in this graph (another graph's, or already
+    /// detached).
+    #[error("stage `{stage}` is not attached to this graph")]
+    NotInGraph {
+        /// The stage.
+        stage: String,
+    },
+    /// Stages still run after it: detach them first.
+    #[error("stage `{stage}` cannot leave while stages run after it: {dependents:?}")]
+    HasDependents {
+        /// The stage.
+        stage: String,
+        /// The stages that depend on it.
+        dependents: Vec<String>,
+    },
+    /// The stage's thread panicked outside its handler's calls, so its
+    /// handler is lost. The stage has left the graph.
+    #[error("stage `{stage}` left, but its thread panicked: {message}")]
+    ThreadPanicked {
+        /// The stage.
+        stage: String,
+        /// The panic payload, when it was a string.
+        message: String,
+    },
+}
+
 /// Why a running graph did not stop cleanly.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

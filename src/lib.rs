@@ -116,13 +116,14 @@ pub mod harness;
 
 pub use config::{RingConfig, DEFAULT_GATHER_PAUSES, DEFAULT_METRICS_SAMPLING};
 pub use error::{
-    BuildError, ClaimError, ConfigError, ShutdownError, StageError, TryClaimError, TryPublishError,
-    WaitError,
+    AttachError, BuildError, ClaimError, ConfigError, DetachError, ShutdownError, StageError,
+    TryClaimError, TryPublishError, WaitError,
 };
 pub use graph::{
-    handler_fn, partition_of, pin_current_thread, EventHandler, EventPoller, FnHandler, Graph,
-    GraphBuilder, NoopHandler, PanicPolicy, Partition, PartitionedBuilder, PartitionedStage,
-    PollState, PollerBuilder, StageBuilder, StageId, StageInfo,
+    handler_fn, partition_of, pin_current_thread, AttachBuilder, Attached, Detached, EventHandler,
+    EventPoller, FnHandler, Graph, GraphBuilder, NoopHandler, PanicPolicy, Partition,
+    PartitionedBuilder, PartitionedStage, PollState, PollerAttachBuilder, PollerBuilder,
+    StageBuilder, StageId, StageInfo, WorkPool, WorkPoolBuilder,
 };
 pub use producer::{Claim, MultiProducer, Producer, SingleProducer};
 pub use publisher::Publisher;

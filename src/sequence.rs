@@ -47,6 +47,17 @@ impl Sequence {
         self.value.load(Ordering::Acquire)
     }
 
+    /// `SeqCst` load: as [`Sequence::get`], and in the single total order
+    /// of `SeqCst` operations, for the gating protocol of stages joining a
+    /// running ring (see `RingBuffer::min_gating_slot`). The same
+    /// instruction as `get` on x86 and AArch64.
+    #[inline(always)]
+    pub(crate) fn get_seqcst(&self) -> u64 {
+        // SeqCst: see `RingBuffer::min_gating_slot`; also Acquire, pairing
+        // with the Release in `set`.
+        self.value.load(Ordering::SeqCst)
+    }
+
     /// Relaxed load, for the owner reading back its own value or for
     /// statistics where no data is read on the strength of the value.
     #[inline(always)]

@@ -169,6 +169,165 @@ fn try_publish_respects_gating() {
     });
 }
 
+/// What a stage that joined at some point saw: contiguous sequences from
+/// where it started, each holding the value the producer put there
+/// (`10 + seq`). A slot read while the producer may overwrite it is also a
+/// loom error (its `UnsafeCell` tracks the accesses).
+fn check_joined(seen: &[(u64, u64)], end: u64) {
+    if let Some(&(first, _)) = seen.first() {
+        for (i, &(seq, value)) in seen.iter().enumerate() {
+            assert_eq!(seq, first + i as u64, "contiguous");
+            assert_eq!(value, 10 + seq, "the value published at {seq}");
+        }
+        assert_eq!(
+            first + seen.len() as u64,
+            end,
+            "ends where its sequence ends"
+        );
+    }
+}
+
+/// A poller joins a ring of two slots while the producer publishes three
+/// events, polls once and leaves: it never reads a slot the producer may
+/// overwrite, and the producer, possibly waiting for it, is released (a
+/// producer left gated is a deadlock loom reports).
+#[test]
+fn a_poller_joins_and_leaves_a_running_ring() {
+    model_with_branches(20_000, || {
+        let mut b =
+            GraphBuilder::<u64>::new(RingConfig::new(2).wait_strategy(WaitStrategy::Blocking));
+        let (h, out) = log();
+        b.handler("h", h).add();
+        let (mut producer, mut graph) = b.build_single_producer().unwrap();
+        let t = loom::thread::spawn(move || {
+            for i in 0..3 {
+                producer.publish(10 + i).unwrap();
+            }
+        });
+        let mut poller = graph.attach_poller("tap").start().unwrap();
+        let mut seen = Vec::new();
+        poller.poll(|e, seq, _| {
+            seen.push((seq, *e));
+            true
+        });
+        let end = graph.detach_poller(poller).unwrap();
+        check_joined(&seen, end);
+        t.join().unwrap();
+        graph.shutdown().unwrap();
+        assert_eq!(*out.lock().unwrap(), [(0, 10), (1, 11), (2, 12)]);
+    });
+}
+
+/// A poller asks to start at sequence 0 while the producer runs: it gets
+/// a typed error once 0 may be overwritten, and otherwise reads intact
+/// events from 0 on.
+#[test]
+fn joining_at_an_old_sequence_is_safe_or_refused() {
+    model_with_branches(20_000, || {
+        let mut b =
+            GraphBuilder::<u64>::new(RingConfig::new(2).wait_strategy(WaitStrategy::Blocking));
+        let (h, out) = log();
+        b.handler("h", h).add();
+        let (mut producer, mut graph) = b.build_single_producer().unwrap();
+        let t = loom::thread::spawn(move || {
+            for i in 0..3 {
+                producer.publish(10 + i).unwrap();
+            }
+        });
+        match graph.attach_poller("tap").from_sequence(0).start() {
+            Ok(mut poller) => {
+                let mut seen = Vec::new();
+                poller.poll(|e, seq, _| {
+                    seen.push((seq, *e));
+                    true
+                });
+                assert!(seen.first().is_none_or(|&(seq, _)| seq == 0));
+                let end = graph.detach_poller(poller).unwrap();
+                check_joined(&seen, end);
+            }
+            Err(ringmaster::AttachError::NotInRing { oldest, .. }) => assert!(oldest > 0),
+            Err(other) => panic!("{other}"),
+        }
+        t.join().unwrap();
+        graph.shutdown().unwrap();
+        assert_eq!(out.lock().unwrap().len(), 3);
+    });
+}
+
+/// A handler stage joins on its own thread and is detached while the
+/// producer publishes: it hands back exactly what it handled, and the
+/// producer finishes (the build-time poller is drained by this thread).
+#[test]
+fn a_handler_stage_joins_and_leaves() {
+    model_with_branches(50_000, || {
+        let mut b =
+            GraphBuilder::<u64>::new(RingConfig::new(2).wait_strategy(WaitStrategy::Blocking));
+        let id = b.poller("base").add();
+        let (mut producer, mut graph) = b.build_single_producer().unwrap();
+        let mut base = graph.take_poller(id).unwrap();
+        let t = loom::thread::spawn(move || {
+            for i in 0..3 {
+                producer.publish(10 + i).unwrap();
+            }
+        });
+        let (h, out) = log();
+        let tap = graph.attach("tap", h).start().unwrap();
+        let mut polled = 0;
+        base.poll(|_, _, _| {
+            polled += 1;
+            true
+        });
+        let left = graph.detach(tap).unwrap();
+        // `on_shutdown` ran: the log moved to `out`.
+        assert!(left.handler.seen.is_empty());
+        let seen = out.lock().unwrap().clone();
+        assert_eq!(seen.len() as u64, left.end - left.start);
+        check_joined(&seen, left.end);
+        while polled < 3 {
+            base.poll(|_, _, _| {
+                polled += 1;
+                true
+            });
+            loom::thread::yield_now();
+        }
+        t.join().unwrap();
+        graph.shutdown().unwrap();
+    });
+}
+
+/// A work pool of two workers on a ring of one slot: each event is
+/// claimed and handled by exactly one worker, a worker reads only slots it
+/// claimed and that were published, and the producer reuses a slot only
+/// after its event was handled (loom's `UnsafeCell` tracking).
+#[test]
+fn work_pool_claims_each_event_once() {
+    model_with_branches(50_000, || {
+        let mut b =
+            GraphBuilder::<u64>::new(RingConfig::new(1).wait_strategy(WaitStrategy::Blocking));
+        let outs: Vec<Seen> = (0..2).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+        let handlers = outs.clone();
+        b.work_pool("pool", 2, move |i| Log {
+            seen: Vec::new(),
+            out: handlers[i as usize].clone(),
+            upstream: None,
+            progress: None,
+        })
+        .max_claim(1)
+        .add();
+        let (mut producer, graph) = b.build_single_producer().unwrap();
+        for i in 0..2 {
+            producer.publish(10 + i).unwrap();
+        }
+        graph.shutdown().unwrap();
+        let mut all: Vec<(u64, u64)> = outs
+            .iter()
+            .flat_map(|o| o.lock().unwrap().clone())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, [(0, 10), (1, 11)]);
+    });
+}
+
 /// The wake handshake between the shop's responder and the server's event
 /// loop: the loop's flag was raised by an earlier reply, and it clears the
 /// flag and drains while the responder pushes one more reply and raises.

@@ -6,7 +6,7 @@
 
 use crate::error::WaitError;
 use crate::ring::{Published, RingBuffer};
-use crate::sync::Arc;
+use crate::sync::{Arc, AtomicBool, Ordering};
 use crate::wait::Interrupted;
 use std::time::Instant;
 
@@ -15,6 +15,9 @@ pub(crate) struct SequenceBarrier<E> {
     ring: Arc<RingBuffer<E>>,
     /// Consumer slots of the upstream stages; empty = the producers.
     upstream: Box<[usize]>,
+    /// For a stage that joined a running graph: set when it is asked to
+    /// leave, which ends its waits (see [`SequenceBarrier::leaving`]).
+    leave: Option<Arc<AtomicBool>>,
 }
 
 impl<E> SequenceBarrier<E> {
@@ -25,7 +28,35 @@ impl<E> SequenceBarrier<E> {
 
 impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
     pub(crate) fn new(ring: Arc<RingBuffer<E>>, upstream: Box<[usize]>) -> Self {
-        Self { ring, upstream }
+        Self {
+            ring,
+            upstream,
+            leave: None,
+        }
+    }
+
+    /// A barrier whose waits also end, with nothing readable, once `leave`
+    /// is set (a stage that may be detached from a running graph).
+    pub(crate) fn leavable(
+        ring: Arc<RingBuffer<E>>,
+        upstream: Box<[usize]>,
+        leave: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            ring,
+            upstream,
+            leave: Some(leave),
+        }
+    }
+
+    /// Whether the stage was asked to leave.
+    #[inline]
+    pub(crate) fn leaving(&self) -> bool {
+        // Acquire: pairs with the Release store of the detaching thread;
+        // nothing else is published through the flag, it only ends waits.
+        self.leave
+            .as_ref()
+            .is_some_and(|leave| leave.load(Ordering::Acquire))
     }
 
     /// Count of events readable now, for a consumer whose next sequence is
@@ -72,19 +103,24 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
     }
 
     /// `Ok(readable count)` when `next` is readable, else `Err(channel)`
-    /// of the sequence that holds it back.
+    /// of the sequence that holds it back. A stage asked to leave gets
+    /// `Ok(next)`: nothing readable, and no more waiting. (Checked inside
+    /// the wait, so a `Blocking` waiter woken by the detach sees it.)
     #[inline(always)]
     fn readiness(&self, next: u64) -> Result<u64, usize> {
         let (available, channel) = self.progress(next);
         if available > next {
             Ok(available)
+        } else if self.leaving() {
+            Ok(next)
         } else {
             Err(channel)
         }
     }
 
     /// Wait until at least `next + 1` events are readable; returns the
-    /// published range from `next` on.
+    /// published range from `next` on (empty only for a stage asked to
+    /// leave).
     ///
     /// A first stage of a shared multi-producer ring waits in
     /// liveness-timeout chunks; when a claimed slot stays unpublished that

@@ -21,7 +21,7 @@ use super::thread_group::ThreadGroup;
 use super::{Graph, StageInfo};
 use crate::config::RingConfig;
 use crate::error::BuildError;
-use crate::metrics::{StageCell, StageRecorder};
+use crate::metrics::{StageCell, StageGroupKind, StageRecorder};
 use crate::producer::{MultiProducer, Producer, SingleProducer};
 use crate::region::MAX_CONSUMERS;
 use crate::ring::RingBuffer;
@@ -35,9 +35,15 @@ use std::collections::BTreeSet;
 pub struct StageId(usize);
 
 impl StageId {
-    /// The stage's index, which is also its consumer slot in the region.
+    /// The stage's index in its graph's [`stages`](crate::Graph::stages)
+    /// (for a graph's first stages, also its consumer slot in the region).
     pub fn index(self) -> usize {
         self.0
+    }
+
+    /// The stage at `index` of a graph's stages.
+    pub(super) fn at(index: usize) -> Self {
+        Self(index)
     }
 }
 
@@ -64,7 +70,7 @@ struct ThreadPlan {
 }
 
 /// Makes a handler stage's processor once its slot and barrier are known.
-type MakeStage<E> = Box<dyn FnOnce(StageContext<E>) -> Box<dyn Stage>>;
+pub(super) type MakeStage<E> = Box<dyn FnOnce(StageContext<E>) -> Box<dyn Stage>>;
 
 enum StageKind<E> {
     Handler(MakeStage<E>),
@@ -79,6 +85,8 @@ struct StageSpec<E> {
     same_thread_as: Option<StageId>,
     /// The most events one batch may hold (`u64::MAX`: no limit).
     max_batch: u64,
+    /// The partitioned stage or work pool it belongs to, for metrics.
+    group: Option<(String, StageGroupKind)>,
     kind: StageKind<E>,
 }
 
@@ -151,6 +159,7 @@ pub struct StageBuilder<'a, E, H> {
     core: Option<usize>,
     same_thread_as: Option<StageId>,
     max_batch: u64,
+    group: Option<(String, StageGroupKind)>,
 }
 
 impl<E, H> std::fmt::Debug for StageBuilder<'_, E, H> {
@@ -218,7 +227,31 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             core: None,
             same_thread_as: None,
             max_batch: u64::MAX,
+            group: None,
         }
+    }
+
+    /// Declare a handler stage whose processor `make` builds (a work
+    /// pool's worker), a member of `group`.
+    pub(super) fn custom_stage(
+        &mut self,
+        name: String,
+        after: Vec<StageId>,
+        core: Option<usize>,
+        group: (String, StageGroupKind),
+        make: MakeStage<E>,
+    ) -> StageId {
+        let id = StageId(self.stages.len());
+        self.stages.push(StageSpec {
+            name,
+            after,
+            core,
+            same_thread_as: None,
+            max_batch: u64::MAX,
+            group: Some(group),
+            kind: StageKind::Handler(make),
+        });
+        id
     }
 
     /// Declare an [`EventPoller`]; take it from the graph after building
@@ -442,9 +475,14 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
             .stages
             .iter()
             .zip(&slots)
-            .map(|(spec, &slot)| StageCell::new(spec.name.clone(), slot))
+            .map(|(spec, &slot)| StageCell::in_group(spec.name.clone(), slot, spec.group.clone()))
             .collect();
-        let mut graph = Graph::new(Arc::clone(&ring), Arc::clone(&failure), cells.clone());
+        let mut graph = Graph::new(
+            Arc::clone(&ring),
+            Arc::clone(&failure),
+            cells.clone(),
+            self.policy,
+        );
         let names: Vec<String> = self.stages.iter().map(|s| s.name.clone()).collect();
         let mut threads: Vec<ThreadPlan> = Vec::new();
         for (index, spec) in self.stages.into_iter().enumerate() {
@@ -461,6 +499,7 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
                 gating: !has_dependents[index],
                 poller: matches!(spec.kind, StageKind::Poller),
                 thread,
+                detached: false,
             };
             match spec.kind {
                 StageKind::Poller => {
@@ -525,20 +564,20 @@ impl<E: bytemuck::Pod + Send> GraphBuilder<E> {
 }
 
 #[cfg(not(loom))]
-fn spawn(
+pub(super) fn spawn<T: Send + 'static>(
     name: &str,
-    f: impl FnOnce() + Send + 'static,
-) -> std::io::Result<crate::sync::thread::JoinHandle<()>> {
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<crate::sync::thread::JoinHandle<T>> {
     // Linux thread names hold 15 bytes.
     let short: String = name.chars().take(15).collect();
     std::thread::Builder::new().name(short).spawn(f)
 }
 
 #[cfg(loom)]
-fn spawn(
+pub(super) fn spawn<T: Send + 'static>(
     _name: &str,
-    f: impl FnOnce() + Send + 'static,
-) -> std::io::Result<crate::sync::thread::JoinHandle<()>> {
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<crate::sync::thread::JoinHandle<T>> {
     Ok(loom::thread::spawn(f))
 }
 
@@ -661,6 +700,13 @@ impl<'a, E: bytemuck::Pod + Send, H: EventHandler<E>> StageBuilder<'a, E, H> {
         self
     }
 
+    /// Make the stage a member of `group` (a partitioned stage), for
+    /// metrics.
+    pub(super) fn in_group(mut self, group: (String, StageGroupKind)) -> Self {
+        self.group = Some(group);
+        self
+    }
+
     /// Add the stage to the graph.
     pub fn add(self) -> StageId {
         let handler = self.handler;
@@ -675,6 +721,7 @@ impl<'a, E: bytemuck::Pod + Send, H: EventHandler<E>> StageBuilder<'a, E, H> {
             core: self.core,
             same_thread_as: self.same_thread_as,
             max_batch: self.max_batch,
+            group: self.group,
             kind: StageKind::Handler(make),
         });
         id
@@ -697,6 +744,7 @@ impl<'a, E: bytemuck::Pod + Send> PollerBuilder<'a, E> {
             core: None,
             same_thread_as: None,
             max_batch: u64::MAX,
+            group: None,
             kind: StageKind::Poller,
         });
         id

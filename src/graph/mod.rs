@@ -1,6 +1,7 @@
 //! The consumer graph: handler stages on their own threads, pollers on the
 //! application's, and the running [`Graph`] that owns them.
 
+mod attach;
 mod barrier;
 mod builder;
 mod handler;
@@ -9,7 +10,9 @@ mod pin;
 mod poller;
 mod processor;
 mod thread_group;
+mod work_pool;
 
+pub use attach::{AttachBuilder, Attached, Detached, PollerAttachBuilder};
 pub use builder::{GraphBuilder, PollerBuilder, StageBuilder, StageId};
 pub use handler::{handler_fn, EventHandler, FnHandler, NoopHandler};
 pub use partition::{partition_of, Partition, PartitionedBuilder, PartitionedStage};
@@ -17,6 +20,7 @@ pub(crate) use pin::available_cores;
 pub use pin::pin_current_thread;
 pub use poller::{EventPoller, PollState};
 pub use processor::PanicPolicy;
+pub use work_pool::{WorkPool, WorkPoolBuilder};
 
 use crate::error::ShutdownError;
 use crate::metrics::{Metrics, MetricsSnapshot, RingOf, StageCell};
@@ -47,6 +51,9 @@ pub struct StageInfo {
     /// stage's of the thread it shares
     /// ([`StageBuilder::same_thread_as`]); `None` for a poller.
     pub thread: Option<String>,
+    /// Whether it left the graph ([`Graph::detach`]); its slot may now
+    /// belong to a stage that joined later.
+    pub detached: bool,
 }
 
 /// A running consumer graph: its ring, handler threads and pollers.
@@ -82,6 +89,12 @@ pub struct Graph<E> {
     stages: Vec<StageInfo>,
     threads: Vec<(String, JoinHandle<()>)>,
     pollers: Vec<(usize, EventPoller<E>)>,
+    /// Per stage (as `stages`), its metrics cell.
+    cells: Vec<std::sync::Arc<StageCell>>,
+    /// Stages that joined the running graph, with their threads.
+    attached: Vec<attach::AttachedThread>,
+    /// The panic policy of the graph's stages, for those that join later.
+    policy: PanicPolicy,
     /// The graph's own metrics handle (its intervals run between calls
     /// of [`Graph::metrics`]).
     metrics: std::sync::Mutex<Metrics>,
@@ -92,6 +105,7 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
         ring: Arc<RingBuffer<E>>,
         failure: FailureSlot,
         cells: Vec<std::sync::Arc<StageCell>>,
+        policy: PanicPolicy,
     ) -> Self {
         let counters = std::sync::Arc::new(RingOf(Arc::clone(&ring)));
         Self {
@@ -100,7 +114,10 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
             stages: Vec::new(),
             threads: Vec::new(),
             pollers: Vec::new(),
-            metrics: std::sync::Mutex::new(Metrics::new(counters, cells)),
+            metrics: std::sync::Mutex::new(Metrics::new(counters, cells.clone())),
+            cells,
+            attached: Vec::new(),
+            policy,
         }
     }
 
@@ -161,7 +178,9 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
         handle
     }
 
-    /// Every stage, in the order declared.
+    /// Every stage, in the order declared, then those that joined the
+    /// running graph (including those that left it since: see
+    /// [`StageInfo::detached`]).
     pub fn stages(&self) -> &[StageInfo] {
         &self.stages
     }
@@ -193,11 +212,12 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
         let name = |slot: usize| {
             self.stages
                 .iter()
-                .find(|s| s.slot == slot)
+                .find(|s| s.slot == slot && !s.detached)
                 .map_or("?", |s| s.name.as_str())
         };
         self.stages
             .iter()
+            .filter(|s| !s.detached)
             .map(|s| {
                 let from = if s.after.is_empty() {
                     "producer".to_owned()
@@ -264,7 +284,7 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
     fn slowest_handler(&self) -> u64 {
         self.stages
             .iter()
-            .filter(|s| !s.poller)
+            .filter(|s| !s.poller && !s.detached)
             .map(|s| self.ring.consumer(s.slot).get())
             .min()
             .unwrap_or(u64::MAX)
@@ -297,7 +317,7 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
     /// them. (A private ring keeps them: it dies with the graph.)
     fn release_handler_slots(&self) {
         if self.ring.liveness().is_some() {
-            for stage in self.stages.iter().filter(|s| !s.poller) {
+            for stage in self.stages.iter().filter(|s| !s.poller && !s.detached) {
                 self.ring.release_consumer(stage.slot);
             }
         }
@@ -305,9 +325,17 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
 
     fn stop(&mut self) -> Result<(), ShutdownError> {
         self.ring.alert();
-        let joined = !self.threads.is_empty();
+        let joined = !self.threads.is_empty() || !self.attached.is_empty();
+        let mut outcomes = Vec::with_capacity(self.threads.len() + self.attached.len());
         for (stage, handle) in self.threads.drain(..) {
-            if let Err(payload) = handle.join() {
+            outcomes.push((stage, handle.join()));
+        }
+        for attached in self.attached.drain(..) {
+            let stage = self.stages[attached.index].name.clone();
+            outcomes.push((stage, attached.handle.join().map(drop)));
+        }
+        for (stage, outcome) in outcomes {
+            if let Err(payload) = outcome {
                 record_failure(
                     &self.failure,
                     Failure {
@@ -350,13 +378,16 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
 
 impl<E> Drop for Graph<E> {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
+        if !self.threads.is_empty() || !self.attached.is_empty() {
             self.ring.alert();
             for (_, handle) in self.threads.drain(..) {
                 let _ = handle.join();
             }
+            for attached in self.attached.drain(..) {
+                let _ = attached.handle.join();
+            }
             if self.ring.liveness().is_some() {
-                for stage in self.stages.iter().filter(|s| !s.poller) {
+                for stage in self.stages.iter().filter(|s| !s.poller && !s.detached) {
                     self.ring.release_consumer(stage.slot);
                 }
             }

@@ -20,6 +20,7 @@
 
 use super::builder::{GraphBuilder, StageId};
 use super::handler::EventHandler;
+use crate::metrics::StageGroupKind;
 use crate::StageError;
 
 /// The partition of `key` among `partitions`: the key mixed (so sequential
@@ -294,7 +295,8 @@ where
                 .builder
                 .handler(format!("{}/{index}", self.name), handler)
                 .after(&self.after)
-                .max_batch(self.max_batch);
+                .max_batch(self.max_batch)
+                .in_group((self.name.clone(), StageGroupKind::Partitioned));
             if !self.cores.is_empty() {
                 stage = stage.pin(self.cores[index as usize % self.cores.len()]);
             }

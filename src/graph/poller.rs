@@ -53,6 +53,10 @@ pub struct EventPoller<E> {
     /// unpublished slot, since when, and the cursor then (see `stalled`).
     stall: Option<(u64, Instant, u64)>,
     recorder: StageRecorder,
+    /// Cleared when the graph takes the slot back
+    /// ([`Graph::detach_poller`](crate::Graph::detach_poller)), which
+    /// releases it itself.
+    release_on_drop: bool,
 }
 
 impl<E> Drop for EventPoller<E> {
@@ -60,9 +64,26 @@ impl<E> Drop for EventPoller<E> {
     /// waiting for this poller.
     fn drop(&mut self) {
         let ring = self.barrier.ring();
-        if ring.liveness().is_some() {
+        if self.release_on_drop && ring.liveness().is_some() {
             ring.release_consumer(self.slot);
         }
+    }
+}
+
+impl<E> EventPoller<E> {
+    /// Its consumer slot.
+    pub(crate) fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// Whether it reads `ring`.
+    pub(crate) fn reads(&self, ring: &crate::sync::Arc<crate::ring::RingBuffer<E>>) -> bool {
+        crate::sync::Arc::ptr_eq(self.barrier.ring(), ring)
+    }
+
+    /// Drop it without releasing its slot: the caller does.
+    pub(crate) fn forget_slot(mut self) {
+        self.release_on_drop = false;
     }
 }
 
@@ -73,6 +94,7 @@ impl<E: bytemuck::Pod + Send> EventPoller<E> {
             slot,
             stall: None,
             recorder,
+            release_on_drop: true,
         }
     }
 

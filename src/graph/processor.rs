@@ -153,12 +153,19 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
     }
 
     /// The stage alone on its thread.
-    pub(crate) fn run(mut self) {
-        if !self.start() {
-            return;
+    pub(crate) fn run(self) {
+        self.run_to_end();
+    }
+
+    /// The stage alone on its thread, handing its handler back when it
+    /// stops (halted, shut down, or asked to leave): after `on_shutdown`,
+    /// or as it is when `on_start` panicked.
+    pub(crate) fn run_to_end(mut self) -> H {
+        if self.start() {
+            while self.step(true) != Step::Stopped {}
+            self.finish();
         }
-        while self.step(true) != Step::Stopped {}
-        self.finish();
+        self.handler
     }
 }
 
@@ -187,7 +194,7 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
         let ring = self.barrier.ring();
         // Relaxed: a hint checked once per batch so `halt` is prompt
         // under constant load; the wait loop re-checks with Acquire.
-        if ring.alerted().load(Ordering::Relaxed) {
+        if ring.alerted().load(Ordering::Relaxed) || self.barrier.leaving() {
             return Step::Stopped;
         }
         let sequence = ring.consumer(self.slot);
@@ -201,6 +208,8 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
         } else {
             self.recorder.idle();
             match self.barrier.wait_for(next, None) {
+                // Empty only when the stage was asked to leave.
+                Ok(published) if published.is_empty() => return Step::Stopped,
                 Ok(published) => (published, false),
                 Err(_) => return Step::Stopped,
             }

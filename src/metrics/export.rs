@@ -3,7 +3,7 @@
 //! (`.hgrm`, loadable by HdrHistogram's plotter) per stage.
 
 use super::figures::StageFigures;
-use super::snapshot::MetricsSnapshot;
+use super::snapshot::{MetricsSnapshot, StageGroupKind, StageSnapshot};
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -109,10 +109,25 @@ impl MetricsSnapshot {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn summary(&self) -> String {
-        let width = self
+        let groups = self.groups.iter().map(|g| {
+            let what = match g.kind {
+                StageGroupKind::Partitioned => "partitions",
+                StageGroupKind::WorkPool => "workers",
+            };
+            (
+                format!("{} ({} {what})", g.stage.name, g.members.len()),
+                &g.stage,
+            )
+        });
+        let rows: Vec<(String, &StageSnapshot)> = self
             .stages
             .iter()
-            .map(|s| s.name.len())
+            .map(|s| (s.name.clone(), s))
+            .chain(groups)
+            .collect();
+        let width = rows
+            .iter()
+            .map(|(name, _)| name.len())
             .max()
             .unwrap_or(5)
             .max(5);
@@ -120,7 +135,7 @@ impl MetricsSnapshot {
             "{:<width$} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8}\n",
             "stage", "rate", "p50", "p99", "p99.9", "max", "batch", "lag"
         );
-        for s in &self.stages {
+        for (name, s) in rows {
             let l = &s.interval.latency_ns;
             let q = |q: f64| {
                 if l.is_empty() {
@@ -140,7 +155,7 @@ impl MetricsSnapshot {
             let _ = writeln!(
                 out,
                 "{:<width$} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8}",
-                s.name,
+                name,
                 rate(s.events_per_sec),
                 q(0.5),
                 q(0.99),
@@ -191,17 +206,29 @@ impl MetricsSnapshot {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(r#"{"name":"#);
-            json_string(&mut out, &s.name);
-            let _ = write!(
-                out,
-                r#","sequence":{},"lag":{},"events_per_sec":{:.1},"cumulative":{},"interval":{}}}"#,
-                s.sequence,
-                s.lag,
-                s.events_per_sec,
-                figures_json(&s.cumulative),
-                figures_json(&s.interval),
-            );
+            out.push('{');
+            stage_json(&mut out, s);
+            out.push('}');
+        }
+        out.push_str(r#"],"groups":["#);
+        for (i, g) in self.groups.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let kind = match g.kind {
+                StageGroupKind::Partitioned => "partitioned",
+                StageGroupKind::WorkPool => "work_pool",
+            };
+            let _ = write!(out, r#"{{"kind":"{kind}","members":["#);
+            for (j, member) in g.members.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                json_string(&mut out, member);
+            }
+            out.push_str("],");
+            stage_json(&mut out, &g.stage);
+            out.push('}');
         }
         out.push_str("]}");
         out
@@ -224,6 +251,21 @@ impl MetricsSnapshot {
         }
         Ok(written)
     }
+}
+
+/// A stage's fields, without the braces.
+fn stage_json(out: &mut String, s: &StageSnapshot) {
+    out.push_str(r#""name":"#);
+    json_string(out, &s.name);
+    let _ = write!(
+        out,
+        r#","sequence":{},"lag":{},"events_per_sec":{:.1},"cumulative":{},"interval":{}"#,
+        s.sequence,
+        s.lag,
+        s.events_per_sec,
+        figures_json(&s.cumulative),
+        figures_json(&s.interval),
+    );
 }
 
 fn file_safe(name: &str) -> String {

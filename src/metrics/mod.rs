@@ -63,4 +63,4 @@ pub use plot::{draw_percentiles, PlotError};
 pub(crate) use recorder::{StageCell, StageRecorder, PUBLISH_EVERY_NS};
 pub use reporter::Reporter;
 pub(crate) use snapshot::RingOf;
-pub use snapshot::{Metrics, MetricsSnapshot, StageSnapshot};
+pub use snapshot::{Metrics, MetricsSnapshot, StageGroupKind, StageGroupSnapshot, StageSnapshot};

@@ -12,6 +12,7 @@
 //! added; readers clone the cell under the lock.
 
 use super::figures::StageFigures;
+use super::snapshot::StageGroupKind;
 use crate::clock;
 use crate::ring::RingBuffer;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,6 +29,8 @@ pub(crate) struct StageCell {
     pub(crate) name: String,
     /// Consumer slot of the stage in the ring's region.
     pub(crate) slot: usize,
+    /// The partitioned stage or work pool it is a member of.
+    pub(crate) group: Option<(String, StageGroupKind)>,
     /// `None` until the stage first adds figures: a graph that records
     /// nothing allocates no histograms.
     figures: Mutex<Option<StageFigures>>,
@@ -35,9 +38,19 @@ pub(crate) struct StageCell {
 
 impl StageCell {
     pub(crate) fn new(name: String, slot: usize) -> Arc<Self> {
+        Self::in_group(name, slot, None)
+    }
+
+    /// A cell of a member of a partitioned stage or work pool.
+    pub(crate) fn in_group(
+        name: String,
+        slot: usize,
+        group: Option<(String, StageGroupKind)>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             name,
             slot,
+            group,
             figures: Mutex::new(None),
         })
     }

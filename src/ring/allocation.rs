@@ -15,29 +15,49 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
 
     /// The slowest gating consumer's progress and slot (slot 0 when none
     /// gates).
+    ///
+    /// The mask is read again after the sequences, and the minimum taken
+    /// again if it changed, all with `SeqCst` loads. This is what lets a
+    /// stage join at a sequence behind the cursor (`start_consumer_at`):
+    /// if this read of the mask misses the joining stage's gate, it comes
+    /// before that gate in the `SeqCst` order, and so do the sequence
+    /// loads before it; the joining stage's own `SeqCst` loads of the same
+    /// sequences come after its gate, so they read values at least as new
+    /// as the ones this minimum was taken from. (Without the second read,
+    /// a sequence read after a stale mask could be newer than anything the
+    /// joining stage saw, and the producer could pass its start.)
     #[inline]
     pub(crate) fn min_gating_slot(&self) -> (u64, usize) {
         let control = self.region.control();
         // SeqCst fence: orders our earlier cursor store before the mask
         // read, pairing with the fence in `start_consumer` (a stage joining
-        // a running ring). Only on this slow path, not per claim.
+        // a running ring at the cursor). Only on this slow path, not per
+        // claim.
         fence(Ordering::SeqCst);
-        // Acquire: pairs with the SeqCst RMW in `start_consumer` and the
-        // Release in `release_consumer`.
-        let mut mask = control.shared.gating_mask.load(Ordering::Acquire);
-        let (mut min, mut at) = (u64::MAX, 0);
-        while mask != 0 {
-            let slot = mask.trailing_zeros() as usize;
-            // Acquire (in `get`): pairs with the consumer's Release `set`
-            // after it finished reading the slots, so our later writes to
-            // those slots cannot race its reads.
-            let seen = control.consumers[slot].get();
-            if seen < min {
-                (min, at) = (seen, slot);
+        // SeqCst: see above; also Acquire, pairing with the SeqCst RMW in
+        // `start_consumer` and the Release in `release_consumer`.
+        let mut mask = control.shared.gating_mask.load(Ordering::SeqCst);
+        loop {
+            let (mut min, mut at) = (u64::MAX, 0);
+            let mut left = mask;
+            while left != 0 {
+                let slot = left.trailing_zeros() as usize;
+                // SeqCst (and Acquire): pairs with the consumer's Release
+                // `set` after it finished reading the slots, so our later
+                // writes to those slots cannot race its reads.
+                let seen = control.consumers[slot].get_seqcst();
+                if seen < min {
+                    (min, at) = (seen, slot);
+                }
+                left &= left - 1;
             }
-            mask &= mask - 1;
+            // SeqCst: see above.
+            let again = control.shared.gating_mask.load(Ordering::SeqCst);
+            if again == mask {
+                return (min, at);
+            }
+            mask = again;
         }
-        (min, at)
     }
 
     /// The availability flag value that marks `seq` as published.

@@ -130,6 +130,69 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
             .fetch_or(1 << slot, Ordering::Release);
     }
 
+    /// Start consumer `slot` at sequence `from` (it reads `from` next),
+    /// gating producers, if `from` is still in the ring: not yet
+    /// overwritable, between the slowest gating consumer and the cursor.
+    /// Otherwise the slot is left allocated but not started, and the
+    /// range that was in the ring comes back as `Err((oldest, cursor))`.
+    ///
+    /// Why the slowest gating consumer bounds it: a producer that has not
+    /// yet seen this slot gate claims at most up to a minimum it read
+    /// before plus the capacity. The `SeqCst` loads here come after this
+    /// slot's gate in the `SeqCst` order, and a producer's minimum that
+    /// missed the gate was read before it (`min_gating_slot` checks the
+    /// mask again after the sequences), so they see the same sequences at
+    /// least as far along: `from` at or above their minimum is at or
+    /// above the producer's. Claims after the producer sees the gate wait
+    /// for this slot.
+    pub(crate) fn start_consumer_at(&self, slot: usize, from: u64) -> Result<(), (u64, u64)> {
+        let control = self.region.control();
+        let bit = 1u64 << slot;
+        control.consumers[slot].set(from);
+        // SeqCst with the fence below: the Dekker pair of `start_consumer`
+        // for the cursor, and the order `min_gating_slot` relies on.
+        control.shared.gating_mask.fetch_or(bit, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let cursor = self.cursor_seq().get();
+        // SeqCst: see above.
+        let mut others = control.shared.gating_mask.load(Ordering::SeqCst) & !bit;
+        let mut oldest = cursor;
+        while others != 0 {
+            let other = others.trailing_zeros() as usize;
+            others &= others - 1;
+            // SeqCst: see above.
+            oldest = oldest.min(control.consumers[other].get_seqcst());
+        }
+        if from < oldest || from > cursor {
+            // Release: as in `release_consumer`; we read no slot.
+            control
+                .shared
+                .gating_mask
+                .fetch_and(!bit, Ordering::Release);
+            return Err((oldest, cursor));
+        }
+        // Release: pairs with the Acquire in `consumer_count`.
+        control
+            .shared
+            .attached_mask
+            .fetch_or(bit, Ordering::Release);
+        Ok(())
+    }
+
+    /// Make consumer `slot` gate producers (a stage whose last dependent
+    /// left). Its sequence is at or ahead of every stage after it, so the
+    /// producers' minimum does not drop.
+    pub(crate) fn gate_consumer(&self, slot: usize) {
+        // SeqCst: ordered before the dependent's release that follows
+        // (pairs with the Acquire mask read in `min_gating_slot`), so a
+        // producer never sees neither gate.
+        self.region
+            .control()
+            .shared
+            .gating_mask
+            .fetch_or(1 << slot, Ordering::SeqCst);
+    }
+
     /// Consumer slots owned by processes that died. Under
     /// [`DeadConsumerPolicy::Evict`](crate::shm::DeadConsumerPolicy::Evict)
     /// (`evict`), they are released and counted; otherwise only reported.
