@@ -286,6 +286,7 @@ impl Scenario {
             // events whatever --event-size says.
             Self::Partitioned => vec![
                 c("ringmaster", ringmaster::partitioned::<E>),
+                c("work-pool", ringmaster::work_pool::<E>),
                 c("one-thread", ringmaster::unicast::<E>),
                 c("crossbeam", channels::crossbeam_work_queue::<E>),
             ],

@@ -229,6 +229,45 @@ pub fn partitioned<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
     finish(p, &tally, start, &progress, graph)
 }
 
+/// 1P -> a work pool of `p.partitions` workers: each event handled once,
+/// by whichever worker claims it (no order), each counting and working on
+/// its events.
+pub fn work_pool<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    let n = p.partitions.max(1);
+    let tally = Tally::new(u64::from(n));
+    let mut b = GraphBuilder::<E>::new(config(p));
+    let mut sinks = Vec::new();
+    for _ in 0..n {
+        // A worker's share is not known in advance: it counts until the
+        // graph shuts down, then reports.
+        let (s, _) = sink(p, &tally, u64::MAX, false);
+        sinks.push(Some(s));
+    }
+    let cores: Vec<usize> = (0..n as usize).filter_map(|i| p.core(i + 1)).collect();
+    let mut pool = b.work_pool("pool", n, |i| {
+        sinks[i as usize].take().expect("one sink per worker")
+    });
+    if cores.len() == n as usize {
+        pool = pool.pin(&cores);
+    }
+    pool.add();
+    let (mut producer, graph) = b.build_single_producer().map_err(|e| e.to_string())?;
+    p.pin(0);
+    let start = now_ns();
+    publish_each(&mut producer, p.events)?;
+    // Drains (every event handled), then each worker reports.
+    graph.shutdown_timeout(p.stall).map_err(|e| e.to_string())?;
+    let (received, checksum) = tally.totals();
+    Ok(Outcome {
+        received,
+        checksum,
+        elapsed_ns: tally.end_ns().saturating_sub(start),
+        batches: tally.batches(),
+        histogram: tally.take_histogram(),
+        batch_sizes: None,
+    })
+}
+
 /// Publish events `0..events`, one publish each, through a
 /// [`Publisher`](crate::Publisher): the loop owns the producer's state.
 fn publish_each<E: BenchEvent>(
