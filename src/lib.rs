@@ -17,7 +17,10 @@
 //!   `Backoff`, `Blocking`.
 //! * **Consumer graph** ([`GraphBuilder`], [`EventHandler`],
 //!   [`EventPoller`]): drain-then-stop [`Graph::shutdown`], prompt
-//!   [`Graph::halt`], a [`PanicPolicy`] for handlers that panic.
+//!   [`Graph::halt`], a [`PanicPolicy`] for handlers that panic;
+//!   partitioned stages (per-key order) and work pools (each event to a
+//!   free worker) over several threads; stages that join and leave a
+//!   running graph ([`Graph::attach`], [`Graph::detach`]).
 //! * **Journal** ([`journal`]): a memory-mapped, checksummed, segmented log
 //!   as a graph stage, with group commit, recovery, replay and snapshots.
 //! * **Metrics** ([`metrics`]): per-stage latency, lag, batch sizes and

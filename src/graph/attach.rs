@@ -50,7 +50,6 @@ pub(super) struct AttachedThread {
 /// [`Graph::detach`] for its handler. A copy stays valid for the errors a
 /// detach may return; once the stage has left, detaching it again is
 /// [`DetachError::NotInGraph`].
-#[derive(Debug)]
 #[must_use = "keep it to detach the stage and get its handler back"]
 pub struct Attached<H> {
     id: StageId,
@@ -58,6 +57,15 @@ pub struct Attached<H> {
     /// Which graph: its ring's address.
     graph: usize,
     handler: PhantomData<fn() -> H>,
+}
+
+impl<H> std::fmt::Debug for Attached<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attached")
+            .field("id", &self.id)
+            .field("start", &self.start)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<H> Clone for Attached<H> {

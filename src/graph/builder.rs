@@ -36,7 +36,7 @@ pub struct StageId(usize);
 
 impl StageId {
     /// The stage's index in its graph's [`stages`](crate::Graph::stages)
-    /// (for a graph's first stages, also its consumer slot in the region).
+    /// (its consumer slot is [`StageInfo::slot`](crate::StageInfo::slot)).
     pub fn index(self) -> usize {
         self.0
     }

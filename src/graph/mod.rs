@@ -185,7 +185,9 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
         &self.stages
     }
 
-    /// Events stage `id` has processed so far.
+    /// Events stage `id` has processed so far (for a stage that left, the
+    /// value of the slot it held, which another stage may hold now: use
+    /// [`Detached::end`]).
     ///
     /// # Panics
     ///

@@ -17,6 +17,7 @@ use super::handler::EventHandler;
 use crate::config::SMALL_BATCH;
 use crate::error::StageError;
 use crate::metrics::{StageCell, StageRecorder};
+use crate::ring::RingBuffer;
 use crate::sync::{Arc, Mutex, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::PoisonError;
@@ -382,34 +383,65 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> BatchProcessor<E, H> {
 
     #[cold]
     fn fail(&self, sequence: u64, payload: &(dyn std::any::Any + Send)) {
-        let message = panic_message(payload);
-        tracing::error!(stage = %self.name, sequence, panic = %message, "handler panicked; halting the graph");
-        record_failure(
+        halt_on_panic(
+            &self.name,
             &self.failure,
-            Failure {
-                stage: self.name.clone(),
-                sequence,
-                message,
-                error: None,
-            },
+            self.barrier.ring(),
+            sequence,
+            panic_message(payload),
         );
-        self.barrier.ring().alert();
     }
 
     /// `on_batch_end` failed the batch starting at `first`: halt, with the
     /// stage's sequence left at `first`.
     #[cold]
     fn fail_batch(&self, first: u64, error: StageError) {
-        tracing::error!(stage = %self.name, sequence = first, %error, "stage failed a batch; halting the graph");
-        record_failure(
-            &self.failure,
-            Failure {
-                stage: self.name.clone(),
-                sequence: first,
-                message: error.to_string(),
-                error: Some(error),
-            },
-        );
-        self.barrier.ring().alert();
+        halt_on_batch_error(&self.name, &self.failure, self.barrier.ring(), first, error);
     }
+}
+
+/// A stage's handler panicked at `sequence`: record it (the graph's first
+/// failure wins) and halt the graph.
+#[cold]
+pub(crate) fn halt_on_panic<E>(
+    stage: &str,
+    failure: &FailureSlot,
+    ring: &RingBuffer<E>,
+    sequence: u64,
+    message: String,
+) {
+    tracing::error!(stage, sequence, panic = %message, "handler panicked; halting the graph");
+    record_failure(
+        failure,
+        Failure {
+            stage: stage.to_owned(),
+            sequence,
+            message,
+            error: None,
+        },
+    );
+    ring.alert();
+}
+
+/// A stage's `on_batch_end` failed the batch starting at `first`: record
+/// it and halt the graph (the stage's sequence stays at `first`).
+#[cold]
+pub(crate) fn halt_on_batch_error<E>(
+    stage: &str,
+    failure: &FailureSlot,
+    ring: &RingBuffer<E>,
+    first: u64,
+    error: StageError,
+) {
+    tracing::error!(stage, sequence = first, %error, "stage failed a batch; halting the graph");
+    record_failure(
+        failure,
+        Failure {
+            stage: stage.to_owned(),
+            sequence: first,
+            message: error.to_string(),
+            error: Some(error),
+        },
+    );
+    ring.alert();
 }

@@ -27,7 +27,8 @@ use super::barrier::SequenceBarrier;
 use super::builder::{GraphBuilder, MakeStage, StageId};
 use super::handler::EventHandler;
 use super::processor::{
-    panic_message, record_failure, Failure, FailureSlot, PanicPolicy, Stage, StageContext, Step,
+    halt_on_batch_error, halt_on_panic, panic_message, FailureSlot, PanicPolicy, Stage,
+    StageContext, Step,
 };
 use crate::error::StageError;
 use crate::metrics::{StageGroupKind, StageRecorder};
@@ -166,32 +167,18 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> WorkProcessor<E, H> {
 
     #[cold]
     fn fail(&self, sequence: u64, message: String) {
-        tracing::error!(stage = %self.name, sequence, panic = %message, "handler panicked; halting the graph");
-        record_failure(
+        halt_on_panic(
+            &self.name,
             &self.failure,
-            Failure {
-                stage: self.name.clone(),
-                sequence,
-                message,
-                error: None,
-            },
+            self.barrier.ring(),
+            sequence,
+            message,
         );
-        self.barrier.ring().alert();
     }
 
     #[cold]
     fn fail_batch(&self, first: u64, error: StageError) {
-        tracing::error!(stage = %self.name, sequence = first, %error, "stage failed a batch; halting the graph");
-        record_failure(
-            &self.failure,
-            Failure {
-                stage: self.name.clone(),
-                sequence: first,
-                message: error.to_string(),
-                error: Some(error),
-            },
-        );
-        self.barrier.ring().alert();
+        halt_on_batch_error(&self.name, &self.failure, self.barrier.ring(), first, error);
     }
 }
 
