@@ -232,6 +232,89 @@ fn tally_stage(ring: &SharedRing<Msg>) -> (Arc<Mutex<Tally>>, ringmaster::Graph<
     (tally, consumers.build_consumers().unwrap())
 }
 
+/// What a stage that joined saw of producer 0's stream: contiguous, each
+/// event intact and the one published at its sequence.
+#[derive(Debug, Default)]
+struct Joined {
+    first: Option<u64>,
+    count: u64,
+    wrong: u64,
+}
+
+impl ringmaster::EventHandler<Msg> for Joined {
+    fn on_event(&mut self, m: &Msg, seq: u64, _: bool) {
+        let expected = self.first.map_or(seq, |f| f + self.count);
+        if !m.is_intact() || m.n != seq || seq != expected {
+            self.wrong += 1;
+        }
+        self.first.get_or_insert(seq);
+        self.count += 1;
+    }
+}
+
+/// Stages join and leave this process's graph while another process
+/// publishes into the shared ring: each saw exactly the range it reports,
+/// and the graph's first stage every event.
+#[test]
+fn stages_join_and_leave_while_a_producer_process_publishes() {
+    const N: u64 = 400_000;
+    let path = ring_path("attach");
+    let ring = SharedRing::<Msg>::create(&path, &config(1024), &options(false)).unwrap();
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let mut consumers = ring.consumers();
+    let base = consumers.handler("tally", tally_handler(&tally)).add();
+    let mut graph = consumers.build_consumers().unwrap();
+    let mut child = spawn(&format!("produce {} 0 {N} single", path.display()));
+    let mut rounds = 0u64;
+    while child.try_wait().unwrap().is_none() || rounds < 4 {
+        if rounds % 2 == 0 {
+            let tap = graph
+                .attach(format!("tap{rounds}"), Joined::default())
+                .after(&[base])
+                .start()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+            let left = graph.detach(tap).unwrap();
+            assert_eq!(
+                left.handler.wrong, 0,
+                "torn, foreign or out-of-order events"
+            );
+            assert_eq!(left.handler.count, left.end - left.start);
+        } else {
+            let mut poller = graph
+                .attach_poller(format!("poller{rounds}"))
+                .start()
+                .unwrap();
+            let mut seen = Joined::default();
+            for _ in 0..50 {
+                poller.poll(|m, seq, _| {
+                    ringmaster::EventHandler::on_event(&mut seen, m, seq, false);
+                    true
+                });
+                std::thread::yield_now();
+            }
+            let end = graph.detach_poller(poller).unwrap();
+            assert_eq!(seen.wrong, 0, "torn, foreign or out-of-order events");
+            if let Some(first) = seen.first {
+                assert_eq!(first + seen.count, end);
+            }
+        }
+        rounds += 1;
+    }
+    wait_success(child, "producer process");
+    graph.shutdown().unwrap();
+    let tally = tally.lock().unwrap();
+    assert!(
+        tally.errors.is_empty(),
+        "{:?}",
+        &tally.errors[..tally.errors.len().min(5)]
+    );
+    assert_eq!(tally.total, N);
+    assert_eq!(ring.consumer_count(), 0, "every stage gave its slot back");
+    ring.remove().unwrap();
+    eprintln!("shm: {rounds} stages joined and left while {N} events crossed");
+}
+
 #[test]
 fn events_from_a_producer_process_arrive_once_and_in_order() {
     const N: u64 = 200_000;
