@@ -267,7 +267,7 @@ fn stages_join_and_leave_while_a_producer_process_publishes() {
     let mut child = spawn(&format!("produce {} 0 {N} single", path.display()));
     let mut rounds = 0u64;
     while child.try_wait().unwrap().is_none() || rounds < 4 {
-        if rounds % 2 == 0 {
+        if rounds.is_multiple_of(2) {
             let tap = graph
                 .attach(format!("tap{rounds}"), Joined::default())
                 .after(&[base])
