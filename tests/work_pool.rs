@@ -240,6 +240,9 @@ fn a_poisoned_event_under_halt_stops_the_graph_with_its_sequence() {
     }
 }
 
+/// Recording is the `metrics` feature (on by default); the bare library
+/// records nothing.
+#[cfg(feature = "metrics")]
 #[test]
 fn a_pool_and_a_partitioned_stage_report_as_wholes() {
     use ringmaster::metrics::StageGroupKind;
