@@ -187,6 +187,35 @@ fn check_joined(seen: &[(u64, u64)], end: u64) {
     }
 }
 
+/// A graph with one logging stage on a ring of two slots, and a producer
+/// thread publishing `10, 11, 12` into it.
+fn publishing_into_two_slots() -> (ringmaster::Graph<u64>, Seen, loom::thread::JoinHandle<()>) {
+    let mut b = GraphBuilder::<u64>::new(RingConfig::new(2).wait_strategy(WaitStrategy::Blocking));
+    let (h, out) = log();
+    b.handler("h", h).add();
+    let (mut producer, graph) = b.build_single_producer().unwrap();
+    let t = loom::thread::spawn(move || {
+        for i in 0..3 {
+            producer.publish(10 + i).unwrap();
+        }
+    });
+    (graph, out, t)
+}
+
+/// Poll once, then detach: what the poller saw, and its sequence.
+fn poll_once_and_leave(
+    graph: &mut ringmaster::Graph<u64>,
+    mut poller: ringmaster::EventPoller<u64>,
+) -> (Vec<(u64, u64)>, u64) {
+    let mut seen = Vec::new();
+    poller.poll(|e, seq, _| {
+        seen.push((seq, *e));
+        true
+    });
+    let end = graph.detach_poller(poller).unwrap();
+    (seen, end)
+}
+
 /// A poller joins a ring of two slots while the producer publishes three
 /// events, polls once and leaves: it never reads a slot the producer may
 /// overwrite, and the producer, possibly waiting for it, is released (a
@@ -194,23 +223,9 @@ fn check_joined(seen: &[(u64, u64)], end: u64) {
 #[test]
 fn a_poller_joins_and_leaves_a_running_ring() {
     model_with_branches(20_000, || {
-        let mut b =
-            GraphBuilder::<u64>::new(RingConfig::new(2).wait_strategy(WaitStrategy::Blocking));
-        let (h, out) = log();
-        b.handler("h", h).add();
-        let (mut producer, mut graph) = b.build_single_producer().unwrap();
-        let t = loom::thread::spawn(move || {
-            for i in 0..3 {
-                producer.publish(10 + i).unwrap();
-            }
-        });
-        let mut poller = graph.attach_poller("tap").start().unwrap();
-        let mut seen = Vec::new();
-        poller.poll(|e, seq, _| {
-            seen.push((seq, *e));
-            true
-        });
-        let end = graph.detach_poller(poller).unwrap();
+        let (mut graph, out, t) = publishing_into_two_slots();
+        let poller = graph.attach_poller("tap").start().unwrap();
+        let (seen, end) = poll_once_and_leave(&mut graph, poller);
         check_joined(&seen, end);
         t.join().unwrap();
         graph.shutdown().unwrap();
@@ -224,25 +239,11 @@ fn a_poller_joins_and_leaves_a_running_ring() {
 #[test]
 fn joining_at_an_old_sequence_is_safe_or_refused() {
     model_with_branches(20_000, || {
-        let mut b =
-            GraphBuilder::<u64>::new(RingConfig::new(2).wait_strategy(WaitStrategy::Blocking));
-        let (h, out) = log();
-        b.handler("h", h).add();
-        let (mut producer, mut graph) = b.build_single_producer().unwrap();
-        let t = loom::thread::spawn(move || {
-            for i in 0..3 {
-                producer.publish(10 + i).unwrap();
-            }
-        });
+        let (mut graph, out, t) = publishing_into_two_slots();
         match graph.attach_poller("tap").from_sequence(0).start() {
-            Ok(mut poller) => {
-                let mut seen = Vec::new();
-                poller.poll(|e, seq, _| {
-                    seen.push((seq, *e));
-                    true
-                });
+            Ok(poller) => {
+                let (seen, end) = poll_once_and_leave(&mut graph, poller);
                 assert!(seen.first().is_none_or(|&(seq, _)| seq == 0));
-                let end = graph.detach_poller(poller).unwrap();
                 check_joined(&seen, end);
             }
             Err(ringmaster::AttachError::NotInRing { oldest, .. }) => assert!(oldest > 0),

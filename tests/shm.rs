@@ -198,6 +198,16 @@ struct Tally {
 }
 
 impl Tally {
+    /// No torn, foreign, lost or repeated event, and `total` in all.
+    fn assert_clean(&self, total: u64) {
+        assert!(
+            self.errors.is_empty(),
+            "{:?}",
+            &self.errors[..self.errors.len().min(5)]
+        );
+        assert_eq!(self.total, total);
+    }
+
     fn see(&mut self, m: &Msg) {
         self.total += 1;
         if !m.is_intact() {
@@ -304,12 +314,7 @@ fn stages_join_and_leave_while_a_producer_process_publishes() {
     wait_success(child, "producer process");
     graph.shutdown().unwrap();
     let tally = tally.lock().unwrap();
-    assert!(
-        tally.errors.is_empty(),
-        "{:?}",
-        &tally.errors[..tally.errors.len().min(5)]
-    );
-    assert_eq!(tally.total, N);
+    tally.assert_clean(N);
     assert_eq!(ring.consumer_count(), 0, "every stage gave its slot back");
     ring.remove().unwrap();
     eprintln!("shm: {rounds} stages joined and left while {N} events crossed");
@@ -341,12 +346,7 @@ fn events_from_a_producer_process_arrive_once_and_in_order() {
     graph.shutdown().unwrap();
 
     let tally = tally.lock().unwrap();
-    assert!(
-        tally.errors.is_empty(),
-        "{:?}",
-        &tally.errors[..tally.errors.len().min(5)]
-    );
-    assert_eq!(tally.total, N);
+    tally.assert_clean(N);
     assert_eq!(tally.next, [N]);
     assert_eq!(after.load(Ordering::Relaxed), N);
     assert_eq!(ring.ring().cursor(), N);
@@ -369,12 +369,7 @@ fn two_producer_processes_share_a_multi_producer_ring() {
     graph.shutdown().unwrap();
 
     let tally = tally.lock().unwrap();
-    assert!(
-        tally.errors.is_empty(),
-        "{:?}",
-        &tally.errors[..tally.errors.len().min(5)]
-    );
-    assert_eq!(tally.total, 2 * N);
+    tally.assert_clean(2 * N);
     assert_eq!(tally.next, [0, N, N]);
     ring.remove().unwrap();
 }

@@ -436,13 +436,31 @@ impl<E: bytemuck::Pod + Send> Graph<E> {
         }
     }
 
-    /// Record a stage that joined: its info, figures and cell.
-    fn admit(&mut self, info: StageInfo, cell: std::sync::Arc<StageCell>) -> StageId {
+    /// Record a stage that joined (gating: nothing runs after it yet):
+    /// its info, figures and cell. A handler stage (`core` given or not)
+    /// runs on a thread named after it; a poller on the application's.
+    fn admit(
+        &mut self,
+        slot: usize,
+        after: Vec<usize>,
+        core: Option<usize>,
+        poller: bool,
+        cell: std::sync::Arc<StageCell>,
+    ) -> StageId {
         self.metrics
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .add_stage(std::sync::Arc::clone(&cell));
-        self.stages.push(info);
+        self.stages.push(StageInfo {
+            name: cell.name.clone(),
+            slot,
+            core,
+            after,
+            gating: true,
+            poller,
+            thread: (!poller).then(|| cell.name.clone()),
+            detached: false,
+        });
         self.cells.push(cell);
         StageId::at(self.stages.len() - 1)
     }
@@ -539,17 +557,7 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> AttachBuilder<'_, E, H> {
                 }));
             }
         };
-        let info = StageInfo {
-            name: name.clone(),
-            slot,
-            core,
-            after: upstream,
-            gating: true,
-            poller: false,
-            thread: Some(name),
-            detached: false,
-        };
-        let id = graph.admit(info, cell);
+        let id = graph.admit(slot, upstream, core, false, cell);
         graph.attached.push(AttachedThread {
             index: id.index(),
             leave,
@@ -596,17 +604,7 @@ impl<E: bytemuck::Pod + Send> PollerAttachBuilder<'_, E> {
         let barrier = SequenceBarrier::new(Arc::clone(&graph.ring), upstream.clone().into());
         let recorder = StageRecorder::new(&graph.ring, std::sync::Arc::clone(&cell));
         let poller = EventPoller::new(barrier, slot, recorder);
-        let info = StageInfo {
-            name,
-            slot,
-            core: None,
-            after: upstream,
-            gating: true,
-            poller: true,
-            thread: None,
-            detached: false,
-        };
-        graph.admit(info, cell);
+        graph.admit(slot, upstream, None, true, cell);
         Ok(poller)
     }
 }

@@ -64,8 +64,14 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
     /// cursor, or the slowest upstream stage).
     #[inline(always)]
     fn progress(&self, next: u64) -> (u64, usize) {
+        self.progress_within(next, u64::MAX)
+    }
+
+    /// As `progress`, reading no availability flag at or past `limit`.
+    #[inline(always)]
+    fn progress_within(&self, next: u64, limit: u64) -> (u64, usize) {
         match &*self.upstream {
-            [] => (self.ring.published(next), crate::wait::CURSOR),
+            [] => (self.ring.published_within(next, limit), crate::wait::CURSOR),
             // Acquire (in `get`): pairs with the upstream stage's Release
             // after its batch, so its effects on shared state are visible.
             [one] => (
@@ -100,6 +106,16 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
         // the upstream sequences with Acquire, and this consumer's sequence
         // stays at `next` until it is done with the range.
         Published::by_barrier(next, self.progress(next).0)
+    }
+
+    /// What a consumer whose next sequence is `next` may read now, looked
+    /// for no further than `limit`: with several producers, only the
+    /// flags of `next..limit` are read (a work-pool worker wants its run,
+    /// not everything published). The range may end past `limit`.
+    #[inline(always)]
+    pub(crate) fn available_within(&self, next: u64, limit: u64) -> Published {
+        // The proof, as in `available`.
+        Published::by_barrier(next, self.progress_within(next, limit).0)
     }
 
     /// `Ok(readable count)` when `next` is readable, else `Err(channel)`

@@ -20,6 +20,7 @@
 
 use super::builder::{GraphBuilder, StageId};
 use super::handler::EventHandler;
+use super::pin;
 use crate::metrics::StageGroupKind;
 use crate::StageError;
 
@@ -297,8 +298,8 @@ where
                 .after(&self.after)
                 .max_batch(self.max_batch)
                 .in_group((self.name.clone(), StageGroupKind::Partitioned));
-            if !self.cores.is_empty() {
-                stage = stage.pin(self.cores[index as usize % self.cores.len()]);
+            if let Some(core) = pin::round_robin(&self.cores, index) {
+                stage = stage.pin(core);
             }
             ids.push(stage.add());
         }

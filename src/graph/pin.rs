@@ -67,3 +67,9 @@ pub fn pin_current_thread(core: usize) -> Result<(), BuildError> {
     pin_current("producer", core);
     Ok(())
 }
+
+/// The core of thread `index` of a set pinned to `cores` round-robin
+/// (`None` when no cores were given): partitions and pool workers.
+pub(super) fn round_robin(cores: &[usize], index: u32) -> Option<usize> {
+    (!cores.is_empty()).then(|| cores[index as usize % cores.len()])
+}

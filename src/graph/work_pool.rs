@@ -26,6 +26,7 @@
 use super::barrier::SequenceBarrier;
 use super::builder::{GraphBuilder, MakeStage, StageId};
 use super::handler::EventHandler;
+use super::pin;
 use super::processor::{
     halt_on_batch_error, halt_on_panic, panic_message, FailureSlot, PanicPolicy, Stage,
     StageContext, Step,
@@ -79,7 +80,9 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> WorkProcessor<E, H> {
             // only fails it.
             let next = self.work.next.load(Ordering::Relaxed);
             if self.available <= next {
-                self.available = self.barrier.available(next).end();
+                // No further than the most all workers could claim now.
+                let limit = next.saturating_add(self.max_claim.saturating_mul(self.workers));
+                self.available = self.barrier.available_within(next, limit).end();
             }
             let run = if self.available > next {
                 ((self.available - next) / self.workers).clamp(1, self.max_claim)
@@ -207,22 +210,23 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for WorkProcessor<E, H> 
                 run
             }
         };
-        if self.available < end {
-            self.available = self.barrier.available(start).end();
-        }
-        if self.available < end {
+        // One look at the barrier per run, at the run's flags only.
+        let mut published = self.barrier.available_within(start, end);
+        if published.end() < end {
             if !wait {
                 return Step::Idle;
             }
             self.recorder.idle();
             match self.barrier.wait_for(end - 1, None) {
-                Ok(published) if !published.is_empty() => self.available = published.end(),
+                Ok(ready) if !ready.is_empty() => {
+                    published = self.barrier.available_within(start, end);
+                }
                 _ => return Step::Stopped,
             }
         }
         // The proof: the barrier found `start..end` readable, and our
         // sequence has stayed at `start` since the claim.
-        let published = self.barrier.available(start).capped(end - start);
+        let published = published.capped(end - start);
         let Some(done) = self.handle(published) else {
             return Step::Stopped;
         };
@@ -415,8 +419,7 @@ where
                     available: 0,
                 }) as Box<dyn Stage>
             });
-            let core =
-                (!self.cores.is_empty()).then(|| self.cores[index as usize % self.cores.len()]);
+            let core = pin::round_robin(&self.cores, index);
             ids.push(self.builder.custom_stage(
                 format!("{}/{index}", self.name),
                 self.after.clone(),

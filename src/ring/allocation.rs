@@ -98,12 +98,15 @@ impl<E: bytemuck::Pod + Send> RingBuffer<E> {
     }
 
     /// Count of events a first-stage consumer may read: for one producer the
-    /// cursor; for several, the published prefix after `next`.
+    /// cursor; for several, the published prefix after `next`, looked for
+    /// no further than `limit` (no flag at or past it is read; `u64::MAX`
+    /// for everything published), for a reader that wants only
+    /// `next..limit`, such as a work-pool worker's run.
     #[inline(always)]
-    pub(crate) fn published(&self, next: u64) -> u64 {
+    pub(crate) fn published_within(&self, next: u64, limit: u64) -> u64 {
         let cursor = self.cursor_seq().get();
         if self.region.layout().multi_producer && cursor > next {
-            self.highest_published(next, cursor)
+            self.highest_published(next, cursor.min(limit))
         } else {
             cursor
         }

@@ -105,23 +105,44 @@ pub(super) fn finish<E: BenchEvent>(
             .map(|a| a.load(std::sync::atomic::Ordering::Relaxed))
             .sum()
     };
-    Ok(Outcome {
+    Ok(tally_outcome(
+        tally,
+        start,
+        received,
+        checksum,
+        final_batch_sizes(&mut metrics),
+    ))
+}
+
+/// The outcome of a run whose final consumers reported to `tally`.
+fn tally_outcome(
+    tally: &Tally,
+    start: u64,
+    received: u64,
+    checksum: u64,
+    batch_sizes: Option<hdrhistogram::Histogram<u64>>,
+) -> Outcome {
+    Outcome {
         received,
         checksum,
         elapsed_ns: tally.end_ns().saturating_sub(start),
         batches: tally.batches(),
         histogram: tally.take_histogram(),
-        batch_sizes: final_batch_sizes(&mut metrics),
-    })
+        batch_sizes,
+    }
 }
 
 /// The last stage's batch-size histogram (the final consumer in the
-/// shapes here), when the ring is instrumented.
+/// shapes here; for a partitioned stage or work pool, all its members'),
+/// when the ring is instrumented.
 pub(super) fn final_batch_sizes(
     metrics: &mut crate::metrics::Metrics,
 ) -> Option<hdrhistogram::Histogram<u64>> {
     let snapshot = metrics.snapshot();
-    let stage = snapshot.stages.last()?;
+    let stage = match snapshot.groups.last() {
+        Some(group) => &group.stage,
+        None => snapshot.stages.last()?,
+    };
     (!stage.cumulative.batch_sizes.is_empty()).then(|| stage.cumulative.batch_sizes.clone())
 }
 
@@ -256,16 +277,16 @@ pub fn work_pool<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
     let start = now_ns();
     publish_each(&mut producer, p.events)?;
     // Drains (every event handled), then each worker reports.
+    let mut metrics = graph.metrics_handle();
     graph.shutdown_timeout(p.stall).map_err(|e| e.to_string())?;
     let (received, checksum) = tally.totals();
-    Ok(Outcome {
+    Ok(tally_outcome(
+        &tally,
+        start,
         received,
         checksum,
-        elapsed_ns: tally.end_ns().saturating_sub(start),
-        batches: tally.batches(),
-        histogram: tally.take_histogram(),
-        batch_sizes: None,
-    })
+        final_batch_sizes(&mut metrics),
+    ))
 }
 
 /// Publish events `0..events`, one publish each, through a
