@@ -13,7 +13,7 @@
 //!
 //! Why every partition reads every event, rather than a routing step or a
 //! split of each batch: reading an event a partition skips costs one key
-//! computation on a slot the others read too (a cache line shared for
+//! computation and a copy on a slot the others read too (a cache line shared for
 //! reading, never written), while a router is a thread and a hand-off per
 //! event, and split batches need a queue per partition. docs/architecture.md
 //! has the measurement.
@@ -57,29 +57,41 @@ pub fn partition_of(key: u64, partitions: u32) -> u32 {
     ((u128::from(h) * u128::from(partitions)) >> 64) as u32
 }
 
+/// How many of its own events a partition gathers before handing them on.
+const RUN: usize = 16;
+
 /// One partition's handler: the user's handler, given only the events whose
 /// key maps to this partition.
 ///
-/// Each event is handed on when the next event of this partition comes or
-/// the batch ends, so the handler sees `end_of_batch` on the last event of
-/// its own share of each batch (where it commits or flushes), and
+/// A partition gathers its events of a batch in a short run and hands them
+/// on when the run is full or the batch ends, keeping the newest back until
+/// then, so the handler sees `end_of_batch` on the last event of its own
+/// share of each batch (where it commits or flushes), and
 /// `on_batch_start`/`on_batch_end` only around batches that held some of
 /// its events (`on_batch_start` gets the whole batch's size: an upper
 /// bound of its share).
+///
+/// Every event read is copied into the run's next free place, and the run
+/// grows by one only if the event is ours: which events are ours depends
+/// on the keys and cannot be predicted, and this way choosing costs no
+/// branch.
 #[derive(Debug)]
 pub struct Partition<E, H, K> {
     index: u32,
     partitions: u32,
     key: K,
     handler: H,
-    /// The last event of ours in this batch, not handed on yet.
-    pending: Option<(E, u64)>,
+    /// This batch's events of ours, with their sequences: `run[handed..len]`
+    /// are not handed on yet.
+    run: [(E, u64); RUN],
+    len: usize,
+    handed: usize,
     batch_size: u64,
     /// `on_batch_start` was called for this batch.
     started: bool,
 }
 
-impl<E, H, K> Partition<E, H, K> {
+impl<E: bytemuck::Pod, H, K> Partition<E, H, K> {
     /// Partition `index` of `partitions`, keyed by `key`, handled by
     /// `handler`.
     pub fn new(index: u32, partitions: u32, key: K, handler: H) -> Self {
@@ -89,12 +101,16 @@ impl<E, H, K> Partition<E, H, K> {
             partitions,
             key,
             handler,
-            pending: None,
+            run: [(E::zeroed(), 0); RUN],
+            len: 0,
+            handed: 0,
             batch_size: 0,
             started: false,
         }
     }
+}
 
+impl<E, H, K> Partition<E, H, K> {
     /// The wrapped handler.
     pub fn handler(&self) -> &H {
         &self.handler
@@ -103,6 +119,43 @@ impl<E, H, K> Partition<E, H, K> {
     /// The wrapped handler, back.
     pub fn into_handler(self) -> H {
         self.handler
+    }
+}
+
+impl<E, H, K> Partition<E, H, K>
+where
+    E: Copy,
+    H: EventHandler<E>,
+{
+    /// Hand on the run: all of it at the end of a batch (its last event with
+    /// `end_of_batch`), else all but the newest, which may turn out to be
+    /// the last of ours in this batch. `handed` moves before each call, so
+    /// a handler that panics (under `LogAndSkip`) is not given that event
+    /// again, and the rest are handed on when the batch ends.
+    #[cold]
+    #[inline(never)]
+    fn hand_on(&mut self, end_of_batch: bool) {
+        if self.handed == self.len {
+            self.len = 0;
+            self.handed = 0;
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            self.handler.on_batch_start(self.batch_size);
+        }
+        let keep = usize::from(!end_of_batch);
+        while self.handed + keep < self.len {
+            let (event, at) = self.run[self.handed];
+            self.handed += 1;
+            let last = end_of_batch && self.handed == self.len;
+            self.handler.on_event(&event, at, last);
+        }
+        if keep == 1 {
+            self.run[0] = self.run[self.len - 1];
+        }
+        self.len = keep;
+        self.handed = 0;
     }
 }
 
@@ -120,28 +173,17 @@ where
     #[inline]
     fn on_event(&mut self, event: &E, sequence: u64, end_of_batch: bool) {
         let ours = partition_of((self.key)(event), self.partitions) == self.index;
-        if ours {
-            if !self.started {
-                self.started = true;
-                self.handler.on_batch_start(self.batch_size);
-            }
-            if let Some((earlier, at)) = self.pending.replace((*event, sequence)) {
-                self.handler.on_event(&earlier, at, false);
-            }
-        }
-        if end_of_batch {
-            if let Some((last, at)) = self.pending.take() {
-                self.handler.on_event(&last, at, true);
-            }
+        self.run[self.len] = (*event, sequence);
+        self.len += usize::from(ours);
+        if self.len == RUN || end_of_batch {
+            self.hand_on(end_of_batch);
         }
     }
 
     fn on_batch_end(&mut self) -> Result<(), StageError> {
         // A batch cut short (a panic under LogAndSkip) ends here without an
-        // `end_of_batch` event: hand on what is pending first.
-        if let Some((last, at)) = self.pending.take() {
-            self.handler.on_event(&last, at, true);
-        }
+        // `end_of_batch` event: hand on what is left first.
+        self.hand_on(true);
         if std::mem::take(&mut self.started) {
             self.handler.on_batch_end()
         } else {
@@ -381,5 +423,92 @@ mod tests {
             "no batch start for a batch without its events"
         );
         assert_eq!(seen.ends, 2);
+    }
+
+    #[test]
+    fn shares_longer_than_a_run_keep_order_and_one_end_per_batch() {
+        for partitions in [1u32, 2, 3] {
+            let mut p = Partition::new(0, partitions, |e: &u64| *e, Seen::default());
+            let mut expected = Vec::new();
+            let mut seq = 0u64;
+            for size in [1u64, 15, 16, 17, 33, 200] {
+                p.on_batch_start(size);
+                let mut last = None;
+                for i in 0..size {
+                    let key = seq * 7 + 3;
+                    if partition_of(key, partitions) == 0 {
+                        expected.push((key, seq));
+                        last = Some(seq);
+                    }
+                    p.on_event(&key, seq, i == size - 1);
+                    seq += 1;
+                }
+                p.on_batch_end().unwrap();
+                if let Some(last) = last {
+                    let end = p.handler().events.iter().rev().find(|e| e.2).map(|e| e.1);
+                    assert_eq!(
+                        end,
+                        Some(last),
+                        "end_of_batch on the batch's last own event"
+                    );
+                }
+            }
+            let seen = p.into_handler();
+            let got: Vec<(u64, u64)> = seen.events.iter().map(|e| (e.0, e.1)).collect();
+            assert_eq!(
+                got, expected,
+                "{partitions} partitions: every own event once, in order"
+            );
+            let ends = seen.events.iter().filter(|e| e.2).count();
+            assert_eq!(
+                ends,
+                seen.batches.len(),
+                "one end_of_batch per batch it saw"
+            );
+            assert_eq!(seen.ends as usize, seen.batches.len());
+        }
+    }
+
+    /// Panics on one event, records the rest.
+    struct PanicsOn(u64, Seen);
+
+    impl EventHandler<u64> for PanicsOn {
+        fn on_batch_start(&mut self, size: u64) {
+            self.1.on_batch_start(size);
+        }
+        fn on_event(&mut self, e: &u64, seq: u64, end: bool) {
+            assert_ne!(*e, self.0, "the bad event");
+            self.1.on_event(e, seq, end);
+        }
+        fn on_batch_end(&mut self) -> Result<(), StageError> {
+            self.1.on_batch_end()
+        }
+    }
+
+    #[test]
+    fn a_panic_on_one_event_loses_only_that_event() {
+        // All keys ours (1 partition); the handler panics on event 5, which
+        // is handed on when the run fills, while event 15 is being read.
+        // The processor (LogAndSkip) then ends the batch early.
+        let mut p = Partition::new(0, 1, |e: &u64| *e, PanicsOn(5, Seen::default()));
+        p.on_batch_start(40);
+        let mut read = 0;
+        for k in 0..40u64 {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                p.on_event(&k, k, k == 39)
+            }));
+            read = k;
+            if r.is_err() {
+                break;
+            }
+        }
+        assert!(read < 39, "the panic came before the batch's end");
+        p.on_batch_end().unwrap();
+        let seen = p.into_handler().1;
+        let got: Vec<u64> = seen.events.iter().map(|e| e.0).collect();
+        let expected: Vec<u64> = (0..=read).filter(|&k| k != 5).collect();
+        assert_eq!(got, expected, "each event read once, the bad one skipped");
+        assert_eq!(seen.events.iter().filter(|e| e.2).count(), 1);
+        assert_eq!(seen.events.last().map(|e| e.2), Some(true));
     }
 }
