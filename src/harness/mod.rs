@@ -23,6 +23,7 @@ pub mod run;
 pub mod scenario;
 pub mod shop_load;
 pub mod stats;
+pub mod structures;
 pub mod tcp_flood;
 pub mod tcp_load;
 

@@ -39,6 +39,8 @@ pub use domain::{
     SearchHit, SearchIndex, SnapshotDecodeError, TxnAssembler, TxnMark, ValidationError,
     MAX_LIST_LIMIT, MAX_NAME_LEN, MAX_SEARCH_LIMIT,
 };
+#[cfg(feature = "cli")]
+pub(crate) use domain::{IdTable, OrderIndex, Posting};
 #[cfg(all(feature = "replication", not(loom)))]
 pub use runtime::{
     AckMode, ReplicatedShop, ReplicationConfig, ReplicationHandle, ReplicationInfo, Role,

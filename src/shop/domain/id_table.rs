@@ -108,6 +108,12 @@ impl<T: Keyed> IdTable<T> {
         self.values.is_empty()
     }
 
+    /// Bytes allocated for the index and the values.
+    #[cfg(feature = "cli")]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.slots) + self.values.capacity() * std::mem::size_of::<T>()
+    }
+
     /// Where the probe for `id` starts. Only called with slots present.
     #[inline(always)]
     fn home(&self, id: u64) -> usize {
