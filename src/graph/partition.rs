@@ -75,6 +75,12 @@ const RUN: usize = 16;
 /// grows by one only if the event is ours: which events are ours depends
 /// on the keys and cannot be predicted, and this way choosing costs no
 /// branch.
+///
+/// Since events are handed on later than they are read, a handler that
+/// panics under [`PanicPolicy::LogAndSkip`](crate::PanicPolicy) is logged
+/// at the sequence the partition was reading, which may be after the event
+/// it panicked on; that event is the one skipped, and the rest of the run
+/// is handed on as the batch ends.
 #[derive(Debug)]
 pub struct Partition<E, H, K> {
     index: u32,

@@ -6,7 +6,7 @@
 
 use crate::shop::{IdTable, OrderIndex, Posting, Product};
 
-/// The catalog's table of products by id ([`IdTable`]).
+/// The catalog's table of products by id (`IdTable`).
 #[derive(Debug, Default)]
 pub struct ProductTable(IdTable<Product>);
 
@@ -69,7 +69,7 @@ impl ProductTable {
     }
 }
 
-/// The search index's set of ids for one word ([`Posting`]).
+/// The search index's set of ids for one word (`Posting`).
 #[derive(Debug, Default, Clone)]
 pub struct WordPosting(Posting);
 
@@ -132,7 +132,7 @@ impl WordPosting {
     }
 }
 
-/// The catalog's ids in order, for paged listing ([`OrderIndex`]).
+/// The catalog's ids in order, for paged listing (`OrderIndex`).
 #[derive(Debug, Default, Clone)]
 pub struct OrderedIds(OrderIndex);
 
