@@ -212,17 +212,33 @@ fn table_cases<T: Table>(c: &mut Criterion, dense: bool) {
     g.finish();
 }
 
-/// The catalog stage's own pattern: it sees its next commands, so it
-/// starts each lookup's two loads ahead (the index slot 8 commands ahead,
-/// the product 4 ahead). The crates have no call that starts a lookup's
-/// loads without waiting for them.
-fn table_look_ahead(c: &mut Criterion, dense: bool) {
+/// A command's other work: `WORK` dependent steps on the product found,
+/// so lookups cannot all be in flight at once (as in a tight loop of
+/// gets, where the core overlaps the misses of many).
+const WORK: u32 = 100;
+
+#[inline(always)]
+fn work(mut x: u64) -> u64 {
+    for _ in 0..WORK {
+        x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(7);
+    }
+    x
+}
+
+/// Lookups the way the catalog stage makes them: each followed by the
+/// command's other work. `ringmaster` also starts each lookup's two loads
+/// ahead, as the stage does (the index slot 8 commands ahead, the product
+/// 4 ahead); the crates have no call that starts a lookup's loads without
+/// waiting for them.
+fn table_with_work(c: &mut Criterion, dense: bool) {
     let kind = if dense { "dense" } else { "random" };
     let mut rng = Rng::new(42);
     let all = ids(PRODUCTS, dense, &mut rng);
-    let mut table = ProductTable::default();
+    let mut ours = ProductTable::default();
+    let mut theirs = HashMap::<u64, Product, Hasher>::default();
     for &id in &all {
-        assert!(table.insert(product(id)));
+        assert!(ours.insert(product(id)));
+        theirs.insert(id, product(id));
     }
     let mut g = c.benchmark_group(format!("ids_1m_{kind}"));
     g.warm_up_time(Duration::from_millis(500));
@@ -230,21 +246,41 @@ fn table_look_ahead(c: &mut Criterion, dense: bool) {
     g.throughput(Throughput::Elements(BATCH as u64));
     let batches: Vec<Vec<u64>> = (0..64).map(|_| picks(&all, &mut rng, BATCH)).collect();
     let mut b_i = 0;
-    g.bench_function("get_look_ahead/ringmaster", |b| {
+    g.bench_function("get_and_work/ringmaster", |b| {
         b.iter(|| {
             b_i = (b_i + 1) % batches.len();
             let ids = &batches[b_i];
-            let mut sum = 0u64;
+            let mut x = 0u64;
             for (i, &id) in ids.iter().enumerate() {
                 if let Some(&ahead) = ids.get(i + 8) {
-                    table.prefetch(ahead);
+                    ours.prefetch(ahead);
                 }
                 if let Some(&ahead) = ids.get(i + 4) {
-                    table.prefetch_value(ahead);
+                    ours.prefetch_value(ahead);
                 }
-                sum = sum.wrapping_add(table.get(id).map_or(0, |p| p.price_cents));
+                x = work(x ^ ours.get(id).map_or(0, |p| p.price_cents));
             }
-            black_box(sum)
+            black_box(x)
+        })
+    });
+    g.bench_function("get_and_work/hashbrown", |b| {
+        b.iter(|| {
+            b_i = (b_i + 1) % batches.len();
+            let mut x = 0u64;
+            for &id in &batches[b_i] {
+                x = work(x ^ theirs.get(&id).map_or(0, |p| p.price_cents));
+            }
+            black_box(x)
+        })
+    });
+    g.bench_function("work_alone", |b| {
+        b.iter(|| {
+            b_i = (b_i + 1) % batches.len();
+            let mut x = 0u64;
+            for &id in &batches[b_i] {
+                x = work(x ^ id);
+            }
+            black_box(x)
         })
     });
     g.finish();
@@ -274,7 +310,7 @@ fn table_growth<T: Table>(c: &mut Criterion) {
 fn ids_bench(c: &mut Criterion) {
     for dense in [true, false] {
         table_cases::<ProductTable>(c, dense);
-        table_look_ahead(c, dense);
+        table_with_work(c, dense);
         table_cases::<HashMap<u64, Product, Hasher>>(c, dense);
         table_cases::<IndexMap<u64, Product, Hasher>>(c, dense);
     }
@@ -290,6 +326,8 @@ trait IdSet: Default {
     fn remove(&mut self, id: u64);
     fn contains(&self, id: u64) -> bool;
     fn intersection_len(&self, other: &Self) -> u64;
+    /// The first `n` ids of both, ascending (a search with a limit).
+    fn intersection_first(&self, other: &Self, n: usize, out: &mut Vec<u64>);
 }
 
 impl IdSet for WordPosting {
@@ -305,6 +343,9 @@ impl IdSet for WordPosting {
     }
     fn intersection_len(&self, other: &Self) -> u64 {
         WordPosting::intersection_len(self, other)
+    }
+    fn intersection_first(&self, other: &Self, n: usize, out: &mut Vec<u64>) {
+        WordPosting::intersection_first(self, other, n, out);
     }
 }
 
@@ -322,6 +363,9 @@ impl IdSet for RoaringTreemap {
     fn intersection_len(&self, other: &Self) -> u64 {
         RoaringTreemap::intersection_len(self, other)
     }
+    fn intersection_first(&self, other: &Self, n: usize, out: &mut Vec<u64>) {
+        out.extend(self.iter().filter(|&id| other.contains(id)).take(n));
+    }
 }
 
 impl IdSet for BTreeSet<u64> {
@@ -337,6 +381,9 @@ impl IdSet for BTreeSet<u64> {
     }
     fn intersection_len(&self, other: &Self) -> u64 {
         self.intersection(other).count() as u64
+    }
+    fn intersection_first(&self, other: &Self, n: usize, out: &mut Vec<u64>) {
+        out.extend(self.intersection(other).take(n));
     }
 }
 
@@ -379,6 +426,14 @@ fn posting_cases<S: IdSet>(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function(format!("intersect/{}", S::NAME), |bch| {
         bch.iter(|| black_box(a.intersection_len(&b)))
+    });
+    let mut out = Vec::with_capacity(10);
+    g.bench_function(format!("intersect_first10/{}", S::NAME), |bch| {
+        bch.iter(|| {
+            out.clear();
+            a.intersection_first(&b, 10, &mut out);
+            black_box(out.len())
+        })
     });
     g.finish();
 }

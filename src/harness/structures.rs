@@ -132,6 +132,41 @@ impl WordPosting {
     }
 }
 
+impl WordPosting {
+    /// The first `n` ids both hold, ascending, into `out`, as a search
+    /// with a limit finds them: ids below the shared window looked up one
+    /// by one, then the window's bitmap words ANDed, then ids above it,
+    /// stopping at `n`.
+    pub fn intersection_first(&self, other: &Self, n: usize, out: &mut Vec<u64>) {
+        let (a, b) = (&self.0, &other.0);
+        let (ra, rb) = (a.word_range(), b.word_range());
+        let (lo, hi) = (
+            ra.start.max(rb.start),
+            ra.end.min(rb.end).max(ra.start.max(rb.start)),
+        );
+        let start = out.len();
+        let room = |out: &Vec<u64>| n - (out.len() - start);
+        out.extend(
+            a.iter()
+                .take_while(|&id| id < lo * 64)
+                .filter(|&id| b.contains(id))
+                .take(n),
+        );
+        for w in lo..hi {
+            if room(out) == 0 {
+                return;
+            }
+            let mut m = a.word(w) & b.word(w);
+            while m != 0 && room(out) > 0 {
+                out.push(w * 64 + u64::from(m.trailing_zeros()));
+                m &= m - 1;
+            }
+        }
+        let left = room(out);
+        out.extend(a.iter_from(hi * 64).filter(|&id| b.contains(id)).take(left));
+    }
+}
+
 /// The catalog's ids in order, for paged listing (`OrderIndex`).
 #[derive(Debug, Default, Clone)]
 pub struct OrderedIds(OrderIndex);
@@ -186,5 +221,11 @@ mod tests {
         let expected = sa.intersection(&sb).count() as u64;
         assert_eq!(a.intersection_len(&b), expected);
         assert_eq!(b.intersection_len(&a), expected);
+        for n in [0, 1, 10, 700, 5_000] {
+            let want: Vec<u64> = sa.intersection(&sb).copied().take(n).collect();
+            let mut got = Vec::new();
+            a.intersection_first(&b, n, &mut got);
+            assert_eq!(got, want, "first {n}");
+        }
     }
 }
