@@ -53,11 +53,6 @@ impl ProductTable {
         self.0.heap_bytes()
     }
 
-    /// Make room for `more` products without growing.
-    pub fn reserve(&mut self, more: usize) {
-        self.0.reserve(more);
-    }
-
     /// Products held.
     pub fn len(&self) -> usize {
         self.0.len()
