@@ -13,10 +13,10 @@
 //!
 //! Why every partition reads every event, rather than a routing step or a
 //! split of each batch: reading an event a partition skips costs one key
-//! computation and a copy on a slot the others read too (a cache line shared for
-//! reading, never written), while a router is a thread and a hand-off per
-//! event, and split batches need a queue per partition. docs/architecture.md
-//! has the measurement.
+//! computation and a copy from a slot the others read too (a cache line
+//! shared for reading, never written), while a router is a thread and a
+//! hand-off per event, and split batches need a queue per partition.
+//! docs/architecture.md has the measurement.
 
 use super::builder::{GraphBuilder, StageId};
 use super::handler::EventHandler;

@@ -2,9 +2,11 @@
 //! `benches/structures.rs` can set each beside the well-kept crate it
 //! stands in for: the catalog's id table against `hashbrown` and
 //! `indexmap`, a word's posting against `roaring`, the ordered index
-//! against `BTreeSet`. Each type here only forwards to the shop's own.
+//! against `BTreeSet`. Each type forwards to the shop's own code; the one
+//! thing written here is a whole-intersection count (the search never
+//! computes one), to set beside `roaring`'s.
 
-use crate::shop::{IdTable, OrderIndex, Posting, Product};
+use crate::shop::{intersect, IdTable, OrderIndex, Posting, Product};
 
 /// The catalog's table of products by id (`IdTable`).
 #[derive(Debug, Default)]
@@ -52,16 +54,6 @@ impl ProductTable {
     pub fn heap_bytes(&self) -> usize {
         self.0.heap_bytes()
     }
-
-    /// Products held.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether it holds none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// The search index's set of ids for one word (`Posting`).
@@ -87,26 +79,6 @@ impl WordPosting {
         self.0.contains(id)
     }
 
-    /// Ids held.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether it holds none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// All ids, ascending.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.0.iter()
-    }
-
-    /// Ids at or above `from`, ascending.
-    pub fn iter_from(&self, from: u64) -> impl Iterator<Item = u64> + '_ {
-        self.0.iter_from(from)
-    }
-
     /// How many ids both hold, as the search index intersects two words:
     /// the bitmaps one word at a time over the windows they share, the
     /// ids outside either window looked up one by one.
@@ -125,40 +97,12 @@ impl WordPosting {
         n += outside.filter(|&id| b.contains(id)).count() as u64;
         n
     }
-}
 
-impl WordPosting {
-    /// The first `n` ids both hold, ascending, into `out`, as a search
-    /// with a limit finds them: ids below the shared window looked up one
-    /// by one, then the window's bitmap words ANDed, then ids above it,
-    /// stopping at `n`.
+    /// The first `n` ids both hold, ascending, into `out` (which comes in
+    /// empty): the search index's own intersection, as a query of two
+    /// words with a limit runs it.
     pub fn intersection_first(&self, other: &Self, n: usize, out: &mut Vec<u64>) {
-        let (a, b) = (&self.0, &other.0);
-        let (ra, rb) = (a.word_range(), b.word_range());
-        let (lo, hi) = (
-            ra.start.max(rb.start),
-            ra.end.min(rb.end).max(ra.start.max(rb.start)),
-        );
-        let start = out.len();
-        let room = |out: &Vec<u64>| n - (out.len() - start);
-        out.extend(
-            a.iter()
-                .take_while(|&id| id < lo * 64)
-                .filter(|&id| b.contains(id))
-                .take(n),
-        );
-        for w in lo..hi {
-            if room(out) == 0 {
-                return;
-            }
-            let mut m = a.word(w) & b.word(w);
-            while m != 0 && room(out) > 0 {
-                out.push(w * 64 + u64::from(m.trailing_zeros()));
-                m &= m - 1;
-            }
-        }
-        let left = room(out);
-        out.extend(a.iter_from(hi * 64).filter(|&id| b.contains(id)).take(left));
+        intersect(&[&self.0, &other.0], &[], n, out);
     }
 }
 

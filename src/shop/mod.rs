@@ -34,13 +34,13 @@
 mod domain;
 mod runtime;
 
+#[cfg(feature = "cli")]
+pub(crate) use domain::{intersect, IdTable, OrderIndex, Posting};
 pub use domain::{
     tokenize, Catalog, Command, Completion, Name, Product, ProductEvent, Rejection, Reply,
     SearchHit, SearchIndex, SnapshotDecodeError, TxnAssembler, TxnMark, ValidationError,
     MAX_LIST_LIMIT, MAX_NAME_LEN, MAX_SEARCH_LIMIT,
 };
-#[cfg(feature = "cli")]
-pub(crate) use domain::{IdTable, OrderIndex, Posting};
 #[cfg(all(feature = "replication", not(loom)))]
 pub use runtime::{
     AckMode, ReplicatedShop, ReplicationConfig, ReplicationHandle, ReplicationInfo, Role,

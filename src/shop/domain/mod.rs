@@ -29,4 +29,4 @@ pub use transaction::{TxnAssembler, TxnMark};
 // The benchmark harness sets the hand-written structures beside the
 // crates they replace (`benches/structures.rs`).
 #[cfg(feature = "cli")]
-pub(crate) use {id_table::IdTable, order_index::OrderIndex, posting::Posting};
+pub(crate) use {id_table::IdTable, order_index::OrderIndex, posting::Posting, search::intersect};

@@ -310,8 +310,12 @@ impl SearchIndex {
 /// (and OR-ing, for `any`) bitmap words, 64 ids per step. Below and above
 /// that range, the shortest required posting drives and each candidate is
 /// tested against the others (a bit test, or a B-tree lookup). All stop
-/// at `limit`.
-fn intersect(required: &[&Posting], any: &[&Posting], limit: usize, out: &mut Vec<u64>) {
+/// at `limit` (`out` comes in empty).
+pub(crate) fn intersect(required: &[&Posting], any: &[&Posting], limit: usize, out: &mut Vec<u64>) {
+    // The loops below check for `limit` after each push.
+    if limit == 0 {
+        return;
+    }
     let Some(driver) = required.iter().min_by_key(|p| p.len()) else {
         return;
     };
@@ -360,6 +364,18 @@ fn intersect(required: &[&Posting], any: &[&Posting], limit: usize, out: &mut Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_of_zero_finds_nothing() {
+        // Enough products for the postings to keep bitmaps, so the words'
+        // intersection runs over bitmap words.
+        let names: Vec<(u64, &str)> = (1..=200).map(|id| (id, "Blue Mug")).collect();
+        let ix = index(&names);
+        for q in ["blue mug", "blue mug ", "blue", "blu"] {
+            assert!(ix.search(q, 0).is_empty(), "{q:?}");
+            assert_eq!(ix.search(q, 3).len(), 3, "{q:?}");
+        }
+    }
 
     fn index(names: &[(u64, &str)]) -> SearchIndex {
         let mut ix = SearchIndex::default();
