@@ -153,6 +153,34 @@ impl SearchIndex {
         self.docs.try_reserve(additional)
     }
 
+    /// Start loading where product `id`'s entry in the index's table of
+    /// names is (or would go): the probe an `Add`, a rename or a `Delete`
+    /// of `id` makes first. A hint: no effect on the index.
+    ///
+    /// ```
+    /// use ringmaster::shop::{Command, SearchIndex};
+    /// let mut index = SearchIndex::default();
+    /// index.prefetch(7);
+    /// index.apply(&Command::add(7, "Wool Scarf", 1500, 2)?);
+    /// index.prefetch(7);
+    /// index.prefetch_name(7);
+    /// assert_eq!(index.search("scarf", 10)[0].id, 7);
+    /// # Ok::<(), ringmaster::shop::ValidationError>(())
+    /// ```
+    #[inline]
+    pub fn prefetch(&self, id: u64) {
+        self.docs.prefetch(id);
+    }
+
+    /// The second step of a prefetch: start loading product `id`'s name,
+    /// which a rename or a `Delete` reads to unindex its words. Finding it
+    /// reads the entry [`prefetch`](Self::prefetch) loads, so call this a
+    /// few commands after that. A hint: no effect on the index.
+    #[inline]
+    pub fn prefetch_name(&self, id: u64) {
+        self.docs.prefetch_value(id);
+    }
+
     /// Number of products indexed.
     pub fn len(&self) -> usize {
         self.docs.len()

@@ -14,6 +14,9 @@ pub(crate) struct SearchStage {
     latency: StageRecorder,
     /// Events held while a transaction is open (the transaction rule).
     txn: TxnAssembler<(u64, ProductEvent)>,
+    /// The ids of the last `LOOK_AHEAD` events looked ahead at that write
+    /// to the index, by sequence, for the second step of their prefetch.
+    ahead: [(u64, u64); LOOK_AHEAD as usize],
 }
 
 impl SearchStage {
@@ -24,6 +27,7 @@ impl SearchStage {
             batch: 0,
             latency,
             txn: TxnAssembler::default(),
+            ahead: [(u64::MAX, 0); LOOK_AHEAD as usize],
         }
     }
 
@@ -57,9 +61,39 @@ impl SearchStage {
     }
 }
 
+/// How far ahead the stage looks: writes to the index are a minority of
+/// the events, so further than the catalog stage, which every command
+/// but a search concerns.
+const LOOK_AHEAD: u64 = 16;
+const SECOND_STEP: u64 = LOOK_AHEAD / 2;
+
 impl EventHandler<ProductEvent> for SearchStage {
     fn on_batch_start(&mut self, batch_size: u64) {
         self.batch = batch_size;
+    }
+
+    fn look_ahead_distance(&self) -> u64 {
+        LOOK_AHEAD
+    }
+
+    /// Two steps, as the catalog stage: the index's table entry for an
+    /// `Add`, rename or `Delete` at `LOOK_AHEAD` events out (a random
+    /// slot in a table of every product: a miss to memory), then the name
+    /// it points to, which a rename or `Delete` reads, at `SECOND_STEP`.
+    #[inline]
+    fn look_ahead(&mut self, event: &ProductEvent, sequence: u64) {
+        let mask = LOOK_AHEAD - 1;
+        if event.concerns_index() {
+            if let Some(id) = event.product_id() {
+                self.index.prefetch(id);
+                self.ahead[(sequence & mask) as usize] = (sequence, id);
+            }
+        }
+        let earlier = sequence.wrapping_sub(SECOND_STEP);
+        let (seen, id) = self.ahead[(earlier & mask) as usize];
+        if seen == earlier {
+            self.index.prefetch_name(id);
+        }
     }
 
     #[inline]
