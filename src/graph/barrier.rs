@@ -122,9 +122,10 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
     /// of the sequence that holds it back. A stage asked to leave gets
     /// `Ok(next)`: nothing readable, and no more waiting. (Checked inside
     /// the wait, so a `Blocking` waiter woken by the detach sees it.)
+    /// With several producers, no flag at or past `limit` is read.
     #[inline(always)]
-    fn readiness(&self, next: u64) -> Result<u64, usize> {
-        let (available, channel) = self.progress(next);
+    fn readiness(&self, next: u64, limit: u64) -> Result<u64, usize> {
+        let (available, channel) = self.progress_within(next, limit);
         if available > next {
             Ok(available)
         } else if self.leaving() {
@@ -148,18 +149,38 @@ impl<E: bytemuck::Pod + Send> SequenceBarrier<E> {
         next: u64,
         deadline: Option<Instant>,
     ) -> Result<Published, WaitError> {
+        self.wait_for_within(next, u64::MAX, deadline)
+    }
+
+    /// As [`wait_for`](Self::wait_for), looking for no further than
+    /// `limit` (as [`available_within`](Self::available_within)): a stage
+    /// that takes at most a capped batch reads the availability flags of
+    /// that batch only, not of everything published behind it, which it
+    /// would read again at each of its later batches.
+    #[inline]
+    pub(crate) fn wait_for_within(
+        &self,
+        next: u64,
+        limit: u64,
+        deadline: Option<Instant>,
+    ) -> Result<Published, WaitError> {
         // The proof, as in `available`.
-        self.wait_for_end(next, deadline)
+        self.wait_for_end(next, limit, deadline)
             .map(|end| Published::by_barrier(next, end))
     }
 
-    /// `wait_for`'s wait: the count readable.
+    /// `wait_for_within`'s wait: the count readable.
     #[inline]
-    fn wait_for_end(&self, next: u64, deadline: Option<Instant>) -> Result<u64, WaitError> {
-        if let Ok(available) = self.readiness(next) {
+    fn wait_for_end(
+        &self,
+        next: u64,
+        limit: u64,
+        deadline: Option<Instant>,
+    ) -> Result<u64, WaitError> {
+        if let Ok(available) = self.readiness(next, limit) {
             return Ok(available);
         }
-        let ready = || self.readiness(next);
+        let ready = || self.readiness(next, limit);
         let waiter = self.ring.waiter();
         match self.ring.liveness() {
             Some(liveness) if self.may_meet_abandoned_claims() => {

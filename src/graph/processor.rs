@@ -201,14 +201,19 @@ impl<E: bytemuck::Pod + Send, H: EventHandler<E>> Stage for BatchProcessor<E, H>
         let sequence = ring.consumer(self.slot);
         let next = self.next;
         // Saturated: events were already there, no wait was needed.
-        let ready = self.barrier.available(next);
+        // A capped batch reads the flags of its own events only (several
+        // producers): scanning all that is published at every capped
+        // batch would cost a stage far behind its producers a pass over
+        // the backlog per batch.
+        let limit = next.saturating_add(self.max_batch);
+        let ready = self.barrier.available_within(next, limit);
         let (published, saturated) = if !ready.is_empty() {
             (ready, true)
         } else if !wait {
             return Step::Idle;
         } else {
             self.recorder.idle();
-            match self.barrier.wait_for(next, None) {
+            match self.barrier.wait_for_within(next, limit, None) {
                 // Empty only when the stage was asked to leave.
                 Ok(published) if published.is_empty() => return Step::Stopped,
                 Ok(published) => (published, false),
