@@ -1,6 +1,7 @@
 //! The catalog stage: applies every command to the [`Catalog`], answers
 //! all but `Search`, and takes snapshots.
 
+use super::prefetch_ring::PrefetchRing;
 use crate::shop::domain::{Catalog, Command, ProductEvent, Rejection, Reply, TxnAssembler};
 use crate::shop::runtime::outcome::Outbox;
 use crate::shop::runtime::snapshotter::{SnapshotJob, SnapshotQueue};
@@ -22,9 +23,8 @@ pub(crate) struct CatalogStage {
     latency: StageRecorder,
     /// Events held while a transaction is open (the transaction rule).
     txn: TxnAssembler<(u64, ProductEvent)>,
-    /// The ids looked ahead at, by sequence modulo [`LOOK_AHEAD`], with
-    /// their sequence: for the second step of the prefetch.
-    ahead: [(u64, u64); LOOK_AHEAD as usize],
+    /// The ids looked ahead at, for the second step of the prefetch.
+    ahead: PrefetchRing<LOOK_AHEAD>,
 }
 
 impl CatalogStage {
@@ -50,7 +50,7 @@ impl CatalogStage {
             batch: 0,
             latency,
             txn: TxnAssembler::default(),
-            ahead: [(u64::MAX, 0); LOOK_AHEAD as usize],
+            ahead: PrefetchRing::new(),
         }
     }
 
@@ -114,10 +114,7 @@ impl CatalogStage {
 /// index entry, then the product, arrive from memory (~100-200 ns each)
 /// while the commands before it are handled (tens of ns each), near
 /// enough to stay in L1. A power of two.
-const LOOK_AHEAD: u64 = 8;
-/// Events after an id's index entry was prefetched that its product is:
-/// half way, so each load has about half the distance to arrive.
-const SECOND_STEP: u64 = LOOK_AHEAD / 2;
+const LOOK_AHEAD: usize = 8;
 
 impl EventHandler<ProductEvent> for CatalogStage {
     fn on_batch_start(&mut self, batch_size: u64) {
@@ -125,21 +122,18 @@ impl EventHandler<ProductEvent> for CatalogStage {
     }
 
     fn look_ahead_distance(&self) -> u64 {
-        LOOK_AHEAD
+        PrefetchRing::<LOOK_AHEAD>::DISTANCE
     }
 
     #[inline]
     fn look_ahead(&mut self, event: &ProductEvent, sequence: u64) {
-        let mask = LOOK_AHEAD - 1;
-        if let Some(id) = event.product_id() {
+        let first = event.product_id();
+        if let Some(id) = first {
             self.catalog.prefetch(id);
-            self.ahead[(sequence & mask) as usize] = (sequence, id);
         }
-        // The product of the command looked at SECOND_STEP events ago,
+        // The product of the command looked at half the distance ago,
         // whose index entry should be in cache by now.
-        let earlier = sequence.wrapping_sub(SECOND_STEP);
-        let (seen, id) = self.ahead[(earlier & mask) as usize];
-        if seen == earlier {
+        if let Some(id) = self.ahead.note(sequence, first) {
             self.catalog.prefetch_product(id);
         }
     }

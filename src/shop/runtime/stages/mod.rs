@@ -4,6 +4,7 @@
 
 pub(super) mod catalog;
 pub(super) mod journal;
+mod prefetch_ring;
 #[cfg(all(feature = "replication", not(loom)))]
 pub(super) mod replication_gate;
 pub(super) mod responder;

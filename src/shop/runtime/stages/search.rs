@@ -1,6 +1,7 @@
 //! The search stage: keeps the [`SearchIndex`] in step with the writes and
 //! answers `Search`.
 
+use super::prefetch_ring::PrefetchRing;
 use crate::shop::domain::{Command, ProductEvent, Reply, SearchIndex, TxnAssembler};
 use crate::shop::runtime::outcome::Outbox;
 use crate::shop::runtime::stage_latency::StageRecorder;
@@ -14,9 +15,9 @@ pub(crate) struct SearchStage {
     latency: StageRecorder,
     /// Events held while a transaction is open (the transaction rule).
     txn: TxnAssembler<(u64, ProductEvent)>,
-    /// The ids of the last `LOOK_AHEAD` events looked ahead at that write
-    /// to the index, by sequence, for the second step of their prefetch.
-    ahead: [(u64, u64); LOOK_AHEAD as usize],
+    /// The ids looked ahead at that write to the index, for the second
+    /// step of their prefetch.
+    ahead: PrefetchRing<LOOK_AHEAD>,
 }
 
 impl SearchStage {
@@ -27,7 +28,7 @@ impl SearchStage {
             batch: 0,
             latency,
             txn: TxnAssembler::default(),
-            ahead: [(u64::MAX, 0); LOOK_AHEAD as usize],
+            ahead: PrefetchRing::new(),
         }
     }
 
@@ -63,9 +64,8 @@ impl SearchStage {
 
 /// How far ahead the stage looks: writes to the index are a minority of
 /// the events, so further than the catalog stage, which every command
-/// but a search concerns.
-const LOOK_AHEAD: u64 = 16;
-const SECOND_STEP: u64 = LOOK_AHEAD / 2;
+/// but a search concerns. A power of two.
+const LOOK_AHEAD: usize = 16;
 
 impl EventHandler<ProductEvent> for SearchStage {
     fn on_batch_start(&mut self, batch_size: u64) {
@@ -73,25 +73,19 @@ impl EventHandler<ProductEvent> for SearchStage {
     }
 
     fn look_ahead_distance(&self) -> u64 {
-        LOOK_AHEAD
+        PrefetchRing::<LOOK_AHEAD>::DISTANCE
     }
 
     /// Two steps, as the catalog stage: the index's table entry for an
-    /// `Add`, rename or `Delete` at `LOOK_AHEAD` events out (a random
-    /// slot in a table of every product: a miss to memory), then the name
-    /// it points to, which a rename or `Delete` reads, at `SECOND_STEP`.
+    /// `Add`, rename or `Delete`, then the name it points to, which a
+    /// rename or `Delete` reads to unindex its words.
     #[inline]
     fn look_ahead(&mut self, event: &ProductEvent, sequence: u64) {
-        let mask = LOOK_AHEAD - 1;
-        if event.concerns_index() {
-            if let Some(id) = event.product_id() {
-                self.index.prefetch(id);
-                self.ahead[(sequence & mask) as usize] = (sequence, id);
-            }
+        let first = event.concerns_index().then(|| event.product_id()).flatten();
+        if let Some(id) = first {
+            self.index.prefetch(id);
         }
-        let earlier = sequence.wrapping_sub(SECOND_STEP);
-        let (seen, id) = self.ahead[(earlier & mask) as usize];
-        if seen == earlier {
+        if let Some(id) = self.ahead.note(sequence, first) {
             self.index.prefetch_name(id);
         }
     }
