@@ -69,27 +69,65 @@ const HUGE_PAGE: usize = 2 << 20;
 /// allocation qualifies, so buffers under 4 MiB are usually left alone; a
 /// refusal (no THP support, `never` mode) is ignored: it is a hint.
 pub(crate) fn advise_huge_pages<T>(buffer: &mut Vec<T>) {
+    let bytes = buffer.capacity() * std::mem::size_of::<T>();
+    advise_huge(buffer.as_mut_ptr().cast(), bytes);
+}
+
+/// As [`advise_huge_pages`], for a slice the caller owns (a boxed slice
+/// fresh from the allocator, not yet written).
+pub(crate) fn advise_huge_pages_slice<T>(buffer: &mut [T]) {
+    advise_huge(buffer.as_mut_ptr().cast(), std::mem::size_of_val(buffer));
+}
+
+/// Fault in `buffer`'s pages for writing now (`MADV_POPULATE_WRITE`,
+/// Linux 5.14), so that the writes that fill it later do not each trap
+/// into the kernel for a fresh zeroed page: for room reserved ahead (a
+/// table sized when it is set up), whose first writes would otherwise pay
+/// for it on a latency-sensitive thread. Only whole pages inside the
+/// buffer are touched; contents are unchanged; a refusal (older kernel,
+/// another OS) is ignored: it is a hint.
+pub(crate) fn prefault<T>(buffer: &mut [T]) {
     #[cfg(target_os = "linux")]
-    {
-        let base = buffer.as_mut_ptr().cast::<u8>();
-        let start = base as usize;
-        let end = start + buffer.capacity() * std::mem::size_of::<T>();
-        let first = start.next_multiple_of(HUGE_PAGE);
-        let last = end & !(HUGE_PAGE - 1);
-        if last > first {
-            // SAFETY: [first, last) lies inside the allocation `buffer`
-            // owns (rounded inward), and MADV_HUGEPAGE changes neither the
-            // contents nor the validity of those pages, only how the kernel
-            // backs them.
-            let _ = unsafe {
-                rustix::mm::madvise(
-                    base.wrapping_add(first - start).cast(),
-                    last - first,
-                    rustix::mm::Advice::LinuxHugepage,
-                )
-            };
-        }
-    }
+    advise_range(
+        buffer.as_mut_ptr().cast(),
+        std::mem::size_of_val(buffer),
+        rustix::param::page_size(),
+        rustix::mm::Advice::LinuxPopulateWrite,
+    );
     #[cfg(not(target_os = "linux"))]
     let _ = buffer;
+}
+
+/// `MADV_HUGEPAGE` on the 2 MiB-aligned middle of the `bytes` bytes from
+/// `base`, which the caller's `&mut` borrow owns.
+fn advise_huge(base: *mut u8, bytes: usize) {
+    #[cfg(target_os = "linux")]
+    advise_range(base, bytes, HUGE_PAGE, rustix::mm::Advice::LinuxHugepage);
+    #[cfg(not(target_os = "linux"))]
+    let _ = (base, bytes);
+}
+
+/// `advice` on the `align`-aligned middle of the `bytes` bytes from
+/// `base`, which the caller's `&mut` borrow owns; `advice` must change
+/// neither the contents nor the validity of the pages.
+#[cfg(target_os = "linux")]
+fn advise_range(base: *mut u8, bytes: usize, align: usize, advice: rustix::mm::Advice) {
+    let start = base as usize;
+    let end = start + bytes;
+    let first = start.next_multiple_of(align);
+    let last = end & !(align - 1);
+    if last > first {
+        // SAFETY: [first, last) lies inside the allocation the caller
+        // owns through its `&mut` borrow (rounded inward), and the advice
+        // (huge pages, populate) changes neither the contents nor the
+        // validity of those pages, only how and when the kernel backs
+        // them.
+        let _ = unsafe {
+            rustix::mm::madvise(
+                base.wrapping_add(first - start).cast(),
+                last - first,
+                advice,
+            )
+        };
+    }
 }

@@ -4,6 +4,7 @@
 //! tested without an engine.
 
 mod catalog;
+mod chunked;
 mod command;
 mod error;
 mod event;

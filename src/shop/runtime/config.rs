@@ -227,13 +227,14 @@ impl ShopConfig {
     }
 
     /// Size the catalog and the search index for this many products when
-    /// the shop opens, so that growing to them never rehashes on a stage's
-    /// thread: doubling the index of a million products allocates, zeroes
-    /// and refills 32 MiB in one go, a stall of milliseconds for every
-    /// command queued behind it (the products themselves grow as a `Vec`
-    /// does, without a copy). Costs that memory up front: 240 to 290 bytes
-    /// per product (the indexes are sized in powers of two). A catalog
-    /// that outgrows it still grows.
+    /// the shop opens, and fault their pages in then, so the writes that
+    /// fill them pay neither for growing nor for first touching memory on
+    /// a stage's thread. Without it the tables grow as needed, without a
+    /// stall (the products live in chunks that never move; a doubled index
+    /// takes over from the old one a few slots per write), but each new
+    /// page is faulted in by the write that first reaches it. Costs that
+    /// memory up front: 240 to 290 bytes per product (the indexes are
+    /// sized in powers of two). A catalog that outgrows it still grows.
     ///
     /// # Examples
     ///
