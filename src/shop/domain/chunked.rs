@@ -4,7 +4,9 @@
 //! A `Vec` doubles by allocating twice its size and copying: for the
 //! catalog's half a million products that is 50 MiB copied in one push,
 //! tens of milliseconds on the stage thread while every command behind it
-//! waits. Here a push past the end allocates one more chunk (its pages
+//! waits. (glibc remaps rather than copies only blocks above its mmap
+//! threshold, which rises as large blocks are freed, up to 32 MiB: a
+//! table that has freed its smaller indexes grows in the heap.) Here a push past the end allocates one more chunk (its pages
 //! zero until written) and copies nothing. Chunks double in size (the
 //! first two hold [`FIRST`] values, then each as many as all before it),
 //! so a small table stays small, a large one lies mostly in large chunks

@@ -442,18 +442,20 @@ impl<T: Keyed> IdTable<T> {
             } else {
                 let mut slots = empty_slots(count)?;
                 crate::memory_hint::prefault(&mut slots);
-                self.drain(usize::MAX);
                 self.rehash(slots);
             }
         }
         Ok(())
     }
 
-    /// Move every slot into `slots` (empty, a power of two, with room for
-    /// them all).
+    /// Move every entry, from the index and from one being drained, into
+    /// `slots` (empty, a power of two, with room for them all): each entry
+    /// is placed once, and no drain is left.
     fn rehash(&mut self, slots: Box<[Slot]>) {
-        let old = std::mem::replace(&mut self.slots, slots);
-        for slot in old.iter().filter(|s| s.id != 0) {
+        let index = std::mem::replace(&mut self.slots, slots);
+        let draining = std::mem::take(&mut self.old);
+        self.drained = 0;
+        for slot in index.iter().chain(draining.iter()).filter(|s| s.id != 0) {
             place(&self.hasher, &mut self.slots, *slot);
         }
     }
@@ -687,6 +689,20 @@ mod tests {
         check(&table);
         assert_eq!(table.len(), model.len());
         assert!(model.iter().all(|(id, p)| table.get(*id) == Some(p)));
+    }
+
+    #[test]
+    fn a_reservation_while_draining_keeps_every_product_and_ends_the_drain() {
+        let mut table = IdTable::default();
+        let mut id = 0;
+        while table.old.is_empty() {
+            id += 1;
+            assert!(table.insert_new(product(id, id)));
+        }
+        table.reserve(10 * id as usize);
+        assert!(table.old.is_empty(), "the drain ended");
+        check(&table);
+        assert!((1..=id).all(|i| table.get(i).map(|p| p.price_cents) == Some(i)));
     }
 
     #[test]
