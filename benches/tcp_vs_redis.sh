@@ -21,8 +21,10 @@
 #   the medians, and the ratio ringmaster / redis of the medians.
 #
 # Installs redis from Debian's packages if it is missing. RINGMASTER_BIN=PATH
-# measures that binary instead of building this tree's. Writes the table
-# to stdout and to docs/bench/tcp.txt.
+# measures that binary instead of building this tree's;
+# RINGMASTER_SERVE_ARGS="--reserve-products 1000000" adds options to its
+# `serve` (split on spaces). Writes the table to stdout and to
+# docs/bench/tcp.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +44,7 @@ fi
 
 # RINGMASTER_BIN runs another build (an A/B against an older binary).
 RM_BIN="${RINGMASTER_BIN:-target/release/ringmaster}"
+read -r -a RM_EXTRA <<<"${RINGMASTER_SERVE_ARGS:-}"
 [[ -n "${RINGMASTER_BIN:-}" ]] || cargo build --release --quiet
 WORK="$(mktemp -d)"
 OUT=docs/bench/tcp.txt
@@ -75,7 +78,7 @@ start_servers() {
     redis-server "${REDIS_LISTEN[@]}" --appendonly yes --appendfsync everysec --save "" \
         --dir "$WORK/redis" --daemonize yes --logfile "$WORK/redis.log"
     "$RM_BIN" serve --addr "127.0.0.1:$RM_PORT" --data "$WORK/ringmaster" \
-        --durability periodic --flush-ms 1000 "${RM_TLS[@]}" 2>"$WORK/ringmaster.log" &
+        --durability periodic --flush-ms 1000 "${RM_TLS[@]}" "${RM_EXTRA[@]}" 2>"$WORK/ringmaster.log" &
     RM_PID=$!
     for _ in $(seq 100); do
         redis-cli -p "$REDIS_PORT" "${CLI_TLS[@]}" ping >/dev/null 2>&1 &&
@@ -123,7 +126,7 @@ for rep in $(seq "$REPS"); do
 done
 
 {
-    echo "# tcp_vs_redis${TLS:+ $TLS}: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(redis-server --version | awk '{ print $3 }')"
+    echo "# tcp_vs_redis${TLS:+ $TLS}${RINGMASTER_SERVE_ARGS:+ (serve $RINGMASTER_SERVE_ARGS)}: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(redis-server --version | awk '{ print $3 }')"
     echo "# $REQUESTS requests per run, $REPS runs each, -c $CLIENTS -P $PIPELINE -r $KEYSPACE"
     printf '%-18s %-40s %12s %9s %9s\n' server runs-rps median-rps p50-ms p99-ms
     for name in redis-write ringmaster-write redis-read ringmaster-read; do
