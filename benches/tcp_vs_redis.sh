@@ -24,7 +24,7 @@
 # measures that binary instead of building this tree's;
 # RINGMASTER_SERVE_ARGS="--reserve-products 1000000" adds options to its
 # `serve` (split on spaces). Writes the table to stdout and, for a server
-# run with its defaults, to docs/bench/tcp.txt (the reference table).
+# run with its defaults, to docs/bench/tcp.txt (tcp-tls.txt with --tls).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +65,8 @@ elif [[ -n "$TLS" ]]; then
     echo "unknown option $TLS (only --tls)" >&2
     exit 2
 fi
+# A tuned server's table is printed only: the files are the defaults'.
+[[ -z "${RINGMASTER_SERVE_ARGS:-}" ]] || OUT=/dev/null
 cleanup() {
     if [[ -n "${RM_PID:-}" ]]; then kill -INT "$RM_PID" 2>/dev/null; wait "$RM_PID" 2>/dev/null; fi
     redis-cli -p "$REDIS_PORT" "${CLI_TLS[@]}" shutdown nosave >/dev/null 2>&1 || true
@@ -146,4 +148,4 @@ done
         awk -v m="$m" -v r="$r" -v mix="$mix" -v p="$(echo "$paired" | median)" -v all="$(echo $paired)" \
             'BEGIN { printf "ratio %s: ringmaster / redis: of medians %.2f, paired median %.2f (runs: %s)\n", mix, m / r, p, all }'
     done
-} | if [[ -n "${RINGMASTER_SERVE_ARGS:-}" ]]; then cat; else tee "$OUT"; fi
+} | tee "$OUT"
