@@ -304,6 +304,44 @@ fn on_request_snapshot_covers_every_write_before_it() {
     shop.close().unwrap();
 }
 
+/// The catalog stage hands the snapshot writer a frozen view and goes on
+/// at once; writes right after it land in storage the view still shares
+/// and must not reach the snapshot (the replay after it would apply them
+/// twice, and the digest would differ).
+#[test]
+fn a_snapshot_is_its_moment_while_writes_go_on() {
+    let dir = tempdir("snapmoment");
+    let cfg = config(&dir).snapshot_every(0).snapshot_on_close(false);
+    let shop = Shop::open(cfg.clone()).unwrap();
+    let mut c = shop.client().unwrap();
+    // Enough products to span many of the catalog's storage blocks.
+    let products = 20_000u64;
+    for id in 1..=products {
+        c.add(id, "Thing", 1, 1).unwrap();
+    }
+    assert_eq!(c.snapshot().unwrap(), products);
+    // Spread over every block: updates, and deletes (each moves the last
+    // product into the hole).
+    for k in 0..2_000u64 {
+        let id = (k * 7_919) % products + 1;
+        if k % 4 == 3 {
+            c.delete(id).unwrap();
+        } else {
+            c.update(id, Some(k as i64), None, None).unwrap();
+        }
+    }
+    let digest = c.digest().unwrap();
+    drop(c);
+    let closed = shop.close().unwrap();
+    assert_eq!(closed.newest_snapshot, Some(products), "{closed:?}");
+    let shop = Shop::open(cfg).unwrap();
+    let report = shop.open_report().clone();
+    assert_eq!(report.snapshot, Some(products), "{report:?}");
+    assert_eq!(report.replayed, 2_000);
+    assert_eq!(shop.digest().unwrap(), digest);
+    shop.close().unwrap();
+}
+
 #[test]
 fn a_second_shop_on_the_same_directory_is_refused() {
     let dir = tempdir("lock");

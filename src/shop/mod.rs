@@ -37,8 +37,8 @@ mod runtime;
 #[cfg(feature = "cli")]
 pub(crate) use domain::{intersect, IdTable, OrderIndex, Posting};
 pub use domain::{
-    tokenize, Catalog, Command, Completion, Name, Product, ProductEvent, Rejection, Reply,
-    SearchHit, SearchIndex, SnapshotDecodeError, TxnAssembler, TxnMark, ValidationError,
+    tokenize, Catalog, Command, Completion, FrozenCatalog, Name, Product, ProductEvent, Rejection,
+    Reply, SearchHit, SearchIndex, SnapshotDecodeError, TxnAssembler, TxnMark, ValidationError,
     MAX_LIST_LIMIT, MAX_NAME_LEN, MAX_SEARCH_LIMIT,
 };
 #[cfg(all(feature = "replication", not(loom)))]

@@ -3,12 +3,13 @@
 
 use super::command::Command;
 use super::error::Rejection;
+use super::frozen_catalog::FrozenCatalog;
 use super::id_table::IdTable;
 use super::name::{Name, MAX_NAME_LEN};
 use super::order_index::OrderIndex;
 use super::product::Product;
 use super::reply::Reply;
-const SNAPSHOT_MAGIC: [u8; 8] = *b"RMSHOPC1";
+pub(super) const SNAPSHOT_MAGIC: [u8; 8] = *b"RMSHOPC1";
 
 /// The hash of one product that [`Catalog::digest`] sums, in two parts
 /// summed alike: [`fields_hash`] (id, price, stock, version) and
@@ -291,7 +292,9 @@ impl Catalog {
     /// Serialise for a snapshot into `out` (cleared first): magic
     /// `RMSHOPC1`, product count (u64), then per product in id order: id,
     /// price, stock, version (u64 each), name length (u8) and name bytes.
-    /// Little-endian. One catalog has exactly one encoding.
+    /// Little-endian. One catalog has exactly one encoding. The same as
+    /// [`freeze`](Self::freeze) and then
+    /// [`FrozenCatalog::to_snapshot`].
     ///
     /// # Examples
     ///
@@ -306,19 +309,36 @@ impl Catalog {
     /// # Ok::<(), ringmaster::shop::ValidationError>(())
     /// ```
     pub fn to_snapshot(&self, out: &mut Vec<u8>) {
-        out.clear();
-        out.reserve(16 + self.len() * (33 + 32));
-        out.extend_from_slice(&SNAPSHOT_MAGIC);
-        out.extend_from_slice(&(self.len() as u64).to_le_bytes());
-        for id in self.order.page(0, usize::MAX) {
-            if let Some(p) = self.products.get(id) {
-                for v in [p.id, p.price_cents, p.stock, p.version] {
-                    out.extend_from_slice(&v.to_le_bytes());
-                }
-                out.push(p.name.len() as u8);
-                out.extend_from_slice(p.name.as_bytes());
-            }
-        }
+        self.freeze().to_snapshot(out);
+    }
+
+    /// The catalog's products as they are now, to serialise elsewhere
+    /// (another thread) while this catalog goes on applying commands.
+    /// Nothing is copied here: the view shares the storage of the
+    /// products, and the catalog copies a block of them (at most a few
+    /// MiB) the first time it writes one the view still holds. So a
+    /// snapshot of a catalog of any size holds its writer up for
+    /// microseconds, not for the whole serialisation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmaster::shop::{Catalog, Command};
+    /// let mut catalog = Catalog::default();
+    /// catalog.apply(&Command::add(3, "Teapot", 2_000, 4)?);
+    /// let frozen = catalog.freeze();
+    /// catalog.apply(&Command::Delete { id: 3 });
+    /// let saved = std::thread::spawn(move || {
+    ///     let mut bytes = Vec::new();
+    ///     frozen.to_snapshot(&mut bytes);
+    ///     bytes
+    /// });
+    /// let back = Catalog::from_snapshot(&saved.join().unwrap()).unwrap();
+    /// assert_eq!(back.len(), 1, "the teapot, as it was when frozen");
+    /// # Ok::<(), ringmaster::shop::ValidationError>(())
+    /// ```
+    pub fn freeze(&self) -> FrozenCatalog {
+        FrozenCatalog::new(self.products.freeze())
     }
 
     /// Rebuild from [`Catalog::to_snapshot`]'s bytes. Every field is

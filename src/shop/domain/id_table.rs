@@ -37,10 +37,12 @@
 //! a lookup goes through the control bytes first.
 //!
 //! The hash is seeded per table, so ids chosen by a client cannot be made
-//! to collide. Both arrays ask for transparent huge pages (a lookup
-//! anywhere in hundreds of MiB then needs no page-table walk).
+//! to collide. The index asks for transparent huge pages (a probe
+//! anywhere in it then needs no page-table walk); so do the values' first
+//! chunks, but not the later ones, which stay small so that a snapshot's
+//! copy-on-write copies little ([`Chunked`]).
 
-use super::chunked::Chunked;
+use super::chunked::{Chunked, FrozenChunks};
 use std::collections::TryReserveError;
 use std::hash::BuildHasher;
 
@@ -463,6 +465,12 @@ impl<T: Keyed> IdTable<T> {
     /// Every value, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.values.iter()
+    }
+
+    /// The values as they are now, in no particular order, shared with
+    /// the table until it next writes them ([`Chunked::freeze`]).
+    pub(crate) fn freeze(&self) -> FrozenChunks<T> {
+        self.values.freeze()
     }
 }
 

@@ -1,5 +1,6 @@
-//! The snapshot writer: a background thread that saves catalog states the
-//! catalog stage encoded, keeps the newest few and releases the journal
+//! The snapshot writer: a background thread that serialises and saves
+//! catalog states the catalog stage froze (so the stage never spends the
+//! serialisation's time), keeps the newest few and releases the journal
 //! segments they make unnecessary (kept as spares for reuse, or deleted).
 //!
 //! A snapshot at sequence `s` is saved only after every journal record
@@ -10,6 +11,7 @@
 use crate::journal::{
     release_segments_before, sync_segments_before, JournalConfig, JournalError, SnapshotStore,
 };
+use crate::shop::FrozenCatalog;
 use crossbeam_channel::{Receiver, Sender};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +27,7 @@ pub(crate) type RetentionHold = Arc<dyn Fn() -> u64 + Send + Sync>;
 #[derive(Debug)]
 pub(crate) struct SnapshotJob {
     pub(crate) sequence: u64,
-    pub(crate) state: Vec<u8>,
+    pub(crate) catalog: FrozenCatalog,
 }
 
 /// What the writer did, returned when it stops.
@@ -105,8 +107,13 @@ fn run(
 ) -> SnapshotOutcome {
     let mut outcome = SnapshotOutcome::default();
     while let Ok(job) = rx.recv() {
+        // First, so the catalog stops sharing its storage with the job as
+        // soon as it can. A buffer per job: a large catalog's state is not
+        // kept resident between snapshots.
+        let mut state = Vec::new();
+        job.catalog.to_snapshot(&mut state);
         let result = sync_segments_before(journal, job.sequence)
-            .and_then(|()| store.save(job.sequence, &job.state))
+            .and_then(|()| store.save(job.sequence, &state))
             .and_then(|_| {
                 store.retain(keep)?;
                 // Keep every record an older kept snapshot would still
