@@ -170,6 +170,18 @@ impl<T> Chunked<T> {
     /// before it stay, as spare room).
     pub(crate) fn try_reserve(&mut self, more: usize) -> Result<(), TryReserveError> {
         let wanted = self.len.saturating_add(more);
+        let missing = wanted.saturating_sub(self.capacity());
+        if missing > LAST {
+            // Ask for the whole room as one allocation first (freed at once,
+            // its pages never touched): a reservation beyond the address
+            // space or beyond what the kernel will commit is refused here,
+            // as it would be for one block, not after allocating chunk
+            // after chunk until the process runs out of memory.
+            let mut whole: Vec<T> = Vec::new();
+            whole.try_reserve_exact(missing)?;
+            self.chunks
+                .try_reserve(chunks_for(wanted).saturating_sub(self.chunks.len()))?;
+        }
         while self.capacity() < wanted {
             let mut chunk = Vec::new();
             chunk.try_reserve_exact(chunk_capacity(self.chunks.len()))?;
@@ -370,6 +382,20 @@ mod tests {
         let copy = values.clone();
         assert!(copy.iter().eq(values.iter()));
         assert_eq!(copy.capacity(), values.capacity());
+    }
+
+    #[test]
+    fn a_reservation_beyond_memory_is_refused_at_once() {
+        let mut values: Chunked<u64> = Chunked::default();
+        values.push(1);
+        // Petabytes: within `isize`, beyond any address space. Chunk by
+        // chunk, each small allocation would succeed until the process
+        // ran out of memory.
+        assert!(values.try_reserve(1 << 50).is_err());
+        assert!(values.try_reserve(usize::MAX).is_err());
+        assert_eq!(values.capacity(), FIRST, "nothing allocated");
+        values.try_reserve(DOUBLING_CAPACITY + 3 * LAST).unwrap();
+        assert!(values.capacity() > DOUBLING_CAPACITY + 3 * LAST);
     }
 
     #[test]
