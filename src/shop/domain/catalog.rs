@@ -315,8 +315,8 @@ impl Catalog {
     /// The catalog's products as they are now, to serialise elsewhere
     /// (another thread) while this catalog goes on applying commands.
     /// Nothing is copied here: the view shares the storage of the
-    /// products, and the catalog copies a block of them (at most a few
-    /// MiB) the first time it writes one the view still holds. So a
+    /// products, and the catalog copies a block of them (4,096 products,
+    /// about 400 KiB) the first time it writes one the view still holds. So a
     /// snapshot of a catalog of any size holds its writer up for
     /// microseconds, not for the whole serialisation.
     ///

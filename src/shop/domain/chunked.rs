@@ -13,7 +13,8 @@
 //! first two hold [`FIRST`] values, then each as many as all before it)
 //! up to [`LAST`] values; every later chunk holds [`LAST`]. A small table
 //! stays small, and finding a position is a compare, a shift or a bit
-//! scan, and a load from a short list of chunks that stays in cache.
+//! scan, and a load from the list of chunks (2 KiB of it for a million
+//! values, so it stays in cache).
 //!
 //! Why the chunks stop growing at [`LAST`] values (about 400 KiB of
 //! products): [`freeze`](Chunked::freeze) shares every chunk with a
@@ -21,7 +22,7 @@
 //! reference count, and the first write to a shared chunk copies that
 //! chunk first. A chunk that doubled forever would hold half the table,
 //! and one write after a snapshot would copy it; a small chunk bounds that
-//! copy (a tenth of a millisecond or so) however large the table grows.
+//! copy (well under a millisecond) however large the table grows.
 //! The price: chunks this size get no transparent huge pages (they hold
 //! no aligned 2 MiB range), so a random lookup in a large table may walk
 //! the page tables (docs/benchmarks.md has both sides measured).

@@ -8,8 +8,8 @@ use super::product::Product;
 /// The products of a [`Catalog`](super::Catalog) as they were when
 /// [`Catalog::freeze`](super::Catalog::freeze) took them. `Send`: the
 /// shop hands it to its snapshot writer, so the catalog stage never spends
-/// the time a large catalog takes to serialise (140 ms for a million
-/// products on a 2-core VM).
+/// the time a large catalog takes to serialise (a tenth of a second
+/// and more per million products).
 ///
 /// # Examples
 ///
