@@ -3,7 +3,7 @@
 
 use super::command::Command;
 use super::error::Rejection;
-use super::frozen_catalog::FrozenCatalog;
+use super::frozen_catalog::{self, FrozenCatalog};
 use super::id_table::IdTable;
 use super::name::{Name, MAX_NAME_LEN};
 use super::order_index::OrderIndex;
@@ -292,9 +292,10 @@ impl Catalog {
     /// Serialise for a snapshot into `out` (cleared first): magic
     /// `RMSHOPC1`, product count (u64), then per product in id order: id,
     /// price, stock, version (u64 each), name length (u8) and name bytes.
-    /// Little-endian. One catalog has exactly one encoding. The same as
-    /// [`freeze`](Self::freeze) and then
-    /// [`FrozenCatalog::to_snapshot`].
+    /// Little-endian. One catalog has exactly one encoding, the one
+    /// [`freeze`](Self::freeze) and then [`FrozenCatalog::to_snapshot`]
+    /// give; this walks the catalog's own id order instead of copying and
+    /// sorting.
     ///
     /// # Examples
     ///
@@ -309,7 +310,11 @@ impl Catalog {
     /// # Ok::<(), ringmaster::shop::ValidationError>(())
     /// ```
     pub fn to_snapshot(&self, out: &mut Vec<u8>) {
-        self.freeze().to_snapshot(out);
+        let in_id_order = self
+            .order
+            .page(0, usize::MAX)
+            .filter_map(|id| self.products.get(id));
+        frozen_catalog::encode(self.len(), in_id_order, out);
     }
 
     /// The catalog's products as they are now, to serialise elsewhere

@@ -89,17 +89,28 @@ impl FrozenCatalog {
         }
         // Ids are unique, so an unstable sort gives the one order.
         products.sort_unstable_by_key(|p: &Product| p.id);
-        out.clear();
-        out.reserve(16 + products.iter().map(|p| 33 + p.name.len()).sum::<usize>());
-        out.extend_from_slice(&SNAPSHOT_MAGIC);
-        out.extend_from_slice(&(len as u64).to_le_bytes());
-        for p in &products {
-            for v in [p.id, p.price_cents, p.stock, p.version] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.push(p.name.len() as u8);
-            out.extend_from_slice(p.name.as_bytes());
+        encode(len, products.iter(), out);
+    }
+}
+
+/// The snapshot encoding of `len` products given in id order (see
+/// [`Catalog::to_snapshot`](super::Catalog::to_snapshot)), into `out`
+/// (cleared first).
+pub(super) fn encode<'a>(
+    len: usize,
+    in_id_order: impl Iterator<Item = &'a Product>,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.reserve(16 + len * (33 + 32));
+    out.extend_from_slice(&SNAPSHOT_MAGIC);
+    out.extend_from_slice(&(len as u64).to_le_bytes());
+    for p in in_id_order {
+        for v in [p.id, p.price_cents, p.stock, p.version] {
+            out.extend_from_slice(&v.to_le_bytes());
         }
+        out.push(p.name.len() as u8);
+        out.extend_from_slice(p.name.as_bytes());
     }
 }
 
