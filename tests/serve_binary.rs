@@ -80,3 +80,63 @@ fn sigterm_answers_in_flight_commands_and_a_restart_serves_the_same_state() {
     signal(&again, "-INT");
     assert!(again.wait().unwrap().success());
 }
+
+/// The `journal_syncs` figure of `INFO`.
+fn journal_syncs(addr: &str) -> u64 {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    tcp.write_all(b"INFO\r\n").unwrap();
+    let mut line = String::new();
+    let mut r = BufReader::new(tcp);
+    loop {
+        line.clear();
+        assert!(r.read_line(&mut line).unwrap() > 0, "INFO ended early");
+        if let Some(n) = line.trim().strip_prefix("journal_syncs:") {
+            return n.parse().unwrap();
+        }
+    }
+}
+
+/// Under `--durability sync` a reply waits for its batch's msync, so a
+/// batch limit would release no reply sooner and only multiply the
+/// syncs: `serve` sets none by default there. A pipelined burst then
+/// commits in batches as large as the ring allows, not 64 at a time.
+#[test]
+fn serve_under_sync_commits_a_pipelined_burst_in_batches_larger_than_the_network_limit() {
+    const BURST: u64 = 12_800;
+    let data = util::tempdir("serve-bin", "sync-batches");
+    let (child, addr) = serve(&data, "sync");
+    let before = journal_syncs(&addr);
+
+    let tcp = TcpStream::connect(&addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut w = tcp.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let burst: String = (1..=BURST)
+            .map(|id| format!("ADD {id} 100 1 Item {id}\r\n"))
+            .collect();
+        w.write_all(burst.as_bytes()).unwrap();
+    });
+    let mut r = BufReader::new(tcp);
+    let (mut added, mut line) = (0u64, String::new());
+    while added < BURST {
+        line.clear();
+        assert!(r.read_line(&mut line).unwrap() > 0, "server closed");
+        if line == "*5\r\n" {
+            added += 1;
+        }
+    }
+    writer.join().unwrap();
+
+    let syncs = journal_syncs(&addr) - before;
+    // A limit of 64 (`SERVER_MAX_BATCH`) would need at least BURST / 64
+    // = 200 commits, each with its sync; batches bounded only by the ring
+    // (1,024 slots here) need 13 or so.
+    assert!(
+        syncs < BURST / ringmaster::ingress::SERVER_MAX_BATCH / 2,
+        "{syncs} syncs for {BURST} pipelined adds"
+    );
+    signal(&child, "-INT");
+    let mut child = child;
+    assert!(child.wait().unwrap().success());
+}

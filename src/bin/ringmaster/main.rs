@@ -228,9 +228,11 @@ struct ServeArgs {
     reserve_products: u64,
     /// Most commands a stage takes per batch: replies leave, and the
     /// journal commits, once per batch, so a limit lets replies to the
-    /// first commands of a burst go while the rest is worked through.
-    #[arg(long, default_value_t = ringmaster::ingress::SERVER_MAX_BATCH, value_parser = clap::value_parser!(u64).range(1..))]
-    max_batch: u64,
+    /// first commands of a burst go while the rest is worked through
+    /// [default: 64; none with --durability sync, whose replies wait for
+    /// the batch's msync anyway]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_batch: Option<u64>,
     /// Put the engine's ring in this file (e.g. /dev/shm/ringmaster), so
     /// `ringmaster stat FILE` shows each stage's progress and lag from
     /// another terminal. Removed when the server stops.
@@ -501,6 +503,12 @@ fn serve_options(
     a: ServeArgs,
     standby: Option<(String, String)>,
 ) -> Result<serve::ServeOptions, Box<dyn std::error::Error>> {
+    let durability = match a.durability {
+        DurabilityArg::Periodic => {
+            Durability::Periodic(std::time::Duration::from_millis(a.flush_ms.max(1)))
+        }
+        other => other.into(),
+    };
     Ok(serve::ServeOptions {
         replicate: a.replicate,
         stream: a.stream,
@@ -511,12 +519,7 @@ fn serve_options(
         standby,
         addr: a.addr,
         data: a.data,
-        durability: match a.durability {
-            DurabilityArg::Periodic => {
-                Durability::Periodic(std::time::Duration::from_millis(a.flush_ms.max(1)))
-            }
-            other => other.into(),
-        },
+        durability,
         ring_capacity: a.ring,
         wait: match (a.wait, &a.ring_file) {
             (Some(w), _) => w.into(),
@@ -529,7 +532,9 @@ fn serve_options(
             .stage_threads
             .map_or_else(ringmaster::shop::StageThreads::for_this_machine, Into::into),
         reserve_products: a.reserve_products,
-        max_batch: a.max_batch,
+        max_batch: a
+            .max_batch
+            .unwrap_or_else(|| ringmaster::ingress::server_max_batch(durability)),
         max_connections: a.max_connections.max(1),
         idle_timeout: (a.idle_timeout > 0).then(|| std::time::Duration::from_secs(a.idle_timeout)),
         max_client_memory: a
