@@ -27,10 +27,10 @@ pub use server::{
     default_max_client_memory, ServeReport, Server, ServerConfig, ServerError, ServerHandle,
 };
 pub use shop_reply::encode_shop_reply;
-
-use crate::journal::Durability;
 #[cfg(feature = "tls")]
 pub use tls::{TlsAcceptor, TlsConfig, TlsError};
+
+use crate::journal::Durability;
 
 /// The batch limit for a shop behind a [`Server`] whose journal commits
 /// without a sync per batch ([`ShopConfig::max_batch`](crate::shop::ShopConfig::max_batch);

@@ -203,10 +203,12 @@ impl ShopConfig {
     /// under a burst, an unlimited batch holds the burst's first reply
     /// until its last command is handled, while a limit lets replies flow
     /// as the burst is worked through. For front ends that wait on replies
-    /// to send more (a network server: `ringmaster serve` uses 64); a
-    /// client that keeps a deep pipeline full does better without a limit,
-    /// since every batch costs a delivery per client and, with
-    /// `Durability::Sync`, an `msync`. 0 fails at open
+    /// to send more (a network server: `ringmaster serve` uses
+    /// [`server_max_batch`](crate::ingress::server_max_batch)); a client
+    /// that keeps a deep pipeline full does better without a limit, since
+    /// every batch costs a delivery per client. With `Durability::Sync` a
+    /// batch also costs an `msync` and no reply leaves before it, so a
+    /// limit there only cuts the group commit short. 0 fails at open
     /// ([`BuildError::ZeroMaxBatch`](crate::BuildError::ZeroMaxBatch)).
     ///
     /// # Examples
