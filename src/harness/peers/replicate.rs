@@ -19,12 +19,11 @@
 //! it: the standby's records behind the stream, Redis's replica offset
 //! behind the primary's in bytes.
 
-use super::tcp::{load, outcome, RedisServer};
+use super::tcp::{load, outcome, RedisServer, SERVE_DURABILITY};
 use crate::harness::event::new_histogram;
 use crate::harness::params::{Outcome, Params};
 use crate::harness::tcp_load::{self, Dialect, RespConn};
 use crate::ingress::{Server, ServerConfig, ServerRole};
-use crate::journal::Durability;
 use crate::shop::{AckMode, ReplicatedShop, ReplicationConfig, ShopConfig};
 use hdrhistogram::Histogram;
 use std::io::{self, BufRead, BufReader};
@@ -267,8 +266,8 @@ fn ringmaster(p: &Params, ack: AckMode) -> Result<Outcome, String> {
     let repl = ReplicationConfig::new(&nats.url).stream("bench").ack(ack);
     let primary = ReplicatedShop::primary(
         ShopConfig::new(base.join("primary"))
-            .durability(Durability::Periodic(Duration::from_secs(1)))
-            .max_batch(crate::ingress::SERVER_MAX_BATCH)
+            .durability(SERVE_DURABILITY)
+            .max_batch(crate::ingress::server_max_batch(SERVE_DURABILITY))
             .snapshot_on_close(false),
         repl,
     )

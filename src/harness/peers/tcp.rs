@@ -31,6 +31,11 @@ pub const PIPELINE: usize = 16;
 /// Ids drawn from `1..=KEYSPACE`.
 const KEYSPACE: u64 = 1_000_000;
 
+/// The durability the server contenders run with: a flush every second,
+/// the promise of Redis's `appendfsync everysec`. Their batch limit is
+/// `ringmaster serve`'s for it ([`server_max_batch`](crate::ingress::server_max_batch)).
+pub(super) const SERVE_DURABILITY: Durability = Durability::Periodic(Duration::from_secs(1));
+
 pub(crate) fn load(addr: SocketAddr, p: &Params, dialect: Dialect, paced: bool) -> TcpLoad {
     TcpLoad {
         addr,
@@ -87,8 +92,8 @@ fn ringmaster_with(p: &Params, paced: bool, others: Others) -> Result<Outcome, S
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let shop = Shop::open(
         ShopConfig::new(&dir)
-            .durability(Durability::Periodic(Duration::from_secs(1)))
-            .max_batch(crate::ingress::SERVER_MAX_BATCH)
+            .durability(SERVE_DURABILITY)
+            .max_batch(crate::ingress::server_max_batch(SERVE_DURABILITY))
             .snapshot_on_close(false),
     )
     .map_err(|x| e(&x))?;

@@ -93,25 +93,35 @@ impl FrozenCatalog {
     }
 }
 
-/// The snapshot encoding of `len` products given in id order (see
+/// The snapshot encoding of the products given in id order (see
 /// [`Catalog::to_snapshot`](super::Catalog::to_snapshot)), into `out`
-/// (cleared first).
+/// (cleared first). `expected` (how many there should be) only sizes the
+/// buffer: the header counts the products actually encoded, so the bytes
+/// always decode, whatever the caller's count.
 pub(super) fn encode<'a>(
-    len: usize,
+    expected: usize,
     in_id_order: impl Iterator<Item = &'a Product>,
     out: &mut Vec<u8>,
 ) {
     out.clear();
-    out.reserve(16 + len * (33 + 32));
+    out.reserve(16 + expected * (33 + 32));
     out.extend_from_slice(&SNAPSHOT_MAGIC);
-    out.extend_from_slice(&(len as u64).to_le_bytes());
+    let count_at = out.len();
+    out.extend_from_slice(&0u64.to_le_bytes());
+    let mut count = 0u64;
     for p in in_id_order {
         for v in [p.id, p.price_cents, p.stock, p.version] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.push(p.name.len() as u8);
         out.extend_from_slice(p.name.as_bytes());
+        count += 1;
     }
+    debug_assert_eq!(
+        count, expected as u64,
+        "the id order and the products agree"
+    );
+    out[count_at..count_at + 8].copy_from_slice(&count.to_le_bytes());
 }
 
 #[cfg(test)]
