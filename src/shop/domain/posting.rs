@@ -13,9 +13,12 @@
 //! O(log n).
 //!
 //! The window is chosen, when the list has grown by an eighth of the
-//! posting since the last choice, as the span of at most `2 * len` words
-//! holding the most ids; ids just above it extend it in place, so ids that
-//! arrive in ascending order never touch the list.
+//! posting since the last choice, as the span of words worth the most: the
+//! most ids for the fewest words, never fewer than one id per two words
+//! (ids spread too thin, such as random 64-bit ids, stay in the list, and
+//! a choice that finds nothing better waits twice as long for the next).
+//! Ids just above the window extend it in place, so ids that arrive in
+//! ascending order never touch the list.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -27,6 +30,8 @@ const WORDS_PER_ID: usize = 2;
 /// Words a bitmap may reach (exclusive): ids in the last word of `u64`
 /// stay in the list, so window ends never overflow.
 const MAX_WORD: u64 = u64::MAX / 64;
+/// Most doublings of the wait between choices that keep the window.
+const MAX_BACKOFF: u32 = 16;
 
 /// The word holding `id`.
 #[inline]
@@ -47,6 +52,12 @@ pub(crate) struct Posting {
     len: usize,
     /// List length at which the window is chosen again.
     rechoose_at: usize,
+    /// Choices in a row that kept the window: the wait for the next one
+    /// doubles with each.
+    backoff: u32,
+    /// Passes over the ids made to choose a window.
+    #[cfg(test)]
+    scans: u32,
 }
 
 impl Posting {
@@ -178,47 +189,117 @@ impl Posting {
         }
         if self.bits.len() > 2 * WORDS_PER_ID * self.len.max(MIN_BITMAP_LEN) {
             // Mostly deleted: the window is too wide for what is left.
-            self.choose_window();
+            self.rechoose(true);
         }
     }
 
     /// Put the bitmap's window where it holds the most ids within the
-    /// budget of words, and everything else in the list. O(len); called
-    /// after the list grew by an eighth of the posting, so amortised O(1).
+    /// budget of words, and everything else in the list.
+    ///
+    /// Choosing is one pass over the ids (two cursors, no allocation);
+    /// moving costs only what changes sides: the bitmap's words that stay
+    /// covered are copied as words, and only ids that leave or join the
+    /// window touch the list. A choice that would gain little keeps the
+    /// window and waits twice as long for the next, so a posting whose ids
+    /// are too sparse for a bitmap (ids spread over the whole `u64` range)
+    /// is scanned O(log n) times in all, not every eighth of its growth.
     fn choose_window(&mut self) {
-        let all: Vec<u64> = self.iter().collect();
-        let budget = (WORDS_PER_ID * all.len()) as u64;
-        let (mut best, mut j) = (0..0, 0);
-        for i in 0..all.len() {
-            j = j.max(i);
-            while j < all.len()
-                && word_of(all[j]) < MAX_WORD
-                && word_of(all[j]) - word_of(all[i]) < budget
-            {
-                j += 1;
+        self.rechoose(false);
+    }
+
+    /// [`Posting::choose_window`]; `force` moves the window to the best
+    /// choice even when it gains little (a window too wide for what is
+    /// left after deletes must shrink).
+    fn rechoose(&mut self, force: bool) {
+        let best = self.best_window();
+        let current = self.word_range();
+        let target = match best {
+            Some((range, count)) if count >= MIN_BITMAP_LEN => Some((range, count)),
+            _ => None,
+        };
+        let in_window = self.len - self.list.len();
+        let worth_moving = match &target {
+            Some((range, count)) => {
+                *range != current && (force || *count > in_window + in_window / 8)
             }
-            if j - i > best.len() {
-                best = i..j;
-            }
-        }
-        self.bits = Vec::new();
-        self.base = 0;
-        if best.len() >= MIN_BITMAP_LEN {
-            self.base = word_of(all[best.start]);
-            let words = word_of(all[best.end - 1]) - self.base + 1;
-            self.bits = vec![0; words as usize];
-            for &id in &all[best.clone()] {
-                self.bits[(word_of(id) - self.base) as usize] |= 1 << (id % 64);
-            }
+            None => force && !current.is_empty(),
+        };
+        if worth_moving {
+            let range = target.map_or(0..0, |(range, _)| range);
+            self.move_window(range);
+            self.backoff = 0;
         } else {
-            best = 0..0;
+            self.backoff = (self.backoff + 1).min(MAX_BACKOFF);
         }
-        self.list = all[..best.start]
-            .iter()
-            .chain(&all[best.end..])
+        let step = (self.len / 8).max(MIN_BITMAP_LEN) << self.backoff;
+        self.rechoose_at = self.list.len().saturating_add(step);
+    }
+
+    /// The window worth the most: the range of words from one id's word to
+    /// a later id's that maximises [`WORDS_PER_ID`] times the ids it holds
+    /// minus the words it spans (a listed id costs about what two bitmap
+    /// words do), as a word range and its count; `None` when no range
+    /// gains (every stretch of ids is sparser than one per two words). One
+    /// pass over the ids in order: the best start for each end is the
+    /// running best of `word - WORDS_PER_ID * index` (the maximum-subarray
+    /// idea).
+    fn best_window(&mut self) -> Option<(Range<u64>, usize)> {
+        #[cfg(test)]
+        {
+            self.scans += 1;
+        }
+        // (value of `word - 2 * index`, its word, its index) at the best
+        // start so far, and the best (gain, first word, last word, count).
+        let mut start: Option<(i128, u64, usize)> = None;
+        let mut best: Option<(i128, u64, u64, usize)> = None;
+        for (j, id) in self.iter().enumerate() {
+            let w = word_of(id);
+            if w >= MAX_WORD {
+                break; // ids in the last word stay listed (ascending: all after too)
+            }
+            let k = WORDS_PER_ID as i128;
+            let here = i128::from(w) - k * j as i128;
+            if start.is_none_or(|(v, _, _)| here > v) {
+                start = Some((here, w, j));
+            }
+            let (v, first, i) = start.expect("set above");
+            // K * (j - i + 1) - (w - first + 1), with K = WORDS_PER_ID.
+            let gain = k * j as i128 - i128::from(w) + v + k - 1;
+            if gain > 0 && best.is_none_or(|(g, ..)| gain > g) {
+                best = Some((gain, first, w, j - i + 1));
+            }
+        }
+        best.map(|(_, lo, hi, n)| (lo..hi + 1, n))
+    }
+
+    /// Make `range` the bitmap's window (empty: no bitmap): words it still
+    /// covers are copied, ids leaving it go to the list, listed ids it now
+    /// covers come out of the list.
+    fn move_window(&mut self, range: Range<u64>) {
+        let mut bits = vec![0u64; (range.end - range.start) as usize];
+        let old = self.word_range();
+        for (w, &word) in old.clone().zip(&self.bits) {
+            if range.contains(&w) {
+                bits[(w - range.start) as usize] = word;
+            } else {
+                let mut m = word;
+                while m != 0 {
+                    self.list.insert(w * 64 + u64::from(m.trailing_zeros()));
+                    m &= m - 1;
+                }
+            }
+        }
+        let joining: Vec<u64> = self
+            .list
+            .range(range.start * 64..range.end * 64)
             .copied()
             .collect();
-        self.rechoose_at = self.list.len() + (self.len / 8).max(MIN_BITMAP_LEN);
+        for id in joining {
+            self.list.remove(&id);
+            bits[(word_of(id) - range.start) as usize] |= 1 << (id % 64);
+        }
+        self.bits = bits;
+        self.base = range.start;
     }
 }
 
@@ -261,6 +342,55 @@ mod tests {
             prop_assert!(p.bits.len() <= WORDS_PER_ID * p.len().max(MIN_BITMAP_LEN) * 2);
             prop_assert!(p.list.iter().all(|&id| p.slot(id).is_none()));
         }
+    }
+
+    /// Ids spread over a billion (a word in 1 of 8 products with random
+    /// ids): no stretch holds one id per two words, so no bitmap, and the
+    /// list is scanned a few times in all, not at every eighth of growth.
+    #[test]
+    fn sparse_ids_stay_listed_and_are_rarely_rescanned() {
+        let mut p = Posting::default();
+        let mut model = BTreeSet::new();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = 1 + x % 1_000_000_000;
+            p.insert(id);
+            model.insert(id);
+        }
+        assert!(p.bits.is_empty(), "{} bitmap words", p.bits.len());
+        assert!(p.scans <= 16, "{} scans", p.scans);
+        assert!(p.iter().eq(model.iter().copied()));
+    }
+
+    /// A dense cluster among scattered ids gets a window that fits the
+    /// cluster, not one stretched by the scattered ids around it. (The
+    /// cluster arrives in descending order: ids just above a window extend
+    /// it, which is the window choice's concern only when ids ascend.)
+    #[test]
+    fn a_cluster_among_scattered_ids_gets_a_tight_window() {
+        let mut p = Posting::default();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let cluster = 5_000_000_000u64..5_000_064_000;
+        for _ in 0..64_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            p.insert(x % 10_000_000_000);
+        }
+        assert!(p.bits.is_empty(), "scattered ids alone get no bitmap");
+        for id in cluster.clone().rev().step_by(2) {
+            p.insert(id);
+        }
+        let words = cluster.end / 64 - cluster.start / 64 + 1;
+        assert!(
+            (p.bits.len() as u64) <= words + 2,
+            "{} words for a cluster of {words}",
+            p.bits.len()
+        );
+        assert!(p.word_range().contains(&(cluster.start / 64 + words / 2)));
     }
 
     #[test]
