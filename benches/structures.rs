@@ -8,8 +8,9 @@
 //!   add per step at a steady size, and a table grown from empty; for ids
 //!   in one dense range (a shop's usual ids) and for random 64-bit ids.
 //! - `posting`: the ids of one frequent word (`Posting`, an eighth of the
-//!   catalog) against `roaring::RoaringTreemap` and `BTreeSet`: membership,
-//!   a delete and an add per step, two words intersected.
+//!   catalog) against `roaring::RoaringTreemap` and `BTreeSet`: the word
+//!   built from empty, membership, a delete and an add per step, two words
+//!   intersected; for dense and for random 64-bit ids.
 //! - `order`: the ordered ids behind paged listing (`OrderIndex`) against
 //!   `BTreeSet`: a delete and an add per step, and a page of 10 at a random
 //!   offset.
@@ -387,20 +388,40 @@ impl IdSet for BTreeSet<u64> {
     }
 }
 
-fn posting_cases<S: IdSet>(c: &mut Criterion) {
-    // Two frequent words, each in an eighth of a million dense ids.
+fn posting_cases<S: IdSet>(c: &mut Criterion, dense: bool) {
+    // Two frequent words, each in an eighth of a million products' ids
+    // (dense: `1..=1M` in order; random: 64-bit ids in random order).
+    let kind = if dense { "dense" } else { "random" };
     let mut rng = Rng::new(7);
-    let word =
-        |rng: &mut Rng| -> Vec<u64> { (1..=PRODUCTS).filter(|_| rng.below(8) == 0).collect() };
+    let catalog = ids(PRODUCTS, dense, &mut rng);
+    let word = |rng: &mut Rng| -> Vec<u64> {
+        catalog
+            .iter()
+            .copied()
+            .filter(|_| rng.below(8) == 0)
+            .collect()
+    };
     let (wa, wb) = (word(&mut rng), word(&mut rng));
     let (mut a, mut b) = (S::default(), S::default());
     wa.iter().for_each(|&id| a.insert(id));
     wb.iter().for_each(|&id| b.insert(id));
-    let mut g = c.benchmark_group("posting_125k_of_1m");
+    let mut g = c.benchmark_group(format!("posting_125k_of_1m_{kind}"));
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(2));
+    // The word built from empty, its ids in the catalog's order (the
+    // order the products were added in).
+    g.throughput(Throughput::Elements(wa.len() as u64));
+    g.sample_size(10);
+    g.bench_function(format!("build/{}", S::NAME), |bch| {
+        bch.iter(|| {
+            let mut built = S::default();
+            wa.iter().for_each(|&id| built.insert(id));
+            built
+        })
+    });
+    g.sample_size(100);
     g.throughput(Throughput::Elements(BATCH as u64));
-    let probes: Vec<u64> = (0..BATCH).map(|_| 1 + rng.below(PRODUCTS)).collect();
+    let probes = picks(&catalog, &mut rng, BATCH);
     g.bench_function(format!("contains/{}", S::NAME), |bch| {
         bch.iter(|| probes.iter().filter(|&&id| a.contains(id)).count())
     });
@@ -413,7 +434,7 @@ fn posting_cases<S: IdSet>(c: &mut Criterion) {
                 let at = rng.below(present.len() as u64) as usize;
                 a.remove(present[at]);
                 let id = loop {
-                    let id = 1 + rng.below(PRODUCTS);
+                    let id = catalog[rng.below(PRODUCTS) as usize];
                     if !a.contains(id) {
                         break id;
                     }
@@ -439,9 +460,11 @@ fn posting_cases<S: IdSet>(c: &mut Criterion) {
 }
 
 fn posting_bench(c: &mut Criterion) {
-    posting_cases::<WordPosting>(c);
-    posting_cases::<RoaringTreemap>(c);
-    posting_cases::<BTreeSet<u64>>(c);
+    for dense in [true, false] {
+        posting_cases::<WordPosting>(c, dense);
+        posting_cases::<RoaringTreemap>(c, dense);
+        posting_cases::<BTreeSet<u64>>(c, dense);
+    }
 }
 
 fn order_bench(c: &mut Criterion) {
