@@ -193,11 +193,11 @@ impl Posting {
         }
     }
 
-    /// Put the bitmap's window where it holds the most ids within the
-    /// budget of words, and everything else in the list.
+    /// Put the bitmap's window where it is worth the most
+    /// ([`Posting::best_window`]), and everything else in the list.
     ///
-    /// Choosing is one pass over the ids (two cursors, no allocation);
-    /// moving costs only what changes sides: the bitmap's words that stay
+    /// Choosing is one pass over the ids, with no allocation; moving costs
+    /// only what changes sides: the bitmap's words that stay
     /// covered are copied as words, and only ids that leave or join the
     /// window touch the list. A choice that would gain little keeps the
     /// window and waits twice as long for the next, so a posting whose ids
@@ -231,7 +231,9 @@ impl Posting {
         } else {
             self.backoff = (self.backoff + 1).min(MAX_BACKOFF);
         }
-        let step = (self.len / 8).max(MIN_BITMAP_LEN) << self.backoff;
+        let step = (self.len / 8)
+            .max(MIN_BITMAP_LEN)
+            .saturating_mul(1 << self.backoff);
         self.rechoose_at = self.list.len().saturating_add(step);
     }
 
@@ -248,7 +250,8 @@ impl Posting {
         {
             self.scans += 1;
         }
-        // (value of `word - 2 * index`, its word, its index) at the best
+        let k = WORDS_PER_ID as i128;
+        // (value of `word - K * index`, its word, its index) at the best
         // start so far, and the best (gain, first word, last word, count).
         let mut start: Option<(i128, u64, usize)> = None;
         let mut best: Option<(i128, u64, u64, usize)> = None;
@@ -257,7 +260,6 @@ impl Posting {
             if w >= MAX_WORD {
                 break; // ids in the last word stay listed (ascending: all after too)
             }
-            let k = WORDS_PER_ID as i128;
             let here = i128::from(w) - k * j as i128;
             if start.is_none_or(|(v, _, _)| here > v) {
                 start = Some((here, w, j));
