@@ -12,8 +12,8 @@
 //!   built from empty, membership, a delete and an add per step, two words
 //!   intersected; for dense and for random 64-bit ids.
 //! - `order`: the ordered ids behind paged listing (`OrderIndex`) against
-//!   `BTreeSet`: a delete and an add per step, and a page of 10 at a random
-//!   offset.
+//!   `BTreeSet`: the index built from empty, a delete and an add per step,
+//!   and a page of 10 at a random offset; for sequential and random ids.
 //!
 //! ```text
 //! cargo bench --bench structures
@@ -467,25 +467,56 @@ fn posting_bench(c: &mut Criterion) {
     }
 }
 
-fn order_bench(c: &mut Criterion) {
+fn order_cases(c: &mut Criterion, dense: bool) {
+    let kind = if dense { "sequential" } else { "random" };
     let mut rng = Rng::new(11);
-    let all = ids(PRODUCTS, false, &mut rng);
+    let all = ids(PRODUCTS, dense, &mut rng);
+    let mut g = c.benchmark_group(format!("order_1m_{kind}"));
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(2));
+    // The whole index built from empty in the order the products came
+    // (ascending ids for sequential, as a shop's allocator hands them out).
+    g.throughput(Throughput::Elements(PRODUCTS));
+    g.sample_size(10);
+    g.bench_function("build/ringmaster", |b| {
+        b.iter(|| {
+            let mut built = OrderedIds::default();
+            all.iter().for_each(|&id| {
+                built.insert(id);
+            });
+            built
+        })
+    });
+    g.bench_function("build/btreeset", |b| {
+        b.iter(|| {
+            let mut built = BTreeSet::new();
+            all.iter().for_each(|&id| {
+                built.insert(id);
+            });
+            built
+        })
+    });
+    g.sample_size(100);
     let mut ours = OrderedIds::default();
     let mut std_set = BTreeSet::new();
     for &id in &all {
         ours.insert(id);
         std_set.insert(id);
     }
-    let mut g = c.benchmark_group("order_1m_random");
-    g.warm_up_time(Duration::from_millis(500));
-    g.measurement_time(Duration::from_secs(2));
     g.throughput(Throughput::Elements(BATCH as u64));
     let mut present = all.clone();
-    // A present id leaves, a random new one comes (a collision with a
-    // present id has odds of 1 in 2^43 per step).
+    // A present id leaves and a new one comes: with sequential ids the
+    // next id above all others (a shop adding products), with random ids
+    // a random one (a collision with a present id has odds of 1 in 2^43
+    // per step).
+    let next = std::cell::Cell::new(PRODUCTS + 1);
     let step = |rng: &mut Rng, present: &mut Vec<u64>| {
         let at = rng.below(present.len() as u64) as usize;
-        let id = rng.next_u64() | 1;
+        let id = if dense {
+            next.replace(next.get() + 1)
+        } else {
+            rng.next_u64() | 1
+        };
         (std::mem::replace(&mut present[at], id), id)
     };
     g.bench_function("delete_add/ringmaster", |b| {
@@ -527,6 +558,11 @@ fn order_bench(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+fn order_bench(c: &mut Criterion) {
+    order_cases(c, true);
+    order_cases(c, false);
 }
 
 criterion_group!(benches, ids_bench, posting_bench, order_bench);
