@@ -83,6 +83,8 @@ fn find(leaf: &[u64], id: u64) -> Result<usize, usize> {
 impl Group {
     /// Insert `id`; false if it was present. `L` as in [`OrderIndex`].
     fn insert<const L: usize>(&mut self, id: u64) -> bool {
+        // Above every id here: it goes at the end of the last leaf.
+        let appends = self.lasts.last().is_none_or(|&last| id > last);
         if self.leaves.is_empty() {
             self.leaves.push(Vec::with_capacity(2 * L));
             self.lasts.push(id);
@@ -95,10 +97,14 @@ impl Group {
         }
         self.lasts[b] = self.lasts[b].max(id);
         if leaf.len() >= 2 * L {
+            // In half, unless ids are being appended: then the full leaf
+            // stays full and the new one starts with the new id, so ids
+            // that only ascend fill their leaves instead of halving each.
+            let at = if appends { 2 * L - 1 } else { L };
             let mut tail = Vec::with_capacity(2 * L);
-            tail.extend_from_slice(&leaf[L..]);
-            leaf.truncate(L);
-            self.lasts[b] = leaf[L - 1];
+            tail.extend_from_slice(&leaf[at..]);
+            leaf.truncate(at);
+            self.lasts[b] = leaf[at - 1];
             self.lasts.insert(b + 1, tail[tail.len() - 1]);
             self.leaves.insert(b + 1, tail);
         }
@@ -157,6 +163,8 @@ impl<const L: usize, const G: usize> OrderIndex<L, G> {
 
     /// Insert `id`; false if it was present.
     pub(crate) fn insert(&mut self, id: u64) -> bool {
+        // Above every id: it goes at the end of the last group.
+        let appends = self.lasts.last().is_none_or(|&last| id > last);
         if self.groups.is_empty() {
             self.groups.push(Group::default());
             self.lasts.push(id);
@@ -168,8 +176,10 @@ impl<const L: usize, const G: usize> OrderIndex<L, G> {
         }
         self.lasts[g] = self.lasts[g].max(id);
         if group.leaves.len() >= 2 * G {
-            let tail = group.split_off(G);
-            self.lasts[g] = group.lasts[G - 1];
+            // As a leaf splits (see `Group::insert`).
+            let at = if appends { 2 * G - 1 } else { G };
+            let tail = group.split_off(at);
+            self.lasts[g] = group.lasts[at - 1];
             self.lasts.insert(g + 1, tail.lasts[tail.lasts.len() - 1]);
             self.groups.insert(g + 1, tail);
         }
@@ -313,6 +323,14 @@ mod tests {
         }
         assert!(index.groups.len() > 10);
         check(&index);
+        // Appends keep leaves and groups full, not half full.
+        let leaves: usize = index.groups.iter().map(|g| g.leaves.len()).sum();
+        assert!(leaves <= 100_000 / (2 * LEAF - 1) + 1, "{leaves} leaves");
+        assert!(
+            index.groups.len() <= leaves / (2 * GROUP - 1) + 1,
+            "{} groups",
+            index.groups.len()
+        );
         assert_eq!(
             index.page(99_990, 100).collect::<Vec<_>>(),
             (99_991..=100_000).collect::<Vec<_>>()
