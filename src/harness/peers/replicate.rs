@@ -19,12 +19,12 @@
 //! it: the standby's records behind the stream, Redis's replica offset
 //! behind the primary's in bytes.
 
-use super::tcp::{load, outcome, RedisServer, SERVE_DURABILITY};
+use super::tcp::{load, outcome, serve_shop_config, RedisServer};
 use crate::harness::event::new_histogram;
 use crate::harness::params::{Outcome, Params};
 use crate::harness::tcp_load::{self, Dialect, RespConn};
 use crate::ingress::{Server, ServerConfig, ServerRole};
-use crate::shop::{AckMode, ReplicatedShop, ReplicationConfig, ShopConfig};
+use crate::shop::{AckMode, ReplicatedShop, ReplicationConfig};
 use hdrhistogram::Histogram;
 use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -264,14 +264,8 @@ fn ringmaster(p: &Params, ack: AckMode) -> Result<Outcome, String> {
     let base = std::env::temp_dir().join(format!("ringmaster-bench-repl-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let repl = ReplicationConfig::new(&nats.url).stream("bench").ack(ack);
-    let primary = ReplicatedShop::primary(
-        ShopConfig::new(base.join("primary"))
-            .durability(SERVE_DURABILITY)
-            .max_batch(crate::ingress::server_max_batch(SERVE_DURABILITY))
-            .snapshot_on_close(false),
-        repl,
-    )
-    .map_err(|x| e(&x))?;
+    let primary = ReplicatedShop::primary(serve_shop_config(base.join("primary")), repl)
+        .map_err(|x| e(&x))?;
     let mut config = ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
     config.role = Some(Arc::new(primary.handle()) as Arc<dyn ServerRole>);
     let server = Server::bind(primary.shop(), config).map_err(|x| e(&x))?;

@@ -31,10 +31,18 @@ pub const PIPELINE: usize = 16;
 /// Ids drawn from `1..=KEYSPACE`.
 const KEYSPACE: u64 = 1_000_000;
 
-/// The durability the server contenders run with: a flush every second,
-/// the promise of Redis's `appendfsync everysec`. Their batch limit is
-/// `ringmaster serve`'s for it ([`server_max_batch`](crate::ingress::server_max_batch)).
-pub(super) const SERVE_DURABILITY: Durability = Durability::Periodic(Duration::from_secs(1));
+/// The shop a server contender runs on, in `dir`: a flush every second
+/// (the promise of Redis's `appendfsync everysec`), the batch limit
+/// `ringmaster serve` takes for that durability
+/// ([`server_max_batch`](crate::ingress::server_max_batch)), no snapshot
+/// on close.
+pub(super) fn serve_shop_config(dir: impl Into<std::path::PathBuf>) -> ShopConfig {
+    let durability = Durability::Periodic(Duration::from_secs(1));
+    ShopConfig::new(dir)
+        .durability(durability)
+        .max_batch(crate::ingress::server_max_batch(durability))
+        .snapshot_on_close(false)
+}
 
 pub(crate) fn load(addr: SocketAddr, p: &Params, dialect: Dialect, paced: bool) -> TcpLoad {
     TcpLoad {
@@ -90,13 +98,7 @@ fn ringmaster_with(p: &Params, paced: bool, others: Others) -> Result<Outcome, S
     let dir = std::env::temp_dir().join(format!("ringmaster-bench-tcp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let e = |e: &dyn std::fmt::Display| e.to_string();
-    let shop = Shop::open(
-        ShopConfig::new(&dir)
-            .durability(SERVE_DURABILITY)
-            .max_batch(crate::ingress::server_max_batch(SERVE_DURABILITY))
-            .snapshot_on_close(false),
-    )
-    .map_err(|x| e(&x))?;
+    let shop = Shop::open(serve_shop_config(&dir)).map_err(|x| e(&x))?;
     let mut config = ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
     if others != Others::None {
         config.max_client_memory = FLOOD_LIMIT;

@@ -172,7 +172,7 @@ impl Posting {
         }
         self.len += 1;
         if self.list.len() >= self.rechoose_at.max(MIN_BITMAP_LEN) {
-            self.choose_window();
+            self.rechoose(false);
         }
     }
 
@@ -194,22 +194,17 @@ impl Posting {
     }
 
     /// Put the bitmap's window where it is worth the most
-    /// ([`Posting::best_window`]), and everything else in the list.
+    /// ([`Posting::best_window`]), and everything else in the list; `force`
+    /// moves it there even when that gains little (a window too wide for
+    /// what is left after deletes must shrink).
     ///
     /// Choosing is one pass over the ids, with no allocation; moving costs
-    /// only what changes sides: the bitmap's words that stay
-    /// covered are copied as words, and only ids that leave or join the
-    /// window touch the list. A choice that would gain little keeps the
-    /// window and waits twice as long for the next, so a posting whose ids
-    /// are too sparse for a bitmap (ids spread over the whole `u64` range)
-    /// is scanned O(log n) times in all, not every eighth of its growth.
-    fn choose_window(&mut self) {
-        self.rechoose(false);
-    }
-
-    /// [`Posting::choose_window`]; `force` moves the window to the best
-    /// choice even when it gains little (a window too wide for what is
-    /// left after deletes must shrink).
+    /// only what changes sides: the bitmap's words that stay covered are
+    /// copied as words, and only ids that leave or join the window touch
+    /// the list. A choice that would gain little keeps the window and
+    /// waits twice as long for the next, so a posting whose ids are too
+    /// sparse for a bitmap (ids spread over the whole `u64` range) is
+    /// scanned O(log n) times in all, not every eighth of its growth.
     fn rechoose(&mut self, force: bool) {
         let best = self.best_window();
         let current = self.word_range();
