@@ -436,3 +436,79 @@ fn the_stage_error_is_the_journal_error() {
     ));
     let _ = RecoveryMode::Strict;
 }
+
+/// Records which thread made each sync of a segment file.
+#[derive(Debug, Default)]
+struct SyncThreads(Mutex<Vec<(std::thread::ThreadId, PathBuf)>>);
+
+impl SyncThreads {
+    /// Segment syncs made on `thread` so far.
+    fn on(&self, thread: std::thread::ThreadId) -> usize {
+        let seen = self.0.lock().unwrap();
+        seen.iter()
+            .filter(|(t, path)| *t == thread && path.extension().is_some_and(|x| x == "rmj"))
+            .count()
+    }
+}
+
+impl IoHook for SyncThreads {
+    fn before(&self, op: &FileOpInfo<'_>) -> std::io::Result<()> {
+        if op.op == FileOp::Sync {
+            let thread = std::thread::current().id();
+            self.0.lock().unwrap().push((thread, op.path.to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// Under `Periodic`, rolling to the next segment leaves the finished one
+/// to the flusher: the writer's thread never waits for its writeback (a
+/// whole segment's, which held a server's writes for tens of
+/// milliseconds), and the flusher, woken by the roll, makes it durable
+/// without waiting out its interval. Closing syncs whatever it left.
+#[test]
+fn a_periodic_roll_leaves_the_finished_segment_to_the_flusher() {
+    let dir = tempdir("periodic-roll");
+    let syncs = Arc::new(SyncThreads::default());
+    // An interval no test outlives: only a roll wakes the flusher.
+    let config = JournalConfig::new(&dir)
+        .segment_size(8192)
+        .durability(Durability::Periodic(Duration::from_secs(3600)))
+        .io_hook(syncs.clone());
+    let (mut w, _) = JournalWriter::open(&config, 8).unwrap();
+    let writer = std::thread::current().id();
+    let at_open = syncs.on(writer);
+    let mut first_segment_end = None;
+    let mut seq = 0u64;
+    while w.stats().rolls < 3 {
+        w.append(&seq.to_le_bytes()).unwrap();
+        if first_segment_end.is_none() && w.stats().rolls == 1 {
+            first_segment_end = Some(seq);
+        }
+        seq += 1;
+        if seq.is_multiple_of(7) {
+            w.commit().unwrap();
+        }
+    }
+    w.commit().unwrap();
+    assert_eq!(
+        syncs.on(writer),
+        at_open,
+        "the writer's thread synced a segment while appending"
+    );
+    let end = first_segment_end.unwrap();
+    // The flusher's pass after the first roll: a liveness bound, not a
+    // speed one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while w.durable_sequence() < end {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the finished segment was never synced"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    w.close().unwrap();
+    let (w, report) = JournalWriter::open(&config, 8).unwrap();
+    assert!(report.truncation.is_none(), "{report:?}");
+    assert_eq!(w.next_sequence(), seq);
+}

@@ -33,6 +33,22 @@ pub(crate) struct Segment {
     file: File,
 }
 
+/// A segment's file without its mapping: what the periodic flusher makes
+/// durable for a segment the writer has rolled past.
+#[derive(Debug)]
+pub(crate) struct SegmentFile {
+    path: PathBuf,
+    file: File,
+    len: u64,
+}
+
+impl SegmentFile {
+    /// Make the whole file durable (fdatasync).
+    pub(crate) fn sync(&self, ops: &FileOps) -> Result<(), JournalError> {
+        ops.sync(&self.path, 0, self.len, || self.file.sync_data())
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
     super::io::io_error(path)
 }
@@ -417,6 +433,17 @@ impl Segment {
     /// every segment it keeps on open, whichever process wrote it.
     pub(crate) fn sync_file(&self, ops: &FileOps) -> Result<(), JournalError> {
         ops.sync(&self.path, 0, self.len() as u64, || self.file.sync_data())
+    }
+
+    /// A second handle on this segment's file, through which another
+    /// thread can make it durable while the segment (and its mapping)
+    /// stays with the writer.
+    pub(crate) fn file_handle(&self) -> Result<SegmentFile, JournalError> {
+        Ok(SegmentFile {
+            file: self.file.try_clone().map_err(io(&self.path))?,
+            path: self.path.clone(),
+            len: self.len() as u64,
+        })
     }
 
     /// Unmap the segment, then make the file durable through its

@@ -11,7 +11,7 @@ use super::format::{
 use super::io::{FileOps, IoHook, DEFAULT_FILE_MODE};
 use super::recovery::{open_segment, scan, RecoveryMode, RecoveryReport};
 use super::retention::take_spare;
-use super::segment::Segment;
+use super::segment::{Segment, SegmentFile};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -200,11 +200,46 @@ struct Shared {
     /// Every record before this is durable, as the flusher proved. Release
     /// by the flusher after its sync; Acquire by the writer at a seal.
     synced: AtomicU64,
-    /// The segment being written; replaced on roll.
-    current: Mutex<Arc<Segment>>,
+    /// The segment being written, and those rolled past that are not yet
+    /// durable.
+    current: Mutex<Current>,
     /// The flusher's first failure. Set before `failed` (Release).
     failure: Mutex<Option<(std::io::ErrorKind, String)>>,
     failed: AtomicBool,
+}
+
+/// What the periodic flusher makes durable on its next pass. One lock
+/// holds both, so that a roll moves the segment it finishes from
+/// `segment` to `finished` in one step: a pass that took them together
+/// misses no segment holding a record it then claims durable.
+#[derive(Debug)]
+struct Current {
+    /// The segment being written; replaced on roll.
+    segment: Arc<Segment>,
+    /// Segments the writer rolled past under `Periodic`, not yet synced:
+    /// the flusher syncs them (woken by the roll), so a roll never waits
+    /// for a whole segment's writeback on the writer's thread.
+    finished: Vec<Finished>,
+}
+
+/// A segment the writer rolled past under `Periodic`, for the flusher.
+#[derive(Debug)]
+struct Finished {
+    file: SegmentFile,
+    /// Its mapping, when the writer held the only handle. Dropped (the
+    /// segment unmapped) before the sync: writing back pages that are
+    /// still mapped write-protects each one, a TLB shootdown on the
+    /// writer's core per page (ten times the shootdowns of a run).
+    /// Not kept for recycling either: a spare is mapped again by the
+    /// preallocator, off the writer's thread.
+    mapping: Option<Segment>,
+}
+
+impl Finished {
+    fn sync(self, ops: &FileOps) -> Result<(), JournalError> {
+        drop(self.mapping);
+        self.file.sync(ops)
+    }
 }
 
 /// A segment made ready by the background thread.
@@ -400,7 +435,10 @@ impl JournalWriter {
         let shared = Arc::new(Shared {
             sealed: AtomicU64::new(next),
             synced: AtomicU64::new(next),
-            current: Mutex::new(Arc::clone(&segment)),
+            current: Mutex::new(Current {
+                segment: Arc::clone(&segment),
+                finished: Vec::new(),
+            }),
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
         });
@@ -664,11 +702,22 @@ impl JournalWriter {
 
     fn roll(&mut self) -> Result<(), JournalError> {
         self.seal_group();
-        // The finished segment: durable now under Sync and Periodic; under
-        // None, when it leaves the retired pool or on close.
-        if self.durability != Durability::None {
-            self.sync_current()?;
-        }
+        // The finished segment: durable now under Sync (what is left of
+        // the batch: its commits synced the rest); under Periodic, by the
+        // flusher, woken below (writing back up to a segment's worth of
+        // pages took the writer's thread 30-200 ms); under None, when it
+        // leaves the retired pool or on close.
+        let file = match self.durability {
+            Durability::Sync => {
+                self.sync_current()?;
+                None
+            }
+            Durability::Periodic(_) => match self.seg.file_handle() {
+                Ok(file) => Some(file),
+                Err(e) => return Err(self.fail(e)),
+            },
+            Durability::None => None,
+        };
         let next_first = self.header.first_sequence + self.capacity;
         let prepared = match self.prealloc.take().map(JoinHandle::join) {
             Some(Ok(Ok(p))) => p,
@@ -690,23 +739,32 @@ impl JournalWriter {
         self.header = prepared.header;
         self.capacity = self.header.capacity();
         self.stats.recycled += u64::from(prepared.recycled);
-        *self
-            .shared
-            .current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::clone(&self.seg);
+        {
+            let mut current = self
+                .shared
+                .current
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            current.segment = Arc::clone(&self.seg);
+            // The flusher may hold the old segment for a moment: then it
+            // is not kept (it unmaps when the last handle goes).
+            let old = Arc::try_unwrap(old).ok();
+            match file {
+                Some(file) => current.finished.push(Finished { file, mapping: old }),
+                None => self
+                    .retired
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(old),
+            }
+        }
+        if let Some((_, flusher)) = &self.flusher {
+            flusher.thread().unpark();
+        }
         self.index = 0;
         self.dirty_from = SEGMENT_HEADER_LEN;
         self.written_to = SEGMENT_HEADER_LEN;
         self.stats.rolls += 1;
-        // The flusher may hold the old segment for a moment: then it is
-        // not kept (it unmaps when the last handle goes).
-        if let Ok(old) = Arc::try_unwrap(old) {
-            self.retired
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push_back(old);
-        }
         self.evict(finished_end)?;
         self.start_prealloc();
         Ok(())
@@ -794,12 +852,22 @@ impl JournalWriter {
                 while !stopping.load(Ordering::Relaxed) {
                     std::thread::park_timeout(every);
                     // Acquire: pairs with the writer's Release after a seal:
-                    // every record before `sealed` is in a mapping (this
-                    // segment, or an earlier one its roll synced).
+                    // every record before `sealed` is in the current
+                    // segment, in one it rolled past since the last pass
+                    // (`finished`, taken below in the same lock), or in
+                    // one synced by an earlier pass.
                     let sealed = shared.sealed.load(Ordering::Acquire);
-                    let seg =
-                        Arc::clone(&shared.current.lock().unwrap_or_else(PoisonError::into_inner));
-                    match seg.flush(0, seg.len(), &ops) {
+                    let (seg, finished) = {
+                        let mut current =
+                            shared.current.lock().unwrap_or_else(PoisonError::into_inner);
+                        let finished = std::mem::take(&mut current.finished);
+                        (Arc::clone(&current.segment), finished)
+                    };
+                    let synced = finished
+                        .into_iter()
+                        .try_for_each(|finished| finished.sync(&ops))
+                        .and_then(|()| seg.flush(0, seg.len(), &ops));
+                    match synced {
                         // Release: pairs with the writer's Acquire at a seal.
                         Ok(()) => {
                             shared.synced.fetch_max(sealed, Ordering::Release);
@@ -875,6 +943,20 @@ impl JournalWriter {
         if self.durability != Durability::Sync {
             // The periodic flusher's failure, if any, is this close's too.
             self.commit()?;
+        }
+        // Segments rolled past that the stopped flusher had not synced.
+        let finished = std::mem::take(
+            &mut self
+                .shared
+                .current
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .finished,
+        );
+        for finished in finished {
+            if let Err(e) = finished.sync(&self.ops) {
+                return Err(self.fail(e));
+            }
         }
         self.seal_group();
         self.dirty_from = self.dirty_from.min(self.written_to);
