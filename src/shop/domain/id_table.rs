@@ -11,12 +11,9 @@
 //! - `slots`, the index: 16 bytes per slot (an id and a position), linear
 //!   probing with backward-shift deletion (no tombstones), id `0` for an
 //!   empty slot, at most 5/8 full. When an insert would pass that, a new
-//!   index of twice the slots starts and the old one is drained into it
-//!   16 slots per later insert or removal. A new index of 8 MiB or more is
-//!   faulted in first, a huge page per step, while the old one goes on
-//!   taking inserts up to 3/4 full: the drain's writes land at random
-//!   across it, and zeroed as they landed, all its pages were zeroed by
-//!   the first few writes. Until the old index is empty, an id is in one of the
+//!   index of twice the slots starts (zeroed by the kernel, page by page
+//!   as it is written) and the old one is drained into it 16 slots per
+//!   later insert or removal; until it is empty, an id is in one of the
 //!   two, and a drained entry leaves a marker in the old index so probes
 //!   through it still reach the entries behind. No write pays for moving
 //!   the whole table: doubling a million-product catalog at once held the
@@ -104,23 +101,6 @@ impl Slot {
 /// of the new table: 16 of them hold a write up by about a microsecond.
 const DRAIN_PER_OP: usize = 16;
 
-/// A new index of at least this many slots (8 MiB) is faulted in before
-/// it takes its first write. Its first writes land at random across it,
-/// so left to fault in as written, every huge page of it was zeroed by the
-/// kernel within the first few writes: 55-86 ms on one write for the
-/// catalog's and the search index's tables growing past 650 k slots
-/// together (one batch of every client's requests behind it). Smaller
-/// indexes zero in well under a millisecond.
-const PREPARE_FROM: usize = 4 * PREPARE_STEP;
-
-/// Slots faulted in per step while the next index is prepared: one huge
-/// page, the most a single write then waits for.
-#[cfg(not(test))]
-const PREPARE_STEP: usize = (2 << 20) / std::mem::size_of::<Slot>();
-/// Small in tests, so that tables of a few hundred ids prepare theirs.
-#[cfg(test)]
-const PREPARE_STEP: usize = 16;
-
 /// Values by id: one probe sequence finds, inserts or removes.
 #[derive(Clone)]
 pub(crate) struct IdTable<T> {
@@ -131,10 +111,6 @@ pub(crate) struct IdTable<T> {
     /// An id is in exactly one of the two.
     old: Box<[Slot]>,
     drained: usize,
-    /// The index that comes next, while it is faulted in ahead of use
-    /// ([`PREPARE_FROM`]); `prepared` of its slots so far. Empty otherwise.
-    next: Box<[Slot]>,
-    prepared: usize,
     /// The values, dense; `values[slot.at].id() == slot.id`.
     values: Chunked<T>,
     hasher: foldhash::fast::RandomState,
@@ -146,8 +122,6 @@ impl<T> Default for IdTable<T> {
             slots: Box::new([]),
             old: Box::new([]),
             drained: 0,
-            next: Box::new([]),
-            prepared: 0,
             values: Chunked::default(),
             hasher: foldhash::fast::RandomState::default(),
         }
@@ -160,7 +134,6 @@ impl<T> std::fmt::Debug for IdTable<T> {
             .field("len", &self.values.len())
             .field("slots", &self.slots.len())
             .field("draining", &self.old.len())
-            .field("preparing", &self.next.len())
             .finish()
     }
 }
@@ -222,7 +195,6 @@ impl<T: Keyed> IdTable<T> {
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.slots)
             + std::mem::size_of_val(&*self.old)
-            + std::mem::size_of_val(&*self.next)
             + self.values.capacity() * std::mem::size_of::<T>()
     }
 
@@ -467,61 +439,13 @@ impl<T: Keyed> IdTable<T> {
             // error.
             let count = slots_for(wanted).unwrap_or(usize::MAX);
             if one_more && self.old.is_empty() && !self.slots.is_empty() {
-                if count >= PREPARE_FROM && wanted.saturating_mul(4) <= self.slots.len() * 3 {
-                    // Up to 3/4 full, the index keeps taking writes while
-                    // the next one is faulted in, a huge page at a time.
-                    return self.prepare(wanted, count);
-                }
-                let next = match std::mem::take(&mut self.next) {
-                    mut next if next.len() == count => {
-                        crate::memory_hint::prefault(&mut next[self.prepared..]);
-                        next
-                    }
-                    _ => empty_slots(count)?,
-                };
-                self.prepared = 0;
-                self.old = std::mem::replace(&mut self.slots, next);
+                self.old = std::mem::replace(&mut self.slots, empty_slots(count)?);
                 self.drained = 0;
             } else {
-                self.next = Box::new([]);
-                self.prepared = 0;
                 let mut slots = empty_slots(count)?;
                 crate::memory_hint::prefault(&mut slots);
                 self.rehash(slots);
             }
-        }
-        Ok(())
-    }
-
-    /// Between 5/8 and 3/4 full: fault in as much of the next index (of
-    /// `count` slots) as the writes so far into that stretch call for, so
-    /// that it is all in by 3/4, then let it take over.
-    #[cold]
-    #[inline(never)]
-    fn prepare(&mut self, wanted: usize, count: usize) -> Result<(), TryReserveError> {
-        if self.next.len() != count {
-            self.next = empty_slots(count)?;
-            self.prepared = 0;
-        }
-        // Writes into the stretch from 5/8 to 3/4 full, and the slots
-        // they call for (`slots_for` sizes indexes in powers of two of at
-        // least 16 slots: the stretch is never empty).
-        let from = self.slots.len() * 5 / 8;
-        let stretch = (self.slots.len() * 3 / 4 - from).max(1);
-        let per_write = count.div_ceil(stretch);
-        let due = wanted
-            .saturating_sub(from)
-            .saturating_mul(per_write)
-            .min(count);
-        while self.prepared < due {
-            let end = (self.prepared + PREPARE_STEP).min(count);
-            crate::memory_hint::prefault(&mut self.next[self.prepared..end]);
-            self.prepared = end;
-        }
-        if self.prepared == count {
-            self.prepared = 0;
-            self.old = std::mem::replace(&mut self.slots, std::mem::take(&mut self.next));
-            self.drained = 0;
         }
         Ok(())
     }
@@ -621,12 +545,7 @@ mod tests {
                 Some(slot.id)
             );
         }
-        // At most 5/8 full; up to 3/4 while the next index is prepared.
-        if table.next.is_empty() {
-            assert!(table.slots.len() * 5 >= table.len() * 8);
-        } else {
-            assert!(table.slots.len() * 3 >= table.len() * 4);
-        }
+        assert!(table.slots.len() * 5 >= table.len() * 8);
     }
 
     #[test]
@@ -721,43 +640,6 @@ mod tests {
             want.sort_unstable();
             prop_assert_eq!(ids, want);
         }
-    }
-
-    /// From 8 MiB on (64 slots here), a new index is faulted in while
-    /// the old one goes from 5/8 to 3/4 full, a step at a time, and takes
-    /// over whole: never empty of pages when the first writes land on it.
-    #[test]
-    fn a_large_new_index_is_faulted_in_before_it_takes_writes() {
-        let mut table = IdTable::default();
-        let mut takeovers = 0;
-        let mut prepared = 0;
-        for id in 1..=5_000u64 {
-            let (slots, was_preparing) = (table.slots.len(), !table.next.is_empty());
-            assert!(table.insert_new(product(id, id)));
-            if table.slots.len() != slots && slots >= PREPARE_FROM / 2 {
-                // The takeover: after preparing, and within the stretch.
-                takeovers += 1;
-                assert!(was_preparing, "index of {slots} slots grew unprepared");
-                assert!(table.next.is_empty() && table.prepared == 0);
-                let before = table.len() - 1;
-                assert!(
-                    before * 8 > slots * 5 && before * 4 <= slots * 3,
-                    "{before}/{slots}"
-                );
-            } else if !table.next.is_empty() {
-                // Preparing: steps only forward, never past the end.
-                assert!(table.prepared >= prepared || !was_preparing);
-                assert!(table.prepared <= table.next.len());
-                assert!(table.len() * 4 <= table.slots.len() * 3);
-                prepared = table.prepared;
-            }
-            if !was_preparing {
-                prepared = 0;
-            }
-        }
-        check(&table);
-        // 64 -> 128 -> ... -> 8192 slots.
-        assert!(takeovers >= 7, "{takeovers}");
     }
 
     #[test]
