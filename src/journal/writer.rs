@@ -705,7 +705,7 @@ impl JournalWriter {
         // The finished segment: durable now under Sync (what is left of
         // the batch: its commits synced the rest); under Periodic, by the
         // flusher, woken below (writing back up to a segment's worth of
-        // pages took the writer's thread 30-200 ms); under None, when it
+        // pages took the writer's thread 20-200 ms); under None, when it
         // leaves the retired pool or on close.
         let file = match self.durability {
             Durability::Sync => {
