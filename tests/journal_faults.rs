@@ -437,25 +437,41 @@ fn the_stage_error_is_the_journal_error() {
     let _ = RecoveryMode::Strict;
 }
 
-/// Records which thread made each sync of a segment file.
+/// Every sync: the thread that made it, the file, the byte range.
 #[derive(Debug, Default)]
-struct SyncThreads(Mutex<Vec<(std::thread::ThreadId, PathBuf)>>);
+struct SyncLog(Mutex<Vec<SyncOp>>);
 
-impl SyncThreads {
+#[derive(Debug, Clone)]
+struct SyncOp {
+    thread: std::thread::ThreadId,
+    path: PathBuf,
+    offset: u64,
+    len: u64,
+}
+
+impl SyncLog {
+    fn seen(&self) -> Vec<SyncOp> {
+        self.0.lock().unwrap().clone()
+    }
+
     /// Segment syncs made on `thread` so far.
     fn on(&self, thread: std::thread::ThreadId) -> usize {
-        let seen = self.0.lock().unwrap();
-        seen.iter()
-            .filter(|(t, path)| *t == thread && path.extension().is_some_and(|x| x == "rmj"))
+        self.seen()
+            .iter()
+            .filter(|s| s.thread == thread && s.path.extension().is_some_and(|x| x == "rmj"))
             .count()
     }
 }
 
-impl IoHook for SyncThreads {
+impl IoHook for SyncLog {
     fn before(&self, op: &FileOpInfo<'_>) -> std::io::Result<()> {
         if op.op == FileOp::Sync {
-            let thread = std::thread::current().id();
-            self.0.lock().unwrap().push((thread, op.path.to_owned()));
+            self.0.lock().unwrap().push(SyncOp {
+                thread: std::thread::current().id(),
+                path: op.path.to_owned(),
+                offset: op.offset,
+                len: op.len,
+            });
         }
         Ok(())
     }
@@ -469,7 +485,7 @@ impl IoHook for SyncThreads {
 #[test]
 fn a_periodic_roll_leaves_the_finished_segment_to_the_flusher() {
     let dir = tempdir("periodic-roll");
-    let syncs = Arc::new(SyncThreads::default());
+    let syncs = Arc::new(SyncLog::default());
     // An interval no test outlives: only a roll wakes the flusher.
     let config = JournalConfig::new(&dir)
         .segment_size(8192)
@@ -513,23 +529,6 @@ fn a_periodic_roll_leaves_the_finished_segment_to_the_flusher() {
     assert_eq!(w.next_sequence(), seq);
 }
 
-/// Records the range of each sync of one file, once armed.
-#[derive(Debug, Default)]
-struct SyncRanges {
-    armed: AtomicBool,
-    seen: Mutex<Vec<(PathBuf, u64, u64)>>,
-}
-
-impl IoHook for SyncRanges {
-    fn before(&self, op: &FileOpInfo<'_>) -> std::io::Result<()> {
-        if op.op == FileOp::Sync && self.armed.load(Ordering::SeqCst) {
-            let seen = (op.path.to_owned(), op.offset, op.len);
-            self.seen.lock().unwrap().push(seen);
-        }
-        Ok(())
-    }
-}
-
 /// A periodic flush writes back the records sealed so far, not the pages
 /// the preallocator faulted in after them: written back, each of those
 /// would be write-protected, and the writer would take a fault on every
@@ -537,13 +536,13 @@ impl IoHook for SyncRanges {
 #[test]
 fn a_periodic_flush_writes_back_only_what_was_sealed() {
     let dir = tempdir("periodic-range");
-    let syncs = Arc::new(SyncRanges::default());
+    let syncs = Arc::new(SyncLog::default());
     let config = JournalConfig::new(&dir)
         .segment_size(1 << 20)
         .durability(Durability::Periodic(Duration::from_millis(1)))
         .io_hook(syncs.clone());
     let (mut w, _) = JournalWriter::open(&config, 8).unwrap();
-    syncs.armed.store(true, Ordering::SeqCst);
+    let at_open = syncs.seen().len();
     for seq in 0..100u64 {
         w.append(&seq.to_le_bytes()).unwrap();
     }
@@ -555,12 +554,17 @@ fn a_periodic_flush_writes_back_only_what_was_sealed() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let current = dir.join(format!("{:020}.rmj", 0));
-    let seen = syncs.seen.lock().unwrap().clone();
-    let passes: Vec<_> = seen.iter().filter(|(path, ..)| *path == current).collect();
+    let seen = syncs.seen().split_off(at_open);
+    let passes: Vec<_> = seen.iter().filter(|s| s.path == current).collect();
     assert!(!passes.is_empty(), "no sync of {current:?} in {seen:?}");
     // 100 records of 24 bytes after the 64-byte header: one page.
-    for (_, offset, len) in passes {
-        assert!(offset + len <= 4096, "a sync of {offset}+{len} bytes");
+    for s in passes {
+        assert!(
+            s.offset + s.len <= 4096,
+            "a sync of {}+{} bytes",
+            s.offset,
+            s.len
+        );
     }
     w.close().unwrap();
 }
