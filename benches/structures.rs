@@ -467,6 +467,16 @@ fn posting_bench(c: &mut Criterion) {
     }
 }
 
+/// A set built from empty by inserting `ids` one by one, in their order
+/// (not a bulk build from sorted input).
+fn build<S: Default>(ids: &[u64], insert: impl Fn(&mut S, u64) -> bool) -> S {
+    let mut built = S::default();
+    for &id in ids {
+        insert(&mut built, id);
+    }
+    built
+}
+
 fn order_cases(c: &mut Criterion, dense: bool) {
     let kind = if dense { "sequential" } else { "random" };
     let mut rng = Rng::new(11);
@@ -479,22 +489,10 @@ fn order_cases(c: &mut Criterion, dense: bool) {
     g.throughput(Throughput::Elements(PRODUCTS));
     g.sample_size(10);
     g.bench_function("build/ringmaster", |b| {
-        b.iter(|| {
-            let mut built = OrderedIds::default();
-            all.iter().for_each(|&id| {
-                built.insert(id);
-            });
-            built
-        })
+        b.iter(|| build(&all, |s: &mut OrderedIds, id| s.insert(id)))
     });
     g.bench_function("build/btreeset", |b| {
-        b.iter(|| {
-            let mut built = BTreeSet::new();
-            all.iter().for_each(|&id| {
-                built.insert(id);
-            });
-            built
-        })
+        b.iter(|| build(&all, |s: &mut BTreeSet<u64>, id| s.insert(id)))
     });
     g.sample_size(100);
     let mut ours = OrderedIds::default();

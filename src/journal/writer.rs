@@ -252,7 +252,8 @@ struct Prepared {
 /// Finished segments kept mapped, oldest first, for the preallocator to
 /// reuse when retention releases them as spares: a recycled segment whose
 /// mapping is still there has its pages mapped (and, unless written back
-/// meanwhile, writable), so its next lap takes no page faults.
+/// meanwhile, writable), so its next lap takes no page faults. Under
+/// `Periodic` a finished segment goes to the flusher instead ([`Finished`]).
 type Retired = Arc<Mutex<std::collections::VecDeque<Segment>>>;
 
 /// The single writer of a journal directory.
