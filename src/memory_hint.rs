@@ -79,6 +79,26 @@ pub(crate) fn advise_huge_pages_slice<T>(buffer: &mut [T]) {
     advise_huge(buffer.as_mut_ptr().cast(), std::mem::size_of_val(buffer));
 }
 
+/// Ask the kernel to back `buffer` with base pages only
+/// (`MADV_NOHUGEPAGE`): for memory first written a little at a time, in
+/// order, where each first write should fault in 4 KiB (a few
+/// microseconds), not 2 MiB (up to milliseconds, as the kernel zeroes
+/// the whole huge page at once). [`advise_huge_pages_slice`] lifts it
+/// once the buffer is written through; the pages already there stay
+/// small until the kernel's background collapse (`khugepaged`) merges
+/// them. A refusal is ignored: it is a hint.
+pub(crate) fn advise_small_pages_slice<T>(buffer: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    advise_range(
+        buffer.as_mut_ptr().cast(),
+        std::mem::size_of_val(buffer),
+        HUGE_PAGE,
+        rustix::mm::Advice::LinuxNoHugepage,
+    );
+    #[cfg(not(target_os = "linux"))]
+    let _ = buffer;
+}
+
 /// Fault in `buffer`'s pages for writing now (`MADV_POPULATE_WRITE`,
 /// Linux 5.14), so that the writes that fill it later do not each trap
 /// into the kernel for a fresh zeroed page: for room reserved ahead (a

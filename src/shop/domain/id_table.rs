@@ -20,6 +20,19 @@
 //!   stage thread for 30 to 50 ms (the values copied, the index rebuilt),
 //!   and every command queued behind it.
 //!
+//! The new index is also written in order, so that no write pays for
+//! zeroing it either. The drain goes through the old slots in order, and
+//! an entry at old slot `i` lands near `i` or `i + old len` in the new
+//! index (its home there is one of the two). A new id whose old home the
+//! drain has not reached goes into the old index, to move with the rest;
+//! any other lands next to where the drain already wrote. So the new
+//! index's pages are first written as the drain sweeps over them, a few
+//! per thousand writes, and on 4 KiB pages while it grows: a new index's
+//! first writes used to land at random, and the kernel zeroed all of it
+//! (two 16 MiB indexes at 327 k products, in 2 MiB huge pages) within a
+//! few commands, a 40 to 86 ms stall on one batch. Once drained, the index
+//! asks for huge pages again (see below).
+//!
 //! Why not values inline in the slots (as this table first did): at 5/8
 //! load and power-of-two sizes a slot array holds 1.6 to 3.2 slots per
 //! value, so inline values of a hundred bytes cost 300 to 550 bytes each,
@@ -38,7 +51,8 @@
 //!
 //! The hash is seeded per table, so ids chosen by a client cannot be made
 //! to collide. The index asks for transparent huge pages (a probe
-//! anywhere in it then needs no page-table walk); so do the values' first
+//! anywhere in it then needs no page-table walk) once it is written
+//! through: when it is set up at once, or when its drain ends; so do the values' first
 //! chunks, but not the later ones, which stay small so that a snapshot's
 //! copy-on-write copies little ([`Chunked`]).
 
@@ -97,8 +111,10 @@ impl Slot {
 /// new table has at least twice the slots of the old one, so it cannot
 /// reach its own limit (5/8) before the old one is drained (at least
 /// `5/8 * old slots` inserts away; this drains it in a sixteenth of its
-/// slots' count of writes). Each moved id is one write to a random slot
-/// of the new table: 16 of them hold a write up by about a microsecond.
+/// slots' count of writes). The inserts that go into the old table while
+/// it drains are as many at most, so it stays at most 11/16 full and
+/// its probes still end at an empty slot. Moving 16 ids holds a write up
+/// by well under a microsecond: they land next to each other.
 const DRAIN_PER_OP: usize = 16;
 
 /// Values by id: one probe sequence finds, inserts or removes.
@@ -111,6 +127,8 @@ pub(crate) struct IdTable<T> {
     /// An id is in exactly one of the two.
     old: Box<[Slot]>,
     drained: usize,
+    /// While the index grows: which of its pages have been written.
+    written: Written,
     /// The values, dense; `values[slot.at].id() == slot.id`.
     values: Chunked<T>,
     hasher: foldhash::fast::RandomState,
@@ -122,6 +140,7 @@ impl<T> Default for IdTable<T> {
             slots: Box::new([]),
             old: Box::new([]),
             drained: 0,
+            written: Written::default(),
             values: Chunked::default(),
             hasher: foldhash::fast::RandomState::default(),
         }
@@ -145,9 +164,63 @@ fn home_in(hasher: &foldhash::fast::RandomState, len: usize, id: u64) -> usize {
     hasher.hash_one(id) as usize & (len - 1)
 }
 
-/// The slot holding `id` in `slots` (which may hold [`LEFT`] slots).
-#[inline]
-fn find_in(hasher: &foldhash::fast::RandomState, slots: &[Slot], id: u64) -> Option<usize> {
+/// Slots in 4 KiB, the unit of [`Written`].
+const PAGE_SLOTS: usize = 4096 / std::mem::size_of::<Slot>();
+
+/// Which 4 KiB pages of a growing index have been written: a slot in a
+/// page never written is empty, so a probe that reaches one ends there
+/// without reading it. Reading first would map the kernel's shared zero
+/// page there, and the write that follows would then have to replace it
+/// and flush every core's TLB (an interrupt on each): thousands of them
+/// per growth, where writing first costs one plain page fault.
+#[derive(Clone, Default)]
+struct Written {
+    bits: Box<[u64]>,
+    /// Slots before the first slot's page starts (the allocation need not
+    /// be page-aligned), so that a page here is one of the kernel's.
+    skew: usize,
+}
+
+impl Written {
+    /// Nothing written yet in `slots`.
+    fn none(slots: &[Slot]) -> Self {
+        let skew = slots.as_ptr() as usize % 4096 / std::mem::size_of::<Slot>();
+        let pages = (slots.len() + skew).div_ceil(PAGE_SLOTS);
+        Self {
+            bits: vec![0; pages.div_ceil(64)].into_boxed_slice(),
+            skew,
+        }
+    }
+
+    #[inline(always)]
+    fn page(&self, i: usize) -> (usize, u64) {
+        let page = (i + self.skew) / PAGE_SLOTS;
+        (page / 64, 1 << (page % 64))
+    }
+
+    /// Whether slot `i`'s page has been written.
+    #[inline(always)]
+    fn has(&self, i: usize) -> bool {
+        let (word, bit) = self.page(i);
+        self.bits[word] & bit != 0
+    }
+
+    #[inline(always)]
+    fn mark(&mut self, i: usize) {
+        let (word, bit) = self.page(i);
+        self.bits[word] |= bit;
+    }
+}
+
+/// The slot holding `id` in `slots` (which may hold [`LEFT`] slots);
+/// `readable(i)` false says slot `i` is empty without reading it.
+#[inline(always)]
+fn find_in(
+    hasher: &foldhash::fast::RandomState,
+    slots: &[Slot],
+    id: u64,
+    readable: impl Fn(usize) -> bool,
+) -> Option<usize> {
     if slots.is_empty() {
         return None;
     }
@@ -156,6 +229,9 @@ fn find_in(hasher: &foldhash::fast::RandomState, slots: &[Slot], id: u64) -> Opt
     loop {
         // Terminates: the load limit keeps at least one slot empty, and
         // an entry that leaves a draining table never empties its slot.
+        if !readable(i) {
+            return None;
+        }
         let slot = &slots[i];
         if slot.id == id {
             return Some(i);
@@ -167,16 +243,29 @@ fn find_in(hasher: &foldhash::fast::RandomState, slots: &[Slot], id: u64) -> Opt
     }
 }
 
-/// Put `slot` (an id not in `slots`) in the first empty slot of its probe.
-#[inline]
-fn place(hasher: &foldhash::fast::RandomState, slots: &mut [Slot], slot: Slot) {
+/// Every slot is readable: an index that is not growing.
+#[inline(always)]
+fn every_slot(_: usize) -> bool {
+    true
+}
+
+/// Put `slot` (an id not in `slots`) in the first empty slot of its probe
+/// (`written`: see [`find_in`]); the position.
+#[inline(always)]
+fn place(
+    hasher: &foldhash::fast::RandomState,
+    slots: &mut [Slot],
+    slot: Slot,
+    readable: impl Fn(usize) -> bool,
+) -> usize {
     let mask = slots.len() - 1;
     let mut i = home_in(hasher, slots.len(), slot.id);
     // Terminates: the load limit keeps at least one slot empty.
-    while slots[i].id != 0 {
+    while readable(i) && slots[i].id != 0 {
         i = (i + 1) & mask;
     }
     slots[i] = slot;
+    i
 }
 
 impl<T: Keyed> IdTable<T> {
@@ -209,16 +298,43 @@ impl<T: Keyed> IdTable<T> {
         (i + 1) & (self.slots.len() - 1)
     }
 
+    /// The slot holding `id` in the index (not the one being drained).
+    #[inline(always)]
+    fn find(&self, id: u64) -> Option<usize> {
+        if self.old.is_empty() {
+            find_in(&self.hasher, &self.slots, id, every_slot)
+        } else {
+            find_in(&self.hasher, &self.slots, id, |i| self.written.has(i))
+        }
+    }
+
+    /// Whether slot `i` of the index may be read (see [`Written`]).
+    #[inline(always)]
+    fn readable(&self, i: usize) -> bool {
+        self.old.is_empty() || self.written.has(i)
+    }
+
+    /// Put `slot` (an id in neither index) in the index.
+    fn place(&mut self, slot: Slot) {
+        if self.old.is_empty() {
+            place(&self.hasher, &mut self.slots, slot, every_slot);
+        } else {
+            let written = &self.written;
+            let i = place(&self.hasher, &mut self.slots, slot, |i| written.has(i));
+            self.written.mark(i);
+        }
+    }
+
     /// The slot holding `id`, in the index or the one being drained.
     #[inline]
     fn locate(&mut self, id: u64) -> Option<&mut Slot> {
         if id == 0 {
             return None;
         }
-        if let Some(i) = find_in(&self.hasher, &self.slots, id) {
+        if let Some(i) = self.find(id) {
             return Some(&mut self.slots[i]);
         }
-        find_in(&self.hasher, &self.old, id).map(|i| &mut self.old[i])
+        find_in(&self.hasher, &self.old, id, every_slot).map(|i| &mut self.old[i])
     }
 
     /// Where the value with `id` is.
@@ -227,9 +343,9 @@ impl<T: Keyed> IdTable<T> {
         if id == 0 {
             return None;
         }
-        find_in(&self.hasher, &self.slots, id)
+        self.find(id)
             .map(|i| self.slots[i].at)
-            .or_else(|| find_in(&self.hasher, &self.old, id).map(|i| self.old[i].at))
+            .or_else(|| find_in(&self.hasher, &self.old, id, every_slot).map(|i| self.old[i].at))
             .map(|at| at as usize)
     }
 
@@ -265,7 +381,7 @@ impl<T: Keyed> IdTable<T> {
     #[inline(always)]
     pub(crate) fn prefetch_value(&self, id: u64) {
         let mut slot = Slot::default();
-        if !self.slots.is_empty() {
+        if !self.slots.is_empty() && self.readable(self.home(id)) {
             slot = self.slots[self.home(id)];
         }
         if slot.id != id && !self.old.is_empty() {
@@ -286,21 +402,23 @@ impl<T: Keyed> IdTable<T> {
             return false;
         }
         self.reserve(1);
-        if !self.old.is_empty() && find_in(&self.hasher, &self.old, id).is_some() {
-            return false;
-        }
-        let mut i = self.home(id);
-        loop {
-            match self.slots[i].id {
-                0 => break,
-                found if found == id => return false,
-                _ => i = self.next(i),
-            }
-        }
-        self.slots[i] = Slot {
+        let slot = Slot {
             id,
             at: self.values.len() as u64,
         };
+        if self.old.is_empty() {
+            let mut i = self.home(id);
+            loop {
+                match self.slots[i].id {
+                    0 => break,
+                    found if found == id => return false,
+                    _ => i = self.next(i),
+                }
+            }
+            self.slots[i] = slot;
+        } else if !self.insert_while_draining(slot) {
+            return false;
+        }
         // Within capacity (reserved above): no allocation here.
         self.values.push(value);
         self.drain(DRAIN_PER_OP);
@@ -312,7 +430,7 @@ impl<T: Keyed> IdTable<T> {
         if id == 0 {
             return None;
         }
-        let at = match find_in(&self.hasher, &self.slots, id) {
+        let at = match self.find(id) {
             Some(hole) => {
                 let at = self.slots[hole].at as usize;
                 self.unlink(hole);
@@ -321,7 +439,7 @@ impl<T: Keyed> IdTable<T> {
             None => {
                 // Still in the table being drained: its slot stays taken
                 // (other probes pass through it) but holds no id.
-                let i = find_in(&self.hasher, &self.old, id)?;
+                let i = find_in(&self.hasher, &self.old, id, every_slot)?;
                 let at = self.old[i].at as usize;
                 self.old[i] = LEFT;
                 at
@@ -342,6 +460,40 @@ impl<T: Keyed> IdTable<T> {
         removed
     }
 
+    /// Insert `slot` (a new id's) while the old index drains: `false`
+    /// when the id is already in either. It goes into the old index when
+    /// its probe there ends where the drain has not been yet, so the drain
+    /// moves it in order with the rest; otherwise into the new index,
+    /// where its home is next to slots the drain has already written (see
+    /// the module docs).
+    #[cold]
+    #[inline(never)]
+    fn insert_while_draining(&mut self, slot: Slot) -> bool {
+        if find_in(&self.hasher, &self.old, slot.id, every_slot).is_some()
+            || self.find(slot.id).is_some()
+        {
+            return false;
+        }
+        let mask = self.old.len() - 1;
+        let home = home_in(&self.hasher, self.old.len(), slot.id);
+        if home >= self.drained {
+            let mut i = home;
+            // Terminates: the old index keeps empty slots (see
+            // `DRAIN_PER_OP`). A slot an entry left is free to take.
+            while self.old[i].id != 0 {
+                i = (i + 1) & mask;
+            }
+            // Past the end and back into the drained part: the drain
+            // would never reach it there.
+            if i >= self.drained {
+                self.old[i] = slot;
+                return true;
+            }
+        }
+        self.place(slot);
+        true
+    }
+
     /// Empty slot `hole` of the index by backward shift: pull later
     /// members of the probe run into the hole when their home does not
     /// lie cyclically in (hole, j], so every remaining id stays reachable
@@ -349,7 +501,7 @@ impl<T: Keyed> IdTable<T> {
     fn unlink(&mut self, mut hole: usize) {
         let mask = self.slots.len() - 1;
         let mut j = self.next(hole);
-        while self.slots[j].id != 0 {
+        while self.readable(j) && self.slots[j].id != 0 {
             let home = self.home(self.slots[j].id);
             if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
                 self.slots[hole] = self.slots[j];
@@ -378,7 +530,7 @@ impl<T: Keyed> IdTable<T> {
             let slot = self.old[i];
             // An empty slot stays empty: probes ended there before.
             if slot.id != 0 {
-                place(&self.hasher, &mut self.slots, slot);
+                self.place(slot);
                 self.old[i] = LEFT;
             }
         }
@@ -386,6 +538,9 @@ impl<T: Keyed> IdTable<T> {
         if end == self.old.len() {
             self.old = Box::new([]);
             self.drained = 0;
+            self.written = Written::default();
+            // Written through: lookups land anywhere in it from now on.
+            crate::memory_hint::advise_huge_pages_slice(&mut self.slots);
         }
     }
 
@@ -439,10 +594,17 @@ impl<T: Keyed> IdTable<T> {
             // error.
             let count = slots_for(wanted).unwrap_or(usize::MAX);
             if one_more && self.old.is_empty() && !self.slots.is_empty() {
-                self.old = std::mem::replace(&mut self.slots, empty_slots(count)?);
+                let mut slots = empty_slots(count)?;
+                // Written in order while it drains (module docs).
+                crate::memory_hint::advise_small_pages_slice(&mut slots);
+                self.written = Written::none(&slots);
+                self.old = std::mem::replace(&mut self.slots, slots);
                 self.drained = 0;
             } else {
                 let mut slots = empty_slots(count)?;
+                // Lookups land anywhere in it: on huge pages, no page
+                // walk (the kernel allows them in `madvise` mode).
+                crate::memory_hint::advise_huge_pages_slice(&mut slots);
                 crate::memory_hint::prefault(&mut slots);
                 self.rehash(slots);
             }
@@ -457,8 +619,9 @@ impl<T: Keyed> IdTable<T> {
         let index = std::mem::replace(&mut self.slots, slots);
         let draining = std::mem::take(&mut self.old);
         self.drained = 0;
+        self.written = Written::default();
         for slot in index.iter().chain(draining.iter()).filter(|s| s.id != 0) {
-            place(&self.hasher, &mut self.slots, *slot);
+            place(&self.hasher, &mut self.slots, *slot, every_slot);
         }
     }
 
@@ -484,17 +647,15 @@ fn slots_for(values: usize) -> Option<usize> {
     needed.max(MIN_SLOTS).checked_next_power_of_two()
 }
 
-/// `len` empty slots, on huge pages where the kernel allows (lookups land
-/// anywhere in the index, and with 4 KiB pages each would also miss the
-/// TLB); the allocation error if the memory cannot be had. Zeroed by the
-/// allocator (fresh pages from the kernel for a large index, zero until
-/// written), so a new index is not written through before it is used.
+/// `len` empty slots; the allocation error if the memory cannot be had.
+/// Zeroed by the allocator (fresh pages from the kernel for a large
+/// index, zero until written), so a new index is not written through
+/// before it is used. The caller says which pages it wants: huge ones
+/// for an index that lookups land anywhere in (with 4 KiB pages each
+/// would also miss the TLB), small ones for one written in order.
 fn empty_slots(len: usize) -> Result<Box<[Slot]>, TryReserveError> {
     match bytemuck::allocation::try_zeroed_slice_box::<Slot>(len) {
-        Ok(mut slots) => {
-            crate::memory_hint::advise_huge_pages_slice(&mut slots);
-            Ok(slots)
-        }
+        Ok(slots) => Ok(slots),
         // The allocator's answer does not say why: ask again the way
         // `Vec` does, for its error.
         Err(()) => {
@@ -546,6 +707,14 @@ mod tests {
             );
         }
         assert!(table.slots.len() * 5 >= table.len() * 8);
+        if !table.old.is_empty() {
+            // A page the growing index never wrote is read as empty.
+            assert!(table
+                .slots
+                .iter()
+                .enumerate()
+                .all(|(i, s)| table.written.has(i) || (s.id, s.at) == (0, 0)));
+        }
     }
 
     #[test]
@@ -694,6 +863,63 @@ mod tests {
             drains > 100,
             "the index grew incrementally ({drains} writes while draining)"
         );
+        check(&table);
+        assert_eq!(table.len(), model.len());
+        assert!(model.iter().all(|(id, p)| table.get(*id) == Some(p)));
+    }
+
+    /// While the index grows, its new index is written only next to where
+    /// the drain has been (or in the last page of each half, where probe
+    /// runs wrap): its pages are first written in order, as the drain
+    /// sweeps, not all within the first few writes.
+    #[test]
+    fn a_growing_index_is_written_in_the_drain_order() {
+        const PAGE: usize = 4096 / std::mem::size_of::<Slot>();
+        let mut table = IdTable::default();
+        let mut model: HashMap<u64, Product> = HashMap::new();
+        let mut id = 0u64;
+        let mut next_id = || {
+            id += 1;
+            id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16 | 1
+        };
+        while table.slots.len() < 1 << 14 || !table.old.is_empty() {
+            let p = product(next_id(), 1);
+            assert!(table.insert_new(p));
+            model.insert(p.id, p);
+        }
+        let mut writes = 0usize;
+        while writes == 0 || !table.old.is_empty() {
+            let p = product(next_id(), 2);
+            assert!(table.insert_new(p));
+            model.insert(p.id, p);
+            if table.old.is_empty() {
+                continue;
+            }
+            writes += 1;
+            if writes % 5 == 0 {
+                // A removal from the part not yet drained: the slot it
+                // leaves may take a later insert.
+                let gone = table.old[table.drained..].iter().find(|s| s.id != 0);
+                if let Some(gone) = gone.map(|s| s.id) {
+                    assert_eq!(table.remove(gone), model.remove(&gone));
+                    writes += 1;
+                }
+            }
+            check(&table);
+            let half = table.old.len();
+            let reach = table.drained + PAGE;
+            for (i, slot) in table.slots.iter().enumerate() {
+                let at = i % half;
+                assert!(
+                    slot.id == 0 || at < reach || at >= half - PAGE,
+                    "slot {i} of {} written with the drain at {}",
+                    table.slots.len(),
+                    table.drained
+                );
+            }
+        }
+        // Checked after every write of the drain but the one that ended it.
+        assert_eq!(writes + 1, (1 << 14) / DRAIN_PER_OP);
         check(&table);
         assert_eq!(table.len(), model.len());
         assert!(model.iter().all(|(id, p)| table.get(*id) == Some(p)));
