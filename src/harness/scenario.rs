@@ -33,7 +33,7 @@ pub enum Scenario {
     Pingpong,
     /// One-way latency at a paced rate (coordinated-omission aware).
     Latency,
-    /// Unicast through a journal stage (None and Sync durability), in
+    /// Unicast through a journal stage (None, Periodic and Sync durability), in
     /// steady state (recycled segments) and on a first lap (new files),
     /// against plain unicast.
     Journal,
@@ -299,8 +299,13 @@ impl Scenario {
             Self::Journal => vec![
                 c("ringmaster", journal::plain::<E>),
                 c("journal-none", journal::journal_none::<E>),
+                c("journal-periodic", journal::journal_periodic::<E>),
                 c("journal-sync", journal::journal_sync::<E>),
                 c("journal-none-fresh", journal::journal_none_fresh::<E>),
+                c(
+                    "journal-periodic-fresh",
+                    journal::journal_periodic_fresh::<E>,
+                ),
                 c("journal-sync-fresh", journal::journal_sync_fresh::<E>),
             ],
             Self::Shop => vec![

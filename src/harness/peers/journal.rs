@@ -1,7 +1,8 @@
 //! The `journal` scenario: ringmaster unicast with the consumer journaling
 //! every event (group commit per batch) before counting it, against plain
-//! unicast in the same run: in steady state (the journal's second lap,
-//! into segments recycled by retention) and on a first lap (new files).
+//! unicast in the same run, under `None`, `Periodic` and `Sync`
+//! durability: in steady state (the journal's second lap, into segments
+//! recycled by retention) and on a first lap (new files).
 
 use super::ringmaster::Sink;
 use crate::harness::event::{now_ns, BenchEvent, Counter, Tally};
@@ -13,6 +14,10 @@ use crate::journal::{
 };
 use crate::{EventHandler, GraphBuilder, RingConfig, StageError};
 use std::sync::atomic::Ordering;
+
+/// The `Periodic` runs' flush interval: `serve`'s default, the promise of
+/// Redis's `appendfsync everysec`.
+const PERIODIC: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Most events a journal run writes (80-byte records: 400 MB), so repeated
 /// runs stay within the disk; the directory is removed after each run.
@@ -147,6 +152,18 @@ pub fn journal_none<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
 /// Journaled with `Durability::Sync` (msync per batch), in steady state.
 pub fn journal_sync<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
     run::<E>(p, Durability::Sync, Lap::Recycled)
+}
+
+/// Journaled with `Durability::Periodic` (a flusher thread syncs every
+/// [`PERIODIC`]), in steady state: what `ringmaster serve` runs with its
+/// `--durability periodic`.
+pub fn journal_periodic<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    run::<E>(p, Durability::Periodic(PERIODIC), Lap::Recycled)
+}
+
+/// `Durability::Periodic` on a journal's first lap.
+pub fn journal_periodic_fresh<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
+    run::<E>(p, Durability::Periodic(PERIODIC), Lap::Fresh)
 }
 
 /// `Durability::None` on a journal's first lap: new segment files.
