@@ -155,7 +155,7 @@ pub fn journal_sync<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
 }
 
 /// Journaled with `Durability::Periodic` (a flusher thread syncs every
-/// [`PERIODIC`]), in steady state: what `ringmaster serve` runs with its
+/// second), in steady state: what `ringmaster serve` runs with its
 /// `--durability periodic`.
 pub fn journal_periodic<E: BenchEvent>(p: &Params) -> Result<Outcome, String> {
     run::<E>(p, Durability::Periodic(PERIODIC), Lap::Recycled)

@@ -26,8 +26,9 @@
 //! index (its home there is one of the two). A new id whose old home the
 //! drain has not reached goes into the old index, to move with the rest;
 //! any other lands next to where the drain already wrote. So the new
-//! index's pages are first written as the drain sweeps over them, a few
-//! per thousand writes, and on 4 KiB pages while it grows: a new index's
+//! index's pages are first written as the drain sweeps over them (16
+//! slots a write at each of its two fronts: a new 4 KiB page every 8
+//! writes), and on 4 KiB pages while it grows: a new index's
 //! first writes used to land at random, and the kernel zeroed all of it
 //! (two 16 MiB indexes at 327 k products, in 2 MiB huge pages) within a
 //! few commands, a 40 to 86 ms stall on one batch. Once drained, the index
@@ -52,9 +53,9 @@
 //! The hash is seeded per table, so ids chosen by a client cannot be made
 //! to collide. The index asks for transparent huge pages (a probe
 //! anywhere in it then needs no page-table walk) once it is written
-//! through: when it is set up at once, or when its drain ends; so do the values' first
-//! chunks, but not the later ones, which stay small so that a snapshot's
-//! copy-on-write copies little ([`Chunked`]).
+//! through: when it is set up at once, or when its drain ends. So do the
+//! values' first chunks, but not the later ones, which stay small so that
+//! a snapshot's copy-on-write copies little ([`Chunked`]).
 
 use super::chunked::{Chunked, FrozenChunks};
 use std::collections::TryReserveError;
@@ -111,10 +112,11 @@ impl Slot {
 /// new table has at least twice the slots of the old one, so it cannot
 /// reach its own limit (5/8) before the old one is drained (at least
 /// `5/8 * old slots` inserts away; this drains it in a sixteenth of its
-/// slots' count of writes). The inserts that go into the old table while
-/// it drains are as many at most, so it stays at most 11/16 full and
-/// its probes still end at an empty slot. Moving 16 ids holds a write up
-/// by well under a microsecond: they land next to each other.
+/// slots' count of writes). At most one insert per write goes into the
+/// old table while it drains, a sixteenth of its slots in all, so it
+/// stays at most 11/16 full and its probes still end at an empty slot.
+/// Moving 16 ids holds a write up by well under a microsecond: they land
+/// next to each other.
 const DRAIN_PER_OP: usize = 16;
 
 /// Values by id: one probe sequence finds, inserts or removes.
@@ -250,7 +252,7 @@ fn every_slot(_: usize) -> bool {
 }
 
 /// Put `slot` (an id not in `slots`) in the first empty slot of its probe
-/// (`written`: see [`find_in`]); the position.
+/// (`readable`: as for [`find_in`]); the position.
 #[inline(always)]
 fn place(
     hasher: &foldhash::fast::RandomState,
@@ -896,7 +898,7 @@ mod tests {
                 continue;
             }
             writes += 1;
-            if writes % 5 == 0 {
+            if writes.is_multiple_of(5) {
                 // A removal from the part not yet drained: the slot it
                 // leaves may take a later insert.
                 let gone = table.old[table.drained..].iter().find(|s| s.id != 0);
