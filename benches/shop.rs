@@ -2,7 +2,9 @@
 //! a search on a 100,000-product catalog (the generated names of the demo
 //! and the `search` scenario), a price update, and decoding an event; and
 //! batches of random `Get`s on a million-product catalog (far larger than
-//! the cache), plain and with the catalog stage's look-ahead prefetch.
+//! the cache), plain and with the catalog stage's look-ahead prefetch;
+//! and the snapshot writer's work on a million products added under
+//! random ids.
 //!
 //! ```text
 //! cargo bench --bench shop
@@ -156,5 +158,31 @@ fn prefetch_product(catalog: &Catalog, command: &Command) {
     }
 }
 
-criterion_group!(benches, shop, catalog_gets);
+/// What the snapshot writer does with a frozen catalog of a million
+/// products added under random ids (as a server's clients add them):
+/// copy them out, put them in id order and encode them.
+fn snapshots(c: &mut Criterion) {
+    const MILLION: usize = 1_000_000;
+    let mut catalog = Catalog::default();
+    let mut rng = Rng::new(13);
+    while catalog.len() < MILLION {
+        let id = 1 + rng.below(u64::MAX >> 1);
+        catalog.apply(&Command::add(id, "Blue Mug", 1_250, 3).expect("valid"));
+    }
+    let mut out = Vec::new();
+    let mut g = c.benchmark_group("snapshot_1m");
+    g.throughput(Throughput::Elements(MILLION as u64));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("frozen_random_ids", |b| {
+        b.iter(|| {
+            catalog.freeze().to_snapshot(&mut out);
+            black_box(out.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, shop, catalog_gets, snapshots);
 criterion_main!(benches);

@@ -87,9 +87,16 @@ impl FrozenCatalog {
         for chunk in self.products.into_chunks() {
             products.extend_from_slice(&chunk);
         }
-        // Ids are unique, so an unstable sort gives the one order.
-        products.sort_unstable_by_key(|p: &Product| p.id);
-        encode(len, products.iter(), out);
+        // The ids with their positions, 16 bytes each, are what gets
+        // sorted, not the products themselves (over a hundred bytes
+        // each). Ids are unique, so an unstable sort gives the one order.
+        let mut order: Vec<(u64, usize)> = products
+            .iter()
+            .enumerate()
+            .map(|(at, p)| (p.id, at))
+            .collect();
+        order.sort_unstable();
+        encode(len, order.iter().map(|&(_, at)| &products[at]), out);
     }
 }
 
