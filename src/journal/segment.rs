@@ -227,11 +227,25 @@ impl Segment {
         &self.path
     }
 
-    /// The first sequence its header names, if the header decodes.
-    pub(crate) fn first_sequence(&self) -> Option<u64> {
+    /// Its header, if it decodes.
+    pub(crate) fn header(&self) -> Option<SegmentHeader> {
         let mut head = [0u8; SEGMENT_HEADER_LEN];
         self.load(0, &mut head);
-        SegmentHeader::decode(&head).ok().map(|h| h.first_sequence)
+        SegmentHeader::decode(&head).ok()
+    }
+
+    /// The first sequence its header names, if the header decodes.
+    pub(crate) fn first_sequence(&self) -> Option<u64> {
+        self.header().map(|h| h.first_sequence)
+    }
+
+    /// How far into the segment its records before `sequence` reach (the
+    /// whole segment when its header does not decode).
+    pub(crate) fn bytes_before(&self, sequence: u64) -> usize {
+        self.header().map_or(self.len(), |h| {
+            h.slot_offset(sequence.saturating_sub(h.first_sequence).min(h.capacity()))
+                .min(self.len())
+        })
     }
 
     /// Length in bytes.

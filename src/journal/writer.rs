@@ -800,13 +800,11 @@ impl JournalWriter {
         let Some(last) = out.last() else {
             return Ok(());
         };
-        let mut head = [0u8; SEGMENT_HEADER_LEN];
-        last.load(0, &mut head);
         // Everything before the end of the last one out (and of those
         // before it: they left earlier, synced then).
-        let end = SegmentHeader::decode(&head)
-            .map(|h| h.first_sequence + h.capacity())
-            .unwrap_or(0)
+        let end = last
+            .header()
+            .map_or(0, |h| h.first_sequence + h.capacity())
             .min(finished_end);
         let (ops, sync) = (self.ops.clone(), self.durability == Durability::None);
         self.evictor = std::thread::Builder::new()
@@ -867,7 +865,14 @@ impl JournalWriter {
                     let synced = finished
                         .into_iter()
                         .try_for_each(|finished| finished.sync(&ops))
-                        .and_then(|()| seg.flush(0, sealed_bytes(&seg, sealed), &ops));
+                        // Only the records sealed: the pages after them
+                        // are the preallocator's, faulted in writable and
+                        // dirty (zero, or an earlier lap's). Writing them
+                        // back too would write-protect every one, and the
+                        // writer would take a fault on each as it reached
+                        // it (one that waits for the filesystem's journal
+                        // when a commit is under way).
+                        .and_then(|()| seg.flush(0, seg.bytes_before(sealed), &ops));
                     match synced {
                         // Release: pairs with the writer's Acquire at a seal.
                         Ok(()) => {
@@ -979,23 +984,6 @@ fn poisoned(p: &(std::io::ErrorKind, String)) -> JournalError {
     JournalError::Poisoned {
         kind: p.0,
         message: p.1.clone(),
-    }
-}
-
-/// How far into `seg` the records before `sealed` reach: what a flusher
-/// pass writes back of the current segment. The pages after them are the
-/// preallocator's, faulted in writable and dirty (zero, or an earlier
-/// lap's): writing them back too would write-protect every one, and the
-/// writer would take a fault on each as it reached it (one that waits
-/// for the filesystem's journal when a commit is under way).
-fn sealed_bytes(seg: &Segment, sealed: u64) -> usize {
-    let mut head = [0u8; SEGMENT_HEADER_LEN];
-    seg.load(0, &mut head);
-    match SegmentHeader::decode(&head) {
-        Ok(h) => h
-            .slot_offset(sealed.saturating_sub(h.first_sequence).min(h.capacity()))
-            .min(seg.len()),
-        Err(_) => seg.len(),
     }
 }
 
