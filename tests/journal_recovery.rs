@@ -280,6 +280,55 @@ fn holes_above_the_durable_point_are_an_unacknowledged_tail() {
     }
 }
 
+/// A group too long to checksum at its seal from the cache (the writer
+/// checksums such a group in pieces as it is written and joins them at
+/// the seal) reads back whole, and a flipped bit in any of its pieces,
+/// the first, one in the middle or the last, is caught.
+#[test]
+fn a_long_group_checksummed_as_written_reads_back_and_catches_flips() {
+    let dir = tempdir("long-group");
+    let big = |d: &Path| JournalConfig::new(d).segment_size(8 << 20);
+    // 4.8 MB of 24-byte slots, committed as one group.
+    let n = 200_000u64;
+    let (mut w, _) = JournalWriter::open(&big(&dir), 8).unwrap();
+    for seq in 0..n {
+        w.append(&value(seq).to_le_bytes()).unwrap();
+    }
+    w.commit().unwrap();
+    // A reader of the live journal checks the seal too.
+    assert_prefix(&dir, n);
+    let image = crash_image(&dir, "long-group-image");
+    drop(w);
+    let reopen_big = |d: &Path, mode: RecoveryMode| {
+        JournalWriter::open(&big(d).recovery_mode(mode), 8).map(|(w, report)| {
+            drop(w);
+            report.next_sequence
+        })
+    };
+    for (i, seq) in [1u64, 15_000, 150_000, n - 1].into_iter().enumerate() {
+        let flipped = crash_image(&image, &format!("long-group-flip{i}"));
+        let path = segment_path(&flipped, 0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[(64 + seq * 24 + 19) as usize] ^= 0x10;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(
+            reopen_big(&flipped, RecoveryMode::Strict).is_err(),
+            "a flip in record {seq} is reported"
+        );
+        assert_eq!(
+            reopen_big(&flipped, RecoveryMode::TruncateTornTail).unwrap(),
+            0,
+            "a flip in record {seq} drops the unsynced group"
+        );
+    }
+    assert_eq!(
+        reopen_big(&image, RecoveryMode::Strict).unwrap(),
+        n,
+        "the intact image keeps the group"
+    );
+    assert_prefix(&image, n);
+}
+
 #[test]
 fn garbage_after_the_tail_is_truncated() {
     let dir = tempdir("garbage");

@@ -10,6 +10,7 @@
 
 mod error;
 pub mod format;
+mod group_hasher;
 mod handler;
 mod io;
 mod legacy;

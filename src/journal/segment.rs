@@ -10,7 +10,7 @@
 //! mapping the files read-write sound, and in that process only one thread
 //! at a time stores into a segment: the writer's, the preallocator's while
 //! it prepares one no one else has yet, or recovery's before the writer
-//! exists. That is the invariant `Segment::covered` rests on when the
+//! exists. That is the invariant `Segment::written` rests on when the
 //! storing thread reads a group back as bytes to checksum it.
 #![allow(clippy::disallowed_methods)] // reason: this module owns the journal's mappings (see clippy.toml)
 
@@ -178,7 +178,7 @@ impl Segment {
         }
         // `MmapRaw` hands out only a raw pointer; the obligations of mapping
         // a file are discharged where that pointer is dereferenced, in
-        // `words` and `covered`.
+        // `words` and `written`.
         let map = if writable {
             memmap2::MmapOptions::new().map_raw(&file)
         } else {
@@ -259,7 +259,7 @@ impl Segment {
         // a multiple of 8 (checked in `map`); AtomicU64 has the size and
         // alignment of u64 and every bit pattern is valid; the mapping lives
         // as long as `self`. All access in this process goes through these
-        // atomics (or, for the one storing thread, through `covered`'s borrow of
+        // atomics (or, for the one storing thread, through `written`'s borrow of
         // bytes no thread stores to meanwhile), so a reader thread never
         // races the writer; only one process writes a journal directory
         // (the writer holds the exclusive lock on `LOCK`). A read-only
@@ -347,28 +347,33 @@ impl Segment {
     /// segment (a writable one: the journal's writer, or recovery before
     /// it starts).
     fn covered(&self, offset: usize, count: u64, record_size: usize) -> &[u8] {
+        let start = offset + 8;
+        self.written(start, start + Seal::covered_len(count, record_size))
+    }
+
+    /// Bytes `start..end`, borrowed from the mapping: only for the thread
+    /// that stores into this segment (a writable one: the journal's
+    /// writer, or recovery before it starts).
+    pub(crate) fn written(&self, start: usize, end: usize) -> &[u8] {
         assert!(
             self.writable,
             "borrow the bytes of a segment this thread does not write"
         );
-        let covered = Seal::covered_len(count, record_size);
-        let start = offset + 8;
-        assert!(start + covered <= self.len(), "group past the segment");
-        // SAFETY: `start..start + covered` lies inside the mapping (checked
-        // above), which lives as long as the borrow of `self`. A writable
-        // segment belongs to the process holding the directory's exclusive
-        // lock, where only one thread at a time stores into segments (the
+        assert!(start <= end && end <= self.len(), "bytes past the segment");
+        // SAFETY: `start..end` lies inside the mapping (checked above),
+        // which lives as long as the borrow of `self`. A writable segment
+        // belongs to the process holding the directory's exclusive lock,
+        // where only one thread at a time stores into segments (the
         // module's invariant) and that thread is the caller: nothing
         // stores to these bytes while the borrow lives, and other threads
         // only load them (atomically), which a shared borrow allows. Every
         // byte of a mapped file is initialised (zero, or the file's).
-        unsafe { core::slice::from_raw_parts(self.map.as_ptr().add(start), covered) }
+        unsafe { core::slice::from_raw_parts(self.map.as_ptr().add(start), end - start) }
     }
 
     /// Seal the group of `count` records (0: a mark) whose first slot is
     /// at `offset`, with claim code `claim`: checksum the covered bytes and
-    /// store the seal word with Release (pairs with the Acquire loads of
-    /// readers and scans). Only the journal's one writing thread calls it.
+    /// store the seal word. Only the journal's one writing thread calls it.
     pub(crate) fn seal_group(
         &self,
         offset: usize,
@@ -377,6 +382,16 @@ impl Segment {
         record_size: usize,
     ) -> u64 {
         let crc = group_crc(count, claim, self.covered(offset, count, record_size));
+        self.store_seal(offset, count, claim, crc)
+    }
+
+    /// Store the seal word of the group of `count` records at `offset`,
+    /// whose checksum the caller took (`crc`: `group_crc` of the covered
+    /// bytes), with Release (pairs with the Acquire seal loads in
+    /// JournalReader and recovery). Only the journal's one writing thread
+    /// calls it.
+    pub(crate) fn store_seal(&self, offset: usize, count: u64, claim: u8, crc: u32) -> u64 {
+        assert!(self.writable, "store into a read-only segment");
         let seal = Seal::word(count, claim, crc);
         // Release: publishes the group's words; pairs with the Acquire
         // seal loads in JournalReader and recovery.

@@ -8,6 +8,7 @@ use super::format::{
     claim_code, record_size, segment_file_name, SegmentHeader, MARK_AREA_LEN, MAX_GROUP,
     MAX_JOURNAL_EVENT, SEGMENT_HEADER_LEN,
 };
+use super::group_hasher::GroupHasher;
 use super::io::{FileOps, IoHook, DEFAULT_FILE_MODE};
 use super::recovery::{open_segment, scan, RecoveryMode, RecoveryReport};
 use super::retention::take_spare;
@@ -315,6 +316,12 @@ pub struct JournalWriter {
     /// The open group: its first slot, and how many records it holds.
     group_start: u64,
     group_len: u64,
+    /// The open group's checksum so far (see `GroupHasher`).
+    hasher: GroupHasher,
+    /// The group length at which `append` takes its slow path: to
+    /// checksum what the group holds so far, or, at `MAX_GROUP`, to seal
+    /// it.
+    group_due: u64,
     /// Groups sealed since the last successful commit (a roll seals what
     /// it cuts off: part of a batch), as (segment's first sequence, byte
     /// offset of the seal): unsealed again if the batch fails, so that
@@ -443,7 +450,10 @@ impl JournalWriter {
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
         });
+        let hasher = GroupHasher::new(rec as usize);
         let mut writer = Self {
+            group_due: hasher.next_due(0).min(MAX_GROUP),
+            hasher,
             dir,
             _lock: lock,
             ops,
@@ -525,7 +535,7 @@ impl JournalWriter {
         // slot free in the current segment, the group not full, no error.
         if payload.len() == self.event_size
             && self.index < self.capacity
-            && self.group_len < MAX_GROUP
+            && self.group_len < self.group_due
             && self.poisoned.is_none()
         {
             return Ok(self.store(payload));
@@ -551,6 +561,9 @@ impl JournalWriter {
             self.roll()?;
         } else if self.group_len == MAX_GROUP {
             self.seal_group();
+        } else if self.group_len >= self.group_due {
+            self.hasher.keep_up(&self.seg, self.written_to);
+            self.group_due = self.hasher.next_due(self.group_len).min(MAX_GROUP);
         }
         Ok(self.store(payload))
     }
@@ -559,12 +572,13 @@ impl JournalWriter {
     #[inline(always)]
     fn store(&mut self, payload: &[u8]) -> u64 {
         let opens_group = self.group_len == 0;
-        if opens_group {
-            self.group_start = self.index;
-        }
-        let seq = self.next_sequence;
         // The next slot starts where the last record ended.
         let offset = self.written_to;
+        if opens_group {
+            self.group_start = self.index;
+            self.hasher.open(offset);
+        }
+        let seq = self.next_sequence;
         debug_assert_eq!(offset, self.header.slot_offset(self.index));
         self.seg
             .store_record(offset, self.slot_len, seq, payload, opens_group);
@@ -630,10 +644,13 @@ impl JournalWriter {
         let first = self.header.first_sequence + self.group_start;
         let claim = claim_code(first - self.durable_sequence().min(first));
         let offset = self.header.slot_offset(self.group_start);
-        self.seg
-            .seal_group(offset, self.group_len, claim, self.slot_len);
+        let crc = self
+            .hasher
+            .finish(&self.seg, self.written_to, self.group_len, claim);
+        self.seg.store_seal(offset, self.group_len, claim, crc);
         self.batch_seals.push((self.header.first_sequence, offset));
         self.group_len = 0;
+        self.group_due = self.hasher.next_due(0).min(MAX_GROUP);
         // Release: the records before it are sealed; pairs with the
         // flusher's Acquire.
         self.shared
