@@ -35,7 +35,8 @@ pub enum Scenario {
     Latency,
     /// Unicast through a journal stage (None, Periodic and Sync durability), in
     /// steady state (recycled segments) and on a first lap (new files),
-    /// against plain unicast.
+    /// against plain unicast and the memory floor (`slot-copy`: the
+    /// journal's stores alone, into memory no cache holds).
     Journal,
     /// The shop: a write-heavy command mix from 2 pipelined clients,
     /// `Durability::None`, against a mutex-guarded catalog.
@@ -298,6 +299,7 @@ impl Scenario {
             ],
             Self::Journal => vec![
                 c("ringmaster", journal::plain::<E>),
+                c("slot-copy", journal::slot_copy::<E>),
                 c("journal-none", journal::journal_none::<E>),
                 c("journal-periodic", journal::journal_periodic::<E>),
                 c("journal-sync", journal::journal_sync::<E>),
