@@ -103,6 +103,29 @@ impl Params {
 }
 
 #[cfg(test)]
+impl Params {
+    /// `events` events through a small ring, unpinned, yielding (threads
+    /// may outnumber cores), paced at 1,000/s where a run is paced, with
+    /// no correction and a stall limit of 30 s.
+    pub(crate) fn for_tests(events: u64) -> Self {
+        Params {
+            events,
+            capacity: 1024,
+            strategy: WaitStrategy::Yielding,
+            cores: Vec::new(),
+            batch: 1,
+            rate: 1_000,
+            warmup: 0,
+            spin: false,
+            stall: Duration::from_secs(30),
+            co: CoCorrection::None,
+            handler_work: 0,
+            partitions: 1,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -111,18 +134,8 @@ mod tests {
     #[test]
     fn expected_interval_correction_fills_in_missed_samples() {
         let params = |co| Params {
-            events: 1,
-            capacity: 8,
-            strategy: WaitStrategy::Yielding,
-            cores: Vec::new(),
-            batch: 1,
-            rate: 1_000,
-            warmup: 0,
-            spin: false,
-            stall: Duration::from_secs(1),
             co,
-            handler_work: 0,
-            partitions: 1,
+            ..Params::for_tests(1)
         };
         let mut h = super::super::event::new_histogram();
         h.record(10_000_000).unwrap();

@@ -44,18 +44,23 @@ impl<E: BenchEvent> EventHandler<E> for Journaled<E> {
     }
     fn on_batch_end(&mut self) -> Result<(), StageError> {
         self.journal.on_batch_end()?;
-        if self.last {
-            self.sink.counter.finish(&self.sink.tally);
-            self.sink.done = true;
-            self.last = false;
-        } else {
-            self.sink.counter.report_progress();
-        }
+        count_batch(&mut self.sink, &mut self.last);
         Ok(())
     }
     fn on_shutdown(&mut self) {
         EventHandler::<E>::on_shutdown(&mut self.journal);
         EventHandler::<E>::on_shutdown(&mut self.sink);
+    }
+}
+
+/// A batch's events are done with (journaled, or stored): count them,
+/// and finish the run when the batch held the last (`last`).
+fn count_batch(sink: &mut Sink, last: &mut bool) {
+    if std::mem::take(last) {
+        sink.counter.finish(&sink.tally);
+        sink.done = true;
+    } else {
+        sink.counter.report_progress();
     }
 }
 
@@ -91,13 +96,7 @@ impl<E: BenchEvent> EventHandler<E> for SlotCopy {
     }
     fn on_batch_end(&mut self) -> Result<(), StageError> {
         std::hint::black_box(&mut self.slots);
-        if self.last {
-            self.sink.counter.finish(&self.sink.tally);
-            self.sink.done = true;
-            self.last = false;
-        } else {
-            self.sink.counter.report_progress();
-        }
+        count_batch(&mut self.sink, &mut self.last);
         Ok(())
     }
     fn on_shutdown(&mut self) {
@@ -107,9 +106,9 @@ impl<E: BenchEvent> EventHandler<E> for SlotCopy {
     }
 }
 
-/// The memory floor's lap, kept from one run to the next: freeing and
-/// faulting in hundreds of megabytes between runs slowed the journal run
-/// after it (30-40 against 47 M/s).
+/// The memory floor's lap, kept from one run to the next: freeing it and
+/// faulting hundreds of megabytes in again each time would leave that
+/// kernel work to the run after it.
 static FLOOR_SLOTS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
 /// Which lap of a journal a run measures.
@@ -263,26 +262,6 @@ pub fn journal_sync_fresh<E: BenchEvent>(p: &Params) -> Result<Outcome, String> 
 mod tests {
     use super::*;
     use crate::harness::event::Event64;
-    use crate::harness::params::CoCorrection;
-    use crate::WaitStrategy;
-    use std::time::Duration;
-
-    fn params(events: u64) -> Params {
-        Params {
-            events,
-            capacity: 1024,
-            strategy: WaitStrategy::Yielding,
-            cores: Vec::new(),
-            batch: 1,
-            rate: 1_000,
-            warmup: 0,
-            spin: false,
-            stall: Duration::from_secs(30),
-            co: CoCorrection::None,
-            handler_work: 0,
-            partitions: 1,
-        }
-    }
 
     /// The floor and the steady-state journal run each count every event
     /// once, the floor also when an earlier, shorter run left it a lap to
@@ -297,7 +276,7 @@ mod tests {
             (5_000, slot_copy::<Event64>),
             (5_000, journal_none::<Event64>),
         ] {
-            let outcome = run(&params(n)).unwrap();
+            let outcome = run(&Params::for_tests(n)).unwrap();
             assert_eq!(outcome.received, n);
             assert_eq!(outcome.checksum, n * (n - 1) / 2);
         }
