@@ -116,7 +116,7 @@ static FLOOR_SLOTS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 enum Lap {
     /// The first: every segment a new file, its pages faulted in fresh.
     Fresh,
-    /// Steady state: a first lap written (unmeasured) and released by
+    /// Steady state: a lap and a segment written (unmeasured), released by
     /// retention, so the measured lap writes into recycled segments.
     Recycled,
 }
@@ -125,26 +125,33 @@ fn run<E: BenchEvent>(p: &Params, durability: Durability, lap: Lap) -> Result<Ou
     let events = p.events.min(MAX_JOURNAL_EVENTS);
     let dir = std::env::temp_dir().join(format!("ringmaster-bench-journal-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    // Spares for a whole lap (and a little more), so every roll of the
-    // measured lap recycles.
+    // Spares for a whole lap and more, so every roll of the measured lap
+    // recycles.
     let per_segment = (DEFAULT_SEGMENT_SIZE - 4096) / record_size(E::SIZE) as u64;
     let config = JournalConfig::new(&dir)
         .durability(durability)
-        .spare_segments((events / per_segment + 2) as usize);
+        .spare_segments((events / per_segment + 4) as usize);
     let (mut writer, _) = JournalWriter::open(&config, E::SIZE).map_err(|e| e.to_string())?;
     if lap == Lap::Recycled {
         // The same writer as the measured lap, as a journal that has been
         // running is: its finished segments are still mapped when
-        // retention hands them back.
+        // retention hands them back. A lap, released as spares, then one
+        // segment more: the first lap's last roll had the preallocator
+        // make a new file (no spare existed yet), which it could still be
+        // faulting in, on one of the two cores the run pins, when the
+        // measured lap starts; the extra segment's roll waits for that
+        // file and has the preallocator recycle a spare instead.
         let payload = vec![0u8; E::SIZE];
-        for i in 0..events + per_segment {
-            writer.append(&payload).map_err(|e| e.to_string())?;
-            if i % 4096 == 4095 {
-                writer.commit().map_err(|e| e.to_string())?;
+        for records in [events + per_segment, per_segment] {
+            for i in 0..records {
+                writer.append(&payload).map_err(|e| e.to_string())?;
+                if i % 4096 == 4095 {
+                    writer.commit().map_err(|e| e.to_string())?;
+                }
             }
+            writer.commit().map_err(|e| e.to_string())?;
+            release_segments_before(&config, writer.next_sequence()).map_err(|e| e.to_string())?;
         }
-        writer.commit().map_err(|e| e.to_string())?;
-        release_segments_before(&config, writer.next_sequence()).map_err(|e| e.to_string())?;
     }
     let outcome = measure::<E, _>(p, events, |sink| Journaled {
         journal: JournalHandler::<E>::new(writer),
