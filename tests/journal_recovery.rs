@@ -115,7 +115,13 @@ fn patch(dir: &Path, seq: u64, at: u64, f: impl FnOnce(&mut [u8])) {
 }
 
 fn reopen(dir: &Path, mode: RecoveryMode) -> Result<u64, JournalError> {
-    let (w, report) = JournalWriter::open(&config(dir).recovery_mode(mode), 8)?;
+    reopen_with(config(dir), mode)
+}
+
+/// Open and close a writer with `config` under `mode`: where the next
+/// record would go.
+fn reopen_with(config: JournalConfig, mode: RecoveryMode) -> Result<u64, JournalError> {
+    let (w, report) = JournalWriter::open(&config.recovery_mode(mode), 8)?;
     drop(w);
     Ok(report.next_sequence)
 }
@@ -299,12 +305,7 @@ fn a_long_group_checksummed_as_written_reads_back_and_catches_flips() {
     assert_prefix(&dir, n);
     let image = crash_image(&dir, "long-group-image");
     drop(w);
-    let reopen_big = |d: &Path, mode: RecoveryMode| {
-        JournalWriter::open(&big(d).recovery_mode(mode), 8).map(|(w, report)| {
-            drop(w);
-            report.next_sequence
-        })
-    };
+    let reopen_big = |d: &Path, mode| reopen_with(big(d), mode);
     for (i, seq) in [1u64, 15_000, 150_000, n - 1].into_iter().enumerate() {
         let flipped = crash_image(&image, &format!("long-group-flip{i}"));
         let path = segment_path(&flipped, 0);
